@@ -1,0 +1,181 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
+
+	// The registry's htpasswd access controller and in-memory storage.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+)
+
+// Request is one request the registry served, as its access log records it.
+// It never holds a header value.
+type Request struct {
+	Method string
+	Path   string
+	Status int
+	// Authorized is whether the request carried an Authorization header.
+	Authorized bool
+}
+
+// Registry is a real distribution registry, in-process, behind a TLS server
+// whose certificate is signed by a test CA, with htpasswd (bcrypt) users.
+type Registry struct {
+	// Host is 127.0.0.1:PORT, as charts reference it.
+	Host string
+	// URL is https://127.0.0.1:PORT.
+	URL string
+	// CA is the CA that signed the server certificate; CAFile holds it as PEM.
+	CA     *CA
+	CAFile string
+
+	server *httptest.Server
+	mu     sync.Mutex
+	log    []Request
+	// accessLog, when set, also receives one line per request.
+	accessLog io.Writer
+}
+
+// RegistryOptions configures NewRegistry.
+type RegistryOptions struct {
+	// Users maps user names to passwords for htpasswd; none means anonymous access.
+	Users map[string]string
+	// Dir holds the CA and htpasswd files.
+	Dir string
+	// PlainHTTP serves HTTP instead of HTTPS.
+	PlainHTTP bool
+	// AccessLog, if set, receives one line per request.
+	AccessLog io.Writer
+	// CA signs the server certificate; a new one is made when nil.
+	CA *CA
+}
+
+// NewRegistry starts a registry. Close it when done.
+func NewRegistry(o RegistryOptions) (*Registry, error) {
+	if o.Dir == "" {
+		return nil, fmt.Errorf("testenv: RegistryOptions.Dir is required")
+	}
+	// The registry logs through logrus' standard logger; keep test output clean.
+	logrus.SetOutput(io.Discard)
+
+	cfg := &configuration.Configuration{}
+	cfg.Log.AccessLog.Disabled = true
+	cfg.Log.Level = "error"
+	cfg.HTTP.Secret = "ocisrc-testenv"
+	cfg.HTTP.DrainTimeout = time.Second
+	cfg.Storage = configuration.Storage{
+		"inmemory":    configuration.Parameters{},
+		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
+	}
+	if len(o.Users) > 0 {
+		var b strings.Builder
+		for user, pass := range o.Users {
+			hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&b, "%s:%s\n", user, hash)
+		}
+		htpasswd := filepath.Join(o.Dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(b.String()), 0o600); err != nil {
+			return nil, err
+		}
+		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ocisrc-test", "path": htpasswd}}
+	}
+	app := handlers.NewApp(context.Background(), cfg)
+
+	r := &Registry{accessLog: o.AccessLog}
+	srv := httptest.NewUnstartedServer(r.record(app))
+	// Failed handshakes are what some tests are about; do not log them.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if o.PlainHTTP {
+		srv.Start()
+	} else {
+		ca := o.CA
+		if ca == nil {
+			var err error
+			if ca, err = NewCA(); err != nil {
+				return nil, err
+			}
+		}
+		cert, err := ca.ServerCertificate()
+		if err != nil {
+			return nil, err
+		}
+		caFile := filepath.Join(o.Dir, "registry-ca.pem")
+		if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+			return nil, err
+		}
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.StartTLS()
+		r.CA, r.CAFile = ca, caFile
+	}
+	r.server = srv
+	r.URL = srv.URL
+	r.Host = strings.TrimPrefix(strings.TrimPrefix(srv.URL, "https://"), "http://")
+	return r, nil
+}
+
+// Close stops the registry.
+func (r *Registry) Close() { r.server.Close() }
+
+// record wraps h with the access log.
+func (r *Registry) record(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, req)
+		entry := Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""}
+		r.mu.Lock()
+		r.log = append(r.log, entry)
+		if r.accessLog != nil {
+			fmt.Fprintf(r.accessLog, "%s %s %d\n", entry.Method, entry.Path, entry.Status)
+		}
+		r.mu.Unlock()
+	})
+}
+
+// Requests returns the access log so far.
+func (r *Registry) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.log...)
+}
+
+// ResetLog empties the access log.
+func (r *Registry) ResetLog() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

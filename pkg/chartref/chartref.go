@@ -1,0 +1,155 @@
+// Package chartref parses the oci:// chart references a Component's
+// spec.source.chart holds: oci://HOST[:PORT]/PATH/CHART:VERSION[@sha256:HEX].
+//
+// The parts are checked with oras-go's reference rules (the rules of the OCI
+// distribution spec), after Helm's one rewrite: a "+" in a chart version is
+// written "_" in the registry tag.
+package chartref
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"oras.land/oras-go/v2/registry"
+)
+
+// Scheme is the only scheme a chart reference may have.
+const Scheme = "oci://"
+
+var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+// Reference is a parsed chart reference.
+type Reference struct {
+	// Registry is host[:port].
+	Registry string
+	// Repository is the path inside the registry; its last element is the chart name.
+	Repository string
+	// Chart is the chart name (the last element of Repository).
+	Chart string
+	// Version is the chart version as the user wrote it (with "+"), empty if only a digest was given.
+	Version string
+	// Digest is "sha256:<hex>", empty if only a version was given.
+	Digest string
+}
+
+// Tag is the registry tag for Version: Helm writes "+" as "_" in tags.
+func (r Reference) Tag() string { return strings.ReplaceAll(r.Version, "+", "_") }
+
+// Repo is host/repository, with no scheme, tag or digest.
+func (r Reference) Repo() string { return r.Registry + "/" + r.Repository }
+
+// TagRef is host/repository:tag; empty when there is no version.
+func (r Reference) TagRef() string {
+	if r.Version == "" {
+		return ""
+	}
+	return r.Repo() + ":" + r.Tag()
+}
+
+// PullRef is the reference the registry is asked for: by digest when there is
+// one (the digest is what was pinned), else by tag. It has no scheme.
+func (r Reference) PullRef() string {
+	if r.Digest != "" {
+		return r.Repo() + "@" + r.Digest
+	}
+	return r.TagRef()
+}
+
+// String is the canonical oci:// form, with the version as written and the digest if any.
+func (r Reference) String() string {
+	s := Scheme + r.Repo()
+	if r.Version != "" {
+		s += ":" + r.Version
+	}
+	if r.Digest != "" {
+		s += "@" + r.Digest
+	}
+	return s
+}
+
+// Error is a reference that cannot be used. Its message says what was expected
+// and never repeats more of the input than the part at fault.
+type Error struct {
+	// Reason is the sentence fragment that says what is wrong and what was expected.
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Reason }
+
+func invalid(format string, a ...any) error { return &Error{Reason: fmt.Sprintf(format, a...)} }
+
+// Parse parses an oci:// chart reference. The reference must name a registry
+// host, a repository whose last element is the chart, and a version tag
+// and/or a sha256 digest.
+func Parse(s string) (Reference, error) {
+	var r Reference
+	if s == "" {
+		return r, invalid("must be an oci:// chart reference, for example oci://registry.example.com/charts/app:1.2.3")
+	}
+	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n") {
+		return r, invalid("must not contain whitespace")
+	}
+	rest, ok := strings.CutPrefix(s, Scheme)
+	if !ok {
+		if i := strings.Index(s, "://"); i > 0 {
+			return r, invalid("must use the oci:// scheme, not %s://", s[:i])
+		}
+		return r, invalid("must start with oci://, for example oci://%s", s)
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return r, invalid("must not contain a query or fragment")
+	}
+	if strings.Contains(rest, "\\") {
+		return r, invalid("must not contain a backslash")
+	}
+
+	host, path, ok := strings.Cut(rest, "/")
+	if !ok || host == "" {
+		return r, invalid("must name a registry host and a chart repository, as oci://HOST[:PORT]/PATH/CHART:VERSION")
+	}
+	if strings.Contains(host, "@") {
+		return r, invalid("must not carry credentials in the registry host; use spec.source.authentication")
+	}
+	r.Registry = host
+	if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil {
+		return r, invalid("has an invalid registry host %q: expected HOST or HOST:PORT", host)
+	}
+
+	if at := strings.LastIndex(path, "@"); at >= 0 {
+		r.Digest = path[at+1:]
+		path = path[:at]
+		if !digestPattern.MatchString(r.Digest) {
+			return r, invalid("has an invalid digest %q: expected sha256: followed by 64 lowercase hex characters", r.Digest)
+		}
+	}
+	if colon := strings.LastIndex(path, ":"); colon >= 0 {
+		r.Version = path[colon+1:]
+		path = path[:colon]
+		if r.Version == "" {
+			return r, invalid("has an empty version after ':'")
+		}
+		if err := (registry.Reference{Registry: host, Repository: "x", Reference: r.Tag()}).ValidateReferenceAsTag(); err != nil {
+			return r, invalid("has an invalid version %q: expected a chart version such as 1.2.3 (letters, digits, '.', '-', '+' and '_', at most 128)", r.Version)
+		}
+	}
+	if path == "" {
+		return r, invalid("must name a chart repository after the registry host, as oci://HOST[:PORT]/PATH/CHART:VERSION")
+	}
+	r.Repository = path
+	if err := (registry.Reference{Registry: host, Repository: path}).ValidateRepository(); err != nil {
+		return r, invalid("has an invalid repository path %q: expected lowercase path elements of letters, digits, '.', '_' and '-', separated by '/'", path)
+	}
+	r.Chart = path[strings.LastIndex(path, "/")+1:]
+	if r.Version == "" && r.Digest == "" {
+		return r, invalid("must pin a version or a digest: add :VERSION (for example oci://%s:1.2.3) or @sha256:DIGEST", r.Repo())
+	}
+	return r, nil
+}
+
+// IsError reports whether err is a reference error from Parse.
+func IsError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}

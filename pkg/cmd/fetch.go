@@ -1,0 +1,321 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/cache"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/fetch"
+	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/version"
+)
+
+// EnvSystemNamespace overrides the default of --system-namespace.
+const EnvSystemNamespace = "OCISRC_SYSTEM_NAMESPACE"
+
+// FetchOptions holds every input of the fetch command.
+type FetchOptions struct {
+	KubeFlags *genericclioptions.ConfigFlags
+
+	Names           []string
+	Resource        string
+	SystemNamespace string
+	Registry        oci.TLSOptions
+	Output          string
+	Destination     string
+	Untar           bool
+	DryRun          bool
+	Timeout         time.Duration
+
+	// Set by Complete.
+	namespace string
+
+	genericiooptions.IOStreams
+}
+
+// NewFetchOptions returns FetchOptions with their defaults.
+func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string) *FetchOptions {
+	sys := getenv(EnvSystemNamespace)
+	if sys == "" {
+		sys = credentials.DefaultSystemNamespace
+	}
+	return &FetchOptions{
+		KubeFlags:       kubeFlags,
+		Resource:        component.DefaultResource,
+		SystemNamespace: sys,
+		Output:          OutputText,
+		Timeout:         5 * time.Minute,
+		IOStreams:       streams,
+	}
+}
+
+const fetchLong = `Pull the Helm chart a Component's spec.source points to into Helm's
+repository cache, verified by digest.
+
+The Component is read with your kubeconfig identity. When spec.source has an
+authentication.secretRef, the registry credentials are read from that Secret
+(first in the Component's namespace, then in the system namespace) and handed
+to Helm's registry client in memory, for the chart's registry host only: they
+are never written to disk, and your Helm registry config and Docker config are
+not used.
+
+Exit codes: 0 every chart pulled; 1 a runtime failure (cluster, network,
+registry); 2 invalid input or a request refused by policy.`
+
+const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
+  %[1]s app -n team-a
+
+  # Pull several, and print the result as JSON
+  %[1]s app api -n team-a -o json
+
+  # Also place the chart in ./charts, expanded
+  %[1]s app -n team-a -d ./charts --untar
+
+  # Show what would be pulled, without contacting the registry
+  %[1]s app -n team-a --dry-run`
+
+// NewFetchCommand returns the fetch command. use is its "Use" line and
+// example is the command as users type it (kubectl component-pull, helm ocisrc fetch).
+func NewFetchCommand(o *FetchOptions, use, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:                   use,
+		DisableFlagsInUseLine: true,
+		Short:                 "Pull a Component's OCI chart into Helm's cache",
+		Long:                  fetchLong,
+		Example:               fmt.Sprintf(fetchExample, invocation),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return clierror.Invalid(errors.New("at least one Component NAME is required"))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			c.SilenceUsage = true
+			return o.Run(c.Context())
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
+	addRegistryFlags(fs, &o.Registry)
+	addOutputFlag(fs, &o.Output)
+	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
+	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be pulled; contact no registry and write nothing.")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (for example 30s, 5m).")
+	return c
+}
+
+// Complete takes the arguments and resolves the namespace.
+func (o *FetchOptions) Complete(args []string) error {
+	o.Names = args
+	ns, _, err := o.KubeFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), "check --kubeconfig, KUBECONFIG and --context")
+	}
+	o.namespace = ns
+	return nil
+}
+
+// Validate checks the options without any I/O.
+func (o *FetchOptions) Validate() error {
+	for _, n := range o.Names {
+		if n == "" || strings.Contains(n, "/") {
+			return clierror.Invalid(fmt.Errorf("invalid Component name %q: expected a name, not TYPE/NAME (use --resource to read another resource)", n))
+		}
+	}
+	if o.Resource == "" {
+		return clierror.Invalid(errors.New("--resource must not be empty"))
+	}
+	if o.SystemNamespace == "" {
+		return clierror.Invalid(errors.New("--system-namespace must not be empty"))
+	}
+	if o.Untar && o.Destination == "" {
+		return clierror.Invalid(errors.New("--untar needs --destination"))
+	}
+	if o.Timeout <= 0 {
+		return clierror.Invalid(fmt.Errorf("--timeout must be positive, got %s", o.Timeout))
+	}
+	if (o.Registry.CertFile == "") != (o.Registry.KeyFile == "") {
+		return clierror.Invalid(errors.New("--registry-cert-file and --registry-key-file must be given together"))
+	}
+	return nil
+}
+
+// fetchOutput is the -o json|yaml document.
+type fetchOutput struct {
+	Results []fetch.Result `json:"results"`
+}
+
+// Run reads the Components and pulls their charts.
+func (o *FetchOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	if o.Registry.InsecureSkipTLSVerify {
+		fmt.Fprintln(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the registry's certificate is not verified")
+	}
+	if o.Registry.PlainHTTP {
+		fmt.Fprintln(o.ErrOut, "Warning: --plain-http is set: the registry connection is not encrypted")
+	}
+
+	restConfig, err := o.KubeFlags.ToRESTConfig()
+	if err != nil {
+		return clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), "check --kubeconfig, KUBECONFIG and --context")
+	}
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	puller, err := oci.NewPuller(o.Registry, version.UserAgent())
+	if err != nil {
+		return err
+	}
+
+	finder := &component.Finder{Getter: o.KubeFlags, Resource: o.Resource}
+	found, missing, err := finder.Get(o.namespace, o.Names)
+	if err != nil {
+		return err
+	}
+	f := &fetch.Fetcher{
+		Validator:       component.NewValidator(),
+		Secrets:         credentials.ClientsetSecretReader{Client: clientset},
+		Puller:          puller,
+		Store:           cache.NewChartStore(),
+		SystemNamespace: o.SystemNamespace,
+		DryRun:          o.DryRun,
+		Destination:     o.Destination,
+		Untar:           o.Untar,
+	}
+
+	byName := map[string]component.Component{}
+	for _, c := range found {
+		byName[c.Name] = c
+	}
+	var results []fetch.Result
+	var errs []error
+	for _, name := range o.Names {
+		if err, ok := missing[name]; ok {
+			errs = append(errs, clierror.WithHint(err, "check the name, or pass -n/--namespace"))
+			continue
+		}
+		c, ok := byName[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s %q was not returned by the server", o.Resource, name))
+			continue
+		}
+		res, err := f.Fetch(ctx, c)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		results = append(results, res)
+	}
+	if err := o.print(results); err != nil {
+		return err
+	}
+	return joinErrors(errs)
+}
+
+func (o *FetchOptions) print(results []fetch.Result) error {
+	switch o.Output {
+	case OutputJSON, OutputYAML:
+		doc := fetchOutput{Results: results}
+		if doc.Results == nil {
+			doc.Results = []fetch.Result{}
+		}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		if o.Output == OutputYAML {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = o.Out.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		return err
+	default:
+		for _, r := range results {
+			if err := printText(o.Out, r, o.DryRun); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func printText(w io.Writer, r fetch.Result, dryRun bool) error {
+	creds := "anonymous"
+	if r.Credentials != "" {
+		creds = "credentials: " + r.Credentials
+	}
+	if dryRun {
+		_, err := fmt.Fprintf(w, "Would pull %s: %s (%s)\n", r.Component, r.Chart, creds)
+		return err
+	}
+	verb := "Pulled"
+	if r.Cached {
+		verb = "Cached"
+	}
+	line := fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
+	if r.Destination != "" {
+		line += ", placed in " + r.Destination
+	}
+	_, err := fmt.Fprintln(w, line)
+	return err
+}
+
+// pinned is the chart as written, with the pulled digest added if it lacked one.
+func pinned(r fetch.Result) string {
+	if strings.Contains(r.Chart, "@") || r.Digest == "" {
+		return r.Chart
+	}
+	return r.Chart + "@" + r.Digest
+}
+
+// joinErrors returns the single error, or one that lists them all: exit code
+// 2 when every failure is invalid input, else 1.
+func joinErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	code := clierror.CodeInvalid
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+		if clierror.ExitCode(e) != clierror.CodeInvalid {
+			code = clierror.CodeRuntime
+		}
+	}
+	err := fmt.Errorf("%d Components failed:\n  %s", len(errs), strings.Join(msgs, "\n  "))
+	if code == clierror.CodeInvalid {
+		return clierror.Invalid(err)
+	}
+	return err
+}

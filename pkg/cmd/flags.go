@@ -1,0 +1,58 @@
+package cmd
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ocisrc/ocisrc/pkg/oci"
+)
+
+// enumValue is a string flag that accepts one of a fixed set of choices and
+// lists them in help and in its error.
+type enumValue struct {
+	value   *string
+	choices []string
+}
+
+var _ pflag.Value = (*enumValue)(nil)
+
+func newEnumValue(p *string, choices ...string) *enumValue {
+	return &enumValue{value: p, choices: choices}
+}
+
+func (e *enumValue) String() string { return *e.value }
+func (e *enumValue) Type() string   { return strings.Join(e.choices, "|") }
+func (e *enumValue) Set(s string) error {
+	if !slices.Contains(e.choices, s) {
+		return fmt.Errorf("must be one of %s, got %q", strings.Join(e.choices, ", "), s)
+	}
+	*e.value = s
+	return nil
+}
+
+// Output formats.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+	OutputYAML = "yaml"
+)
+
+var outputFormats = []string{OutputText, OutputJSON, OutputYAML}
+
+func addOutputFlag(fs *pflag.FlagSet, p *string) {
+	fs.VarP(newEnumValue(p, outputFormats...), "output", "o", "Output format. One of: (text, json, yaml).")
+}
+
+// addRegistryFlags binds the registry connection flags. They carry a
+// --registry- prefix because kubectl's ConfigFlags already own the plain
+// --certificate-authority, --insecure-skip-tls-verify, … names.
+func addRegistryFlags(fs *pflag.FlagSet, o *oci.TLSOptions) {
+	fs.StringVar(&o.CAFile, "registry-ca-file", o.CAFile, "Verify the registry's certificate with this PEM CA bundle (in addition to the system roots).")
+	fs.StringVar(&o.CertFile, "registry-cert-file", o.CertFile, "Client certificate (PEM) for mutual TLS with the registry.")
+	fs.StringVar(&o.KeyFile, "registry-key-file", o.KeyFile, "Client key (PEM) for --registry-cert-file.")
+	fs.BoolVar(&o.InsecureSkipTLSVerify, "registry-insecure-skip-tls-verify", o.InsecureSkipTLSVerify, "Skip verification of the registry's certificate. Insecure: prints a warning.")
+	fs.BoolVar(&o.PlainHTTP, "plain-http", o.PlainHTTP, "Talk to the registry over plain HTTP instead of HTTPS. Insecure: prints a warning.")
+}

@@ -1,0 +1,167 @@
+// Package cmd holds the command trees of the three faces of the ocisrc binary:
+// the kubectl plugin (kubectl component-pull), the Helm plugin (helm ocisrc)
+// and the standalone ocisrc command. The commands are thin: they bind flags
+// to options and call the library packages.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+)
+
+// Face is how the binary was started.
+type Face int
+
+// The faces of the binary.
+const (
+	// FaceStandalone is "ocisrc fetch …".
+	FaceStandalone Face = iota
+	// FaceKubectl is "kubectl component-pull …": argv[0] is kubectl-component_pull.
+	FaceKubectl
+	// FaceHelm is "helm ocisrc fetch …": Helm sets HELM_PLUGIN_NAME.
+	FaceHelm
+)
+
+// KubectlPluginBinary is the file name kubectl (and krew) look for.
+const KubectlPluginBinary = "kubectl-component_pull"
+
+// DetectFace picks the face from argv[0] and the environment.
+func DetectFace(argv0 string, getenv func(string) string) Face {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	switch {
+	case base == KubectlPluginBinary:
+		return FaceKubectl
+	case getenv("HELM_PLUGIN_NAME") != "":
+		return FaceHelm
+	default:
+		return FaceStandalone
+	}
+}
+
+// NewRootCommand returns the command tree for face.
+func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(string) string) *cobra.Command {
+	var root *cobra.Command
+	switch face {
+	case FaceKubectl:
+		kube := genericclioptions.NewConfigFlags(true)
+		o := NewFetchOptions(kube, streams, getenv)
+		root = NewFetchCommand(o, "component-pull NAME...", "kubectl component-pull")
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
+		kube.AddFlags(root.PersistentFlags())
+	case FaceHelm:
+		kube := kubeFlagsFromHelmEnv(getenv)
+		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
+		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch"))
+	default:
+		kube := genericclioptions.NewConfigFlags(true)
+		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
+		kube.AddFlags(root.PersistentFlags())
+		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch"))
+	}
+	root.SilenceErrors = true // only main prints errors
+	root.SilenceUsage = true  // input errors get a hint to --help instead of the whole usage
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return clierror.Invalid(err) })
+	return root
+}
+
+func newParentRoot(displayName, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:         "ocisrc",
+		Short:       short,
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: displayName},
+		// Do not offer a completion command until completion is wired (helm has its own).
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+}
+
+// kubeFlagsFromHelmEnv builds the kube settings Helm hands its plugins: Helm
+// strips --namespace, --kube-context, … from the command line and passes them
+// in the environment instead.
+func kubeFlagsFromHelmEnv(getenv func(string) string) *genericclioptions.ConfigFlags {
+	f := genericclioptions.NewConfigFlags(true)
+	set := func(p *string, env string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+	}
+	set(f.Namespace, "HELM_NAMESPACE")
+	set(f.Context, "HELM_KUBECONTEXT")
+	set(f.KubeConfig, "KUBECONFIG")
+	set(f.Impersonate, "HELM_KUBEASUSER")
+	set(f.BearerToken, "HELM_KUBETOKEN")
+	set(f.APIServer, "HELM_KUBEAPISERVER")
+	set(f.CAFile, "HELM_KUBECAFILE")
+	set(f.TLSServerName, "HELM_KUBETLS_SERVER_NAME")
+	if g := getenv("HELM_KUBEASGROUPS"); g != "" {
+		groups := strings.Split(g, ",")
+		f.ImpersonateGroup = &groups
+	}
+	if v := getenv("HELM_KUBEINSECURE_SKIP_TLS_VERIFY"); v == "true" {
+		*f.Insecure = true
+	}
+	return f
+}
+
+// Main runs the command line args for the face argv0 and getenv select,
+// prints a failure as "Error: …" plus "Hint: …" on streams.ErrOut, and returns
+// the exit code. main adds only signal handling.
+func Main(ctx context.Context, argv0 string, args []string, streams genericiooptions.IOStreams, getenv func(string) string) int {
+	root := NewRootCommand(DetectFace(argv0, getenv), streams, getenv)
+	root.SetArgs(args)
+	err := Execute(ctx, root)
+	if err == nil {
+		return clierror.CodeOK
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Interrupted: the caller reports the signal once.
+		return clierror.CodeRuntime
+	}
+	fmt.Fprintf(streams.ErrOut, "Error: %s\n", err)
+	if hint := clierror.Hint(err); hint != "" {
+		fmt.Fprintf(streams.ErrOut, "Hint: %s\n", hint)
+	}
+	return clierror.ExitCode(err)
+}
+
+// Execute runs root and classifies the error: a failure before any command
+// ran (unknown flag or command, bad arguments) is invalid input (exit 2) and
+// gets a hint to --help.
+func Execute(ctx context.Context, root *cobra.Command) error {
+	ran := false
+	markRun(root, &ran)
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return nil
+	}
+	if !ran {
+		err = clierror.Invalid(err)
+	}
+	if !ran && clierror.Hint(err) == "" {
+		err = clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+	}
+	return err
+}
+
+func markRun(c *cobra.Command, ran *bool) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(c *cobra.Command, args []string) error {
+			*ran = true
+			return run(c, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRun(sub, ran)
+	}
+}

@@ -1,0 +1,213 @@
+// Package oci pulls Helm charts from OCI registries with Helm's own registry
+// client. It is the only package that imports helm.sh/helm/v3/pkg/registry, so
+// moving to Helm 4's library is this package's change alone.
+//
+// Credentials are handed to Helm's client in memory only, bound to the chart's
+// registry host; the user's Helm registry config, Docker config and credential
+// helpers are never consulted.
+package oci
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"helm.sh/helm/v3/pkg/registry"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+)
+
+// Chart is a pulled and verified chart.
+type Chart struct {
+	// ManifestDigest is the digest of the chart's OCI manifest.
+	ManifestDigest string
+	// LayerDigest is the digest of the chart archive layer; Data hashes to it.
+	LayerDigest string
+	// Name and Version are from the chart's metadata (the OCI config).
+	Name    string
+	Version string
+	// Data is the chart archive (.tgz).
+	Data []byte
+}
+
+// Puller pulls charts. It is safe for concurrent use.
+type Puller struct {
+	transport http.RoundTripper
+	plainHTTP bool
+	userAgent string
+}
+
+// NewPuller builds a Puller with the given connection settings.
+func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
+	t, err := newTransport(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Puller{transport: t, plainHTTP: o.PlainHTTP, userAgent: userAgent}, nil
+}
+
+// Pull fetches the chart ref names, anonymously when cred is nil. cred is
+// only ever sent to ref's registry host.
+//
+// When ref has a digest, the chart is pulled by that digest (the pin is what
+// is fetched, whatever the tag points to now) and the manifest must hash to
+// it; when it also has a version, the chart's own version must equal it. The
+// chart layer's bytes must hash to the layer digest in the manifest. Any
+// mismatch is an error and nothing is returned.
+func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, cred *auth.Credential) (*Chart, error) {
+	client, err := p.client(ctx, ref, cred)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Pull(ref.PullRef())
+	if err != nil {
+		return nil, describePullError(ctx, ref, err)
+	}
+	return verify(ref, res)
+}
+
+func (p *Puller) client(ctx context.Context, ref chartref.Reference, cred *auth.Credential) (*registry.Client, error) {
+	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: p.transport}}
+	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
+	if cred != nil {
+		credFunc = auth.StaticCredential(ref.Registry, *cred)
+	}
+	authorizer := auth.Client{
+		Client:     hc,
+		Credential: credFunc,
+		Cache:      auth.NewCache(),
+	}
+	if p.userAgent != "" {
+		authorizer.SetUserAgent(p.userAgent)
+	}
+	opts := []registry.ClientOption{
+		registry.ClientOptHTTPClient(hc),
+		registry.ClientOptAuthorizer(authorizer),
+		// The client opens its credentials file when built; point it at an
+		// empty file so the user's registry config is never read.
+		registry.ClientOptCredentialsFile(os.DevNull),
+	}
+	if p.plainHTTP {
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	}
+	c, err := registry.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the registry client: %w", err)
+	}
+	return c, nil
+}
+
+func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {
+	if res == nil || res.Manifest == nil || res.Chart == nil || res.Chart.Meta == nil {
+		return nil, fmt.Errorf("pulling %q: the registry returned no chart", ref.String())
+	}
+	manifestDigest := res.Manifest.Digest
+	if got := sha256Digest(res.Manifest.Data); got != manifestDigest {
+		return nil, &DigestError{Ref: ref.String(), What: "manifest", Want: manifestDigest, Got: got}
+	}
+	if ref.Digest != "" && manifestDigest != ref.Digest {
+		return nil, &DigestError{Ref: ref.String(), What: "manifest", Want: ref.Digest, Got: manifestDigest}
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(res.Manifest.Data, &m); err != nil {
+		return nil, fmt.Errorf("pulling %q: the manifest is not valid JSON", ref.String())
+	}
+	layer := ""
+	for _, l := range m.Layers {
+		if l.MediaType == registry.ChartLayerMediaType || l.MediaType == registry.LegacyChartLayerMediaType {
+			layer = l.Digest.String()
+			break
+		}
+	}
+	if layer == "" {
+		return nil, fmt.Errorf("pulling %q: the manifest has no chart layer (%s): is this a Helm chart?", ref.String(), registry.ChartLayerMediaType)
+	}
+	if res.Chart.Digest != layer {
+		return nil, &DigestError{Ref: ref.String(), What: "chart layer", Want: layer, Got: res.Chart.Digest}
+	}
+	if got := sha256Digest(res.Chart.Data); got != layer {
+		return nil, &DigestError{Ref: ref.String(), What: "chart layer", Want: layer, Got: got}
+	}
+	meta := res.Chart.Meta
+	if ref.Version != "" && meta.Version != ref.Version {
+		return nil, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), manifestDigest, meta.Version, ref.Version)
+	}
+	if meta.Name != ref.Chart {
+		return nil, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), manifestDigest, meta.Name, ref.Chart)
+	}
+	return &Chart{
+		ManifestDigest: manifestDigest,
+		LayerDigest:    layer,
+		Name:           meta.Name,
+		Version:        meta.Version,
+		Data:           res.Chart.Data,
+	}, nil
+}
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// DigestError is content that does not hash to the digest it must have.
+type DigestError struct {
+	Ref, What, Want, Got string
+}
+
+func (e *DigestError) Error() string {
+	return fmt.Sprintf("pulling %q: %s digest mismatch: expected %s, got %s", e.Ref, e.What, e.Want, e.Got)
+}
+
+// describePullError turns registry and transport errors into one sentence that
+// names the chart and what happened, with a hint where one helps.
+func describePullError(ctx context.Context, ref chartref.Reference, err error) error {
+	what := fmt.Sprintf("pulling %q", ref.String())
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return clierror.WithHint(fmt.Errorf("%s: timed out", what), "raise --timeout, or check that the registry is reachable")
+		}
+		return fmt.Errorf("%s: %w", what, ctxErr)
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			return clierror.WithHint(fmt.Errorf("%s: the registry %s refused the credentials (401 unauthorized)", what, ref.Registry),
+				"check the Secret named by spec.source.authentication.secretRef")
+		case http.StatusForbidden:
+			return clierror.WithHint(fmt.Errorf("%s: the registry %s denied access (403 forbidden)", what, ref.Registry),
+				"the credentials are valid but may not read this repository")
+		case http.StatusNotFound:
+			return clierror.WithHint(fmt.Errorf("%s: not found in the registry %s", what, ref.Registry),
+				"check the repository, version and digest in spec.source.chart")
+		default:
+			return fmt.Errorf("%s: the registry %s answered %d %s", what, ref.Registry, resp.StatusCode, http.StatusText(resp.StatusCode))
+		}
+	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return clierror.WithHint(fmt.Errorf("%s: the registry %s requires credentials (401 unauthorized)", what, ref.Registry),
+			"add spec.source.authentication with a secretRef to the Component")
+	}
+	if errors.Is(err, errdef.ErrNotFound) {
+		return clierror.WithHint(fmt.Errorf("%s: not found in the registry %s", what, ref.Registry),
+			"check the repository, version and digest in spec.source.chart")
+	}
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &certErr) || errors.As(err, &recordErr) {
+		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %w", what, ref.Registry, err),
+			"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -60,9 +60,9 @@ type Entry struct {
 	Chart   string `json:"chart"`
 	Version string `json:"version"`
 	// ManifestDigest addresses the entry; ChartDigest is the archive's digest.
-	ManifestDigest string `json:"manifestDigest"`
-	ChartDigest    string `json:"chartDigest"`
-	Size           int64  `json:"size"`
+	ManifestDigest string    `json:"manifestDigest"`
+	ChartDigest    string    `json:"chartDigest"`
+	Size           int64     `json:"size"`
 	Created        time.Time `json:"created"`
 }
 

@@ -29,9 +29,9 @@ type Kind string
 
 // Credential kinds.
 const (
-	KindBasic        Kind = "basic"         // username + password
+	KindBasic        Kind = "basic"          // username + password
 	KindBearer       Kind = "registry-token" // token alone, sent as a registry (bearer) token
-	KindTokenAsBasic Kind = "token"         // username + token, the token used as the password
+	KindTokenAsBasic Kind = "token"          // username + token, the token used as the password
 )
 
 // Decoded is a credential decoded from a Secret.

@@ -43,12 +43,12 @@ func StartStack(dir string) (*Stack, error) {
 	}
 	s.Open, err = NewRegistry(RegistryOptions{Dir: filepath.Join(dir, "open"), CA: ca})
 	if err != nil {
-		s.Stop()
+		_ = s.Stop()
 		return nil, err
 	}
 	s.Cluster, err = StartCluster(filepath.Join(dir, "cluster"))
 	if err != nil {
-		s.Stop()
+		_ = s.Stop()
 		return nil, err
 	}
 	return s, nil

@@ -67,6 +67,10 @@ func (f *Finder) Get(namespace string, names []string) (found []Component, errs 
 			var status apierrors.APIStatus
 			if apierrors.IsNotFound(e) && errors.As(e, &status) && status.Status().Details != nil && status.Status().Details.Name != "" {
 				name := status.Status().Details.Name
+				// The builder reports a missing namespace instead of the object.
+				if status.Status().Details.Kind == "namespaces" {
+					return nil, nil, clierror.WithHint(fmt.Errorf("namespace %q not found", name), "check -n/--namespace and --context")
+				}
 				errs[name] = &NotFoundError{Resource: resourceArg, Namespace: namespace, Name: name}
 				continue
 			}

@@ -151,7 +151,7 @@ func problem(field string, fe validator.FieldError) string {
 		return fmt.Sprintf("%s must be %s, got %s", field, fe.Param(), got())
 	case "required":
 		if fe.Kind() == reflect.Struct {
-			return fmt.Sprintf("%s is required", field)
+			return fmt.Sprintf("%s is required: expected name and namespace", field)
 		}
 		return fmt.Sprintf("%s is required: expected a non-empty string", field)
 	case "oci_reference":

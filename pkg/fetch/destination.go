@@ -79,8 +79,8 @@ func copyAtomic(src, dest string) error {
 	ok := false
 	defer func() {
 		if !ok {
-			out.Close()
-			os.Remove(tmp)
+			_ = out.Close()
+			_ = os.Remove(tmp)
 		}
 	}()
 	if _, err := io.Copy(out, in); err != nil {

@@ -448,6 +448,11 @@ func TestFetchClusterErrors(t *testing.T) {
 		wantCode(t, r, 1)
 		wantStderr(t, r, `components "nope" not found in namespace "team-a"`, "Hint: check the name, or pass -n/--namespace")
 	})
+	t.Run("namespace not found", func(t *testing.T) {
+		r := kubectl(t, "app", "-n", "no-such-namespace")
+		wantCode(t, r, 1)
+		wantStderr(t, r, `namespace "no-such-namespace" not found`, "Hint: check -n/--namespace")
+	})
 	t.Run("unknown resource", func(t *testing.T) {
 		r := kubectl(t, "app", "-n", nsA, "--resource", "widgets")
 		wantCode(t, r, 2)

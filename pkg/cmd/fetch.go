@@ -88,15 +88,21 @@ const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
   # Show what would be pulled, without contacting the registry
   %[1]s app -n team-a --dry-run`
 
+// helmKubeNote tells Helm users where the Kubernetes settings come from.
+const helmKubeNote = `
+
+Kubernetes settings come from Helm: its --namespace/-n, --kube-context and
+--kubeconfig flags and HELM_* environment, as for any helm command.`
+
 // NewFetchCommand returns the fetch command. use is its "Use" line and
-// example is the command as users type it (kubectl component-pull, helm ocisrc fetch).
-func NewFetchCommand(o *FetchOptions, use, invocation string) *cobra.Command {
+// invocation is the command as users type it (kubectl component-pull, helm
+// ocisrc fetch); long gets extra text for the face.
+func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.Command {
 	c := &cobra.Command{
-		Use:                   use,
-		DisableFlagsInUseLine: true,
-		Short:                 "Pull a Component's OCI chart into Helm's cache",
-		Long:                  fetchLong,
-		Example:               fmt.Sprintf(fetchExample, invocation),
+		Use:     use,
+		Short:   "Pull a Component's OCI chart into Helm's cache",
+		Long:    fetchLong + longExtra,
+		Example: fmt.Sprintf(fetchExample, invocation),
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return clierror.Invalid(errors.New("at least one Component NAME is required"))

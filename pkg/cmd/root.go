@@ -54,18 +54,18 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 	case FaceKubectl:
 		kube := genericclioptions.NewConfigFlags(true)
 		o := NewFetchOptions(kube, streams, getenv)
-		root = NewFetchCommand(o, "component-pull NAME...", "kubectl component-pull")
+		root = NewFetchCommand(o, "component-pull NAME...", "kubectl component-pull", "")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
 		kube.AddFlags(root.PersistentFlags())
 	case FaceHelm:
 		kube := kubeFlagsFromHelmEnv(getenv)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
-		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch"))
+		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch", helmKubeNote))
 	default:
 		kube := genericclioptions.NewConfigFlags(true)
 		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
 		kube.AddFlags(root.PersistentFlags())
-		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch"))
+		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""))
 	}
 	root.SilenceErrors = true // only main prints errors
 	root.SilenceUsage = true  // input errors get a hint to --help instead of the whole usage
@@ -119,6 +119,9 @@ func kubeFlagsFromHelmEnv(getenv func(string) string) *genericclioptions.ConfigF
 // the exit code. main adds only signal handling.
 func Main(ctx context.Context, argv0 string, args []string, streams genericiooptions.IOStreams, getenv func(string) string) int {
 	root := NewRootCommand(DetectFace(argv0, getenv), streams, getenv)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	root.SetArgs(args)
 	err := Execute(ctx, root)
 	if err == nil {

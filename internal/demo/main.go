@@ -1,0 +1,140 @@
+// Command demo is `make demo`: it brings up a local OCI registry (TLS +
+// htpasswd) and a local control plane (kube-apiserver + etcd), seeds a chart,
+// a credentials Secret and a Component, pulls the chart through the real
+// kubectl with the ocisrc plugin, shows what happened, and tears it all down.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/ocisrc/ocisrc/internal/testenv"
+)
+
+func main() {
+	binary := flag.String("binary", "bin/ocisrc", "the ocisrc binary to install as the kubectl plugin")
+	keep := flag.Bool("keep", false, "keep the control plane and registry running until Ctrl-C")
+	flag.Parse()
+	if err := run(*binary, *keep); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, a ...any) { fmt.Printf("\n==> "+format+"\n", a...) }
+
+func run(binary string, keep bool) error {
+	bin, err := filepath.Abs(binary)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s: %w (run make build first)", binary, err)
+	}
+	dir, err := os.MkdirTemp("", "ocisrc-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	step("Starting a local registry (TLS, htpasswd) and a local control plane (kube-apiserver + etcd)")
+	stack, err := testenv.StartStack(filepath.Join(dir, "stack"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Tearing down")
+		_ = stack.Stop()
+	}()
+	fmt.Printf("    registry:   https://%s (user %q; CA in %s)\n", stack.Secure.Host, testenv.RegistryUser, stack.Secure.CAFile)
+	fmt.Printf("    API server: %s (kubeconfig %s)\n", stack.Cluster.Host(), stack.Cluster.Kubeconfig)
+
+	step("Pushing chart app 1.2.3 to the registry")
+	pushed, err := stack.PushChart(ctx, stack.Secure, "app", "1.2.3")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    %s@%s\n", pushed.Ref, pushed.Digest)
+
+	step("Seeding a Secret in deployment-system and a Component in team-a")
+	c := stack.Cluster
+	if err := c.PutSecret(ctx, "deployment-system", "registry-credentials", map[string]string{
+		"username": testenv.RegistryUser, "password": testenv.RegistryPassword,
+	}); err != nil {
+		return err
+	}
+	if err := c.PutComponent(ctx, "team-a", "app", testenv.OCISource(pushed.Ref, "registry-credentials", "deployment-system")); err != nil {
+		return err
+	}
+
+	home, err := testenv.NewHome(filepath.Join(dir, "home"))
+	if err != nil {
+		return err
+	}
+	pluginDir := filepath.Join(dir, "plugins")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(bin, filepath.Join(pluginDir, "kubectl-component_pull")); err != nil {
+		return err
+	}
+	env := home.Environ(map[string]string{
+		"PATH":       pluginDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"KUBECONFIG": c.Kubeconfig,
+	})
+	kubectl := func(args ...string) error {
+		fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, "kubectl", args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stderr
+		return cmd.Run()
+	}
+	if err := kubectl("get", "components", "-n", "team-a"); err != nil {
+		return err
+	}
+	if err := kubectl("get", "component", "app", "-n", "team-a", "-o", "jsonpath={.spec.source}"); err != nil {
+		return err
+	}
+	fmt.Println()
+
+	step("Pulling the Component's chart through the kubectl plugin")
+	if err := kubectl("component-pull", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile, "-o", "yaml"); err != nil {
+		return err
+	}
+
+	step("What is in Helm's repository cache now (%s)", home.Env["HELM_REPOSITORY_CACHE"])
+	files, err := testenv.Files(home.Env["HELM_REPOSITORY_CACHE"])
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Printf("    %s\n", f)
+	}
+	leaks, err := home.FindSecrets(testenv.RegistryPassword)
+	if err != nil {
+		return err
+	}
+	if len(leaks) > 0 {
+		return fmt.Errorf("the registry password was written to disk: %v", leaks)
+	}
+	fmt.Println("    (the registry password is nowhere under HOME, Helm's or Docker's config: it stayed in memory)")
+
+	if keep {
+		step("Everything is running; KUBECONFIG=%s. Ctrl-C to stop.", c.Kubeconfig)
+		<-ctx.Done()
+	}
+	if errors.Is(ctx.Err(), context.Canceled) && !keep {
+		return errors.New("interrupted")
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/ocisrc/ocisrc/pkg/fetch"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func runMain(t *testing.T, argv0 string, getenv func(string) string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	code := Main(context.Background(), argv0, args, streams, getenv)
+	return out.String(), errOut.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/cmd -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (go test ./pkg/cmd -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestHelpGolden(t *testing.T) {
+	// The kube flags' --cache-dir default is under HOME.
+	t.Setenv("HOME", "/home/user")
+	for name, tc := range map[string]struct {
+		argv0 string
+		env   map[string]string
+		args  []string
+	}{
+		"kubectl-help":          {argv0: "/usr/local/bin/kubectl-component_pull", args: []string{"--help"}},
+		"helm-help":             {argv0: "/plugins/ocisrc/bin/ocisrc", env: map[string]string{"HELM_PLUGIN_NAME": "ocisrc"}, args: []string{"--help"}},
+		"helm-fetch-help":       {argv0: "/plugins/ocisrc/bin/ocisrc", env: map[string]string{"HELM_PLUGIN_NAME": "ocisrc"}, args: []string{"fetch", "--help"}},
+		"standalone-help":       {argv0: "ocisrc", args: []string{"--help"}},
+		"standalone-fetch-help": {argv0: "ocisrc", args: []string{"fetch", "--help"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			stdout, stderr, code := runMain(t, tc.argv0, env(tc.env), tc.args...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			golden(t, name, stdout)
+		})
+	}
+}
+
+func TestDetectFace(t *testing.T) {
+	for name, tc := range map[string]struct {
+		argv0 string
+		env   map[string]string
+		want  Face
+	}{
+		"kubectl plugin":         {argv0: "/home/u/.krew/bin/kubectl-component_pull", want: FaceKubectl},
+		"kubectl plugin windows": {argv0: `C:\krew\bin\kubectl-component_pull.exe`, want: FaceKubectl},
+		"kubectl wins over helm": {argv0: "kubectl-component_pull", env: map[string]string{"HELM_PLUGIN_NAME": "ocisrc"}, want: FaceKubectl},
+		"helm plugin":            {argv0: "/plugins/ocisrc/bin/ocisrc", env: map[string]string{"HELM_PLUGIN_NAME": "ocisrc"}, want: FaceHelm},
+		"standalone":             {argv0: "ocisrc", want: FaceStandalone},
+		"renamed binary":         {argv0: "kubectl-component_pull-old", want: FaceStandalone},
+	} {
+		t.Run(name, func(t *testing.T) {
+			argv0 := tc.argv0
+			if strings.Contains(argv0, `\`) && filepath.Separator == '/' {
+				argv0 = argv0[strings.LastIndex(argv0, `\`)+1:]
+			}
+			if got := DetectFace(argv0, env(tc.env)); got != tc.want {
+				t.Errorf("DetectFace(%q) = %v, want %v", tc.argv0, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKubeFlagsFromHelmEnv(t *testing.T) {
+	f := kubeFlagsFromHelmEnv(env(map[string]string{
+		"HELM_NAMESPACE":                    "team-a",
+		"HELM_KUBECONTEXT":                  "prod",
+		"KUBECONFIG":                        "/k/config",
+		"HELM_KUBEASUSER":                   "alice",
+		"HELM_KUBEASGROUPS":                 "devs,ops",
+		"HELM_KUBETOKEN":                    "tok",
+		"HELM_KUBEAPISERVER":                "https://api:6443",
+		"HELM_KUBECAFILE":                   "/k/ca.crt",
+		"HELM_KUBETLS_SERVER_NAME":          "api.internal",
+		"HELM_KUBEINSECURE_SKIP_TLS_VERIFY": "true",
+	}))
+	for name, tc := range map[string]struct{ got, want string }{
+		"namespace":  {*f.Namespace, "team-a"},
+		"context":    {*f.Context, "prod"},
+		"kubeconfig": {*f.KubeConfig, "/k/config"},
+		"as":         {*f.Impersonate, "alice"},
+		"as-group":   {strings.Join(*f.ImpersonateGroup, ","), "devs,ops"},
+		"token":      {*f.BearerToken, "tok"},
+		"server":     {*f.APIServer, "https://api:6443"},
+		"ca":         {*f.CAFile, "/k/ca.crt"},
+		"tls name":   {*f.TLSServerName, "api.internal"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", name, tc.got, tc.want)
+		}
+	}
+	if !*f.Insecure {
+		t.Error("HELM_KUBEINSECURE_SKIP_TLS_VERIFY=true was not honoured")
+	}
+	empty := kubeFlagsFromHelmEnv(env(nil))
+	if *empty.Namespace != "" || *empty.Insecure || empty.ImpersonateGroup == nil {
+		t.Errorf("defaults changed without env: ns %q insecure %v", *empty.Namespace, *empty.Insecure)
+	}
+}
+
+func TestInputErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want []string
+	}{
+		"unknown flag":           {[]string{"app", "--nope"}, []string{"Error: unknown flag: --nope", "Hint: See 'kubectl component-pull --help' for usage."}},
+		"no name":                {nil, []string{"Error: at least one Component NAME is required"}},
+		"bad output":             {[]string{"app", "-o", "table"}, []string{`must be one of text, json, yaml, got "table"`}},
+		"untar without dest":     {[]string{"app", "--untar"}, []string{"Error: --untar needs --destination"}},
+		"bad timeout":            {[]string{"app", "--timeout", "0s"}, []string{"Error: --timeout must be positive, got 0s"}},
+		"cert without key":       {[]string{"app", "--registry-cert-file", "c.pem"}, []string{"--registry-cert-file and --registry-key-file must be given together"}},
+		"type/name":              {[]string{"deploy/app"}, []string{`invalid Component name "deploy/app"`}},
+		"empty system namespace": {[]string{"app", "--system-namespace", ""}, []string{"--system-namespace must not be empty"}},
+		"bad timeout syntax":     {[]string{"app", "--timeout", "soon"}, []string{`invalid argument "soon" for "--timeout"`}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			stdout, stderr, code := runMain(t, KubectlPluginBinary, env(map[string]string{"KUBECONFIG": "/nonexistent"}), tc.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout should be empty: %q", stdout)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestHelmUnknownCommand(t *testing.T) {
+	_, stderr, code := runMain(t, "ocisrc", env(map[string]string{"HELM_PLUGIN_NAME": "ocisrc"}), "pul")
+	if code != 2 || !strings.Contains(stderr, `unknown command "pul" for "helm ocisrc"`) || !strings.Contains(stderr, "Hint: See 'helm ocisrc --help' for usage.") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	var b bytes.Buffer
+	r := fetch.Result{Component: "team-a/app", Chart: "oci://r/charts/app:1.2.3", Version: "1.2.3", Digest: "sha256:abc", Path: "/c/app-1.2.3.tgz", Credentials: "deployment-system/creds"}
+	if err := printText(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	r.Credentials, r.Cached, r.Destination = "", true, "/out/app-1.2.3.tgz"
+	if err := printText(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	r.Chart = "oci://r/charts/app:1.2.3@sha256:abc"
+	if err := printText(&b, r, true); err != nil {
+		t.Fatal(err)
+	}
+	want := "Pulled team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (credentials: deployment-system/creds)\n" +
+		"Cached team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (anonymous), placed in /out/app-1.2.3.tgz\n" +
+		"Would pull team-a/app: oci://r/charts/app:1.2.3@sha256:abc (anonymous)\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -46,7 +46,7 @@ lint: tools ## gofmt, go vet, golangci-lint, and go.mod tidiness
 
 .PHONY: test
 test: lint ## The whole suite: lint, unit, integration and end-to-end tests
-	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -json ./... | $(GO) run ./internal/testsummary
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -json ./... | $(GO) run ./cmd/internal/testsummary
 
 .PHONY: unit
 unit: ## Unit tests only (no cluster, registry or binaries)
@@ -54,7 +54,7 @@ unit: ## Unit tests only (no cluster, registry or binaries)
 
 .PHONY: demo
 demo: build tools ## Bring up a registry and a control plane, seed a Component, pull it through kubectl
-	$(TEST_ENV) $(GO) run ./internal/demo --binary bin/ocisrc
+	$(TEST_ENV) $(GO) run ./cmd/internal/demo --binary bin/ocisrc
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)

@@ -83,6 +83,8 @@ type Pushed struct {
 	Digest string
 	// LayerDigest is the chart archive's digest.
 	LayerDigest string
+	// Blobs are the config and the chart archive, as pushed.
+	Blobs [][]byte
 }
 
 // PushChart pushes c to repo (e.g. "charts/app") with its version as tag,
@@ -129,6 +131,7 @@ func (r *Registry) PushChart(ctx context.Context, repo string, c *Chart, user, p
 		Ref:         "oci://" + r.Host + "/" + repo + ":" + c.Version,
 		Digest:      manifest.Digest.String(),
 		LayerDigest: layerDesc.Digest.String(),
+		Blobs:       [][]byte{config, c.Archive},
 	}, nil
 }
 
@@ -140,6 +143,11 @@ func (r *Registry) Repository(repo, user, password string) (*remote.Repository, 
 		return nil, err
 	}
 	hc := &http.Client{Transport: r.Transport()}
+	if user == "" {
+		dst.Client = hc
+		dst.PlainHTTP = r.CA == nil
+		return dst, nil
+	}
 	dst.Client = &auth.Client{Client: hc, Credential: auth.StaticCredential(r.Host, auth.Credential{Username: user, Password: password}), Cache: auth.NewCache()}
 	dst.PlainHTTP = r.CA == nil
 	return dst, nil
@@ -152,6 +160,9 @@ func (r *Registry) Transport() http.RoundTripper {
 		pool := x509.NewCertPool()
 		pool.AddCert(r.CA.Cert)
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		if r.ClientCertificate != nil {
+			t.TLSClientConfig.Certificates = []tls.Certificate{*r.ClientCertificate}
+		}
 	}
 	return t
 }

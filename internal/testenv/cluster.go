@@ -152,10 +152,15 @@ func (c *Cluster) EnsureNamespace(ctx context.Context, name string) error {
 
 // PutSecret creates or replaces an Opaque Secret with data.
 func (c *Cluster) PutSecret(ctx context.Context, namespace, name string, data map[string]string) error {
+	return c.PutTypedSecret(ctx, namespace, name, string(corev1.SecretTypeOpaque), data)
+}
+
+// PutTypedSecret creates or replaces a Secret of type typ with data.
+func (c *Cluster) PutTypedSecret(ctx context.Context, namespace, name, typ string, data map[string]string) error {
 	if err := c.EnsureNamespace(ctx, namespace); err != nil {
 		return err
 	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Type: corev1.SecretTypeOpaque, StringData: data}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Type: corev1.SecretType(typ), StringData: data}
 	_ = c.Client.CoreV1().Secrets(namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	_, err := c.Client.CoreV1().Secrets(namespace).Create(ctx, s, metav1.CreateOptions{})
 	return err

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -21,6 +22,7 @@ import (
 
 	// The registry's htpasswd access controller and in-memory storage.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
@@ -44,10 +46,15 @@ type Registry struct {
 	// CA is the CA that signed the server certificate; CAFile holds it as PEM.
 	CA     *CA
 	CAFile string
+	// ClientCertificate is what the harness itself presents to a registry
+	// that requires one (to push test charts).
+	ClientCertificate *tls.Certificate
 
 	server *httptest.Server
 	mu     sync.Mutex
 	log    []Request
+	// blobs, when set, receives every blob GET by redirect.
+	blobs *BlobServer
 	// accessLog, when set, also receives one line per request.
 	accessLog io.Writer
 }
@@ -64,6 +71,11 @@ type RegistryOptions struct {
 	AccessLog io.Writer
 	// CA signs the server certificate; a new one is made when nil.
 	CA *CA
+	// Token, when set, is the registry's token realm (distribution's token
+	// auth) instead of htpasswd.
+	Token *TokenServer
+	// ClientCA, when set, makes the registry require client certificates it signed.
+	ClientCA *CA
 }
 
 // NewRegistry starts a registry. Close it when done.
@@ -98,6 +110,9 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 		}
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ocisrc-test", "path": htpasswd}}
 	}
+	if o.Token != nil {
+		cfg.Auth = configuration.Auth{"token": configuration.Parameters(o.Token.authConfig())}
+	}
 	app := handlers.NewApp(context.Background(), cfg)
 
 	r := &Registry{accessLog: o.AccessLog}
@@ -123,6 +138,12 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 			return nil, err
 		}
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if o.ClientCA != nil {
+			pool := x509.NewCertPool()
+			pool.AddCert(o.ClientCA.Cert)
+			srv.TLS.ClientCAs = pool
+			srv.TLS.ClientAuth = tls.RequireAndVerifyClientCert
+		}
 		srv.StartTLS()
 		r.CA, r.CAFile = ca, caFile
 	}
@@ -139,7 +160,24 @@ func (r *Registry) Close() { r.server.Close() }
 func (r *Registry) record(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(sw, req)
+		r.mu.Lock()
+		blobs := r.blobs
+		r.mu.Unlock()
+		if blobs != nil && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
+			// Authenticate as the registry would, then send the client elsewhere.
+			probe := &statusWriter{ResponseWriter: discardWriter{header: http.Header{}}, status: http.StatusOK}
+			head := req.Clone(req.Context())
+			head.Method = http.MethodHead
+			h.ServeHTTP(probe, head)
+			if probe.status == http.StatusOK {
+				digest := req.URL.Path[strings.LastIndex(req.URL.Path, "/")+1:]
+				http.Redirect(sw, req, blobs.URL+"/blobs/"+digest, http.StatusTemporaryRedirect)
+			} else {
+				h.ServeHTTP(sw, req)
+			}
+		} else {
+			h.ServeHTTP(sw, req)
+		}
 		entry := Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""}
 		r.mu.Lock()
 		r.log = append(r.log, entry)
@@ -148,6 +186,14 @@ func (r *Registry) record(h http.Handler) http.Handler {
 		}
 		r.mu.Unlock()
 	})
+}
+
+// RedirectBlobs makes every blob download redirect to bs (nil stops it), as
+// registries backed by object storage do.
+func (r *Registry) RedirectBlobs(bs *BlobServer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.blobs = bs
 }
 
 // Requests returns the access log so far.
@@ -179,3 +225,9 @@ func (w *statusWriter) Flush() {
 		f.Flush()
 	}
 }
+
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.header }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
@@ -35,14 +34,13 @@ type FetchOptions struct {
 	Resource        string
 	SystemNamespace string
 	Registry        oci.TLSOptions
-	Output          string
-	Destination     string
-	Untar           bool
-	DryRun          bool
-	Timeout         time.Duration
-
-	// Set by Complete.
-	namespace string
+	// AllowPlainHTTPCredentials lets --plain-http send credentials to a host that is not this machine.
+	AllowPlainHTTPCredentials bool
+	Output                    string
+	Destination               string
+	Untar                     bool
+	DryRun                    bool
+	Timeout                   time.Duration
 
 	genericiooptions.IOStreams
 }
@@ -124,6 +122,7 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
 	addRegistryFlags(fs, &o.Registry)
+	fs.BoolVar(&o.AllowPlainHTTPCredentials, "allow-plain-http-credentials", o.AllowPlainHTTPCredentials, "With --plain-http, allow sending credentials to a registry that is not on this machine. Insecure.")
 	addOutputFlag(fs, &o.Output)
 	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
 	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
@@ -132,14 +131,10 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	return c
 }
 
-// Complete takes the arguments and resolves the namespace.
+// Complete takes the arguments. It reads nothing, so a bad flag is reported
+// as such even when the kubeconfig is broken.
 func (o *FetchOptions) Complete(args []string) error {
 	o.Names = args
-	ns, _, err := o.KubeFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), "check --kubeconfig, KUBECONFIG and --context")
-	}
-	o.namespace = ns
 	return nil
 }
 
@@ -185,51 +180,33 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut, "Warning: --plain-http is set: the registry connection is not encrypted")
 	}
 
-	restConfig, err := o.KubeFlags.ToRESTConfig()
-	if err != nil {
-		return clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), "check --kubeconfig, KUBECONFIG and --context")
-	}
-	clientset, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return fmt.Errorf("creating the Kubernetes client: %w", err)
-	}
 	puller, err := oci.NewPuller(o.Registry, version.UserAgent())
 	if err != nil {
 		return err
 	}
-
-	finder := &component.Finder{Getter: o.KubeFlags, Resource: o.Resource}
-	found, missing, err := finder.Get(o.namespace, o.Names)
+	s, err := openSession(o.KubeFlags, o.Resource)
+	if err != nil {
+		return err
+	}
+	comps, errs, err := s.components(o.Names)
 	if err != nil {
 		return err
 	}
 	f := &fetch.Fetcher{
-		Validator:       component.NewValidator(),
-		Secrets:         credentials.ClientsetSecretReader{Client: clientset},
-		Puller:          puller,
-		Store:           cache.NewChartStore(),
-		SystemNamespace: o.SystemNamespace,
-		DryRun:          o.DryRun,
-		Destination:     o.Destination,
-		Untar:           o.Untar,
-	}
-
-	byName := map[string]component.Component{}
-	for _, c := range found {
-		byName[c.Name] = c
+		Validator:                 component.NewValidator(),
+		Secrets:                   s.secrets,
+		Puller:                    puller,
+		Store:                     cache.NewChartStore(),
+		SystemNamespace:           o.SystemNamespace,
+		DryRun:                    o.DryRun,
+		Destination:               o.Destination,
+		Untar:                     o.Untar,
+		PlainHTTP:                 o.Registry.PlainHTTP,
+		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
+		Warn:                      warner(o.ErrOut),
 	}
 	var results []fetch.Result
-	var errs []error
-	for _, name := range o.Names {
-		if err, ok := missing[name]; ok {
-			errs = append(errs, clierror.WithHint(err, "check the name, or pass -n/--namespace"))
-			continue
-		}
-		c, ok := byName[name]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s %q was not returned by the server", o.Resource, name))
-			continue
-		}
+	for _, c := range comps {
 		res, err := f.Fetch(ctx, c)
 		if err != nil {
 			errs = append(errs, err)

@@ -1,11 +1,13 @@
 package cmd
 
 import (
+	goflag "flag"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
 
 	"github.com/ocisrc/ocisrc/pkg/oci"
 )
@@ -55,4 +57,14 @@ func addRegistryFlags(fs *pflag.FlagSet, o *oci.TLSOptions) {
 	fs.StringVar(&o.KeyFile, "registry-key-file", o.KeyFile, "Client key (PEM) for --registry-cert-file.")
 	fs.BoolVar(&o.InsecureSkipTLSVerify, "registry-insecure-skip-tls-verify", o.InsecureSkipTLSVerify, "Skip verification of the registry's certificate. Insecure: prints a warning.")
 	fs.BoolVar(&o.PlainHTTP, "plain-http", o.PlainHTTP, "Talk to the registry over plain HTTP instead of HTTPS. Insecure: prints a warning.")
+}
+
+// addVerbosityFlag binds klog's -v (client-go's request logging). Every level
+// is safe: Secrets are read without client-go's body logging.
+func addVerbosityFlag(fs *pflag.FlagSet) {
+	gfs := goflag.NewFlagSet("klog", goflag.ContinueOnError)
+	klog.InitFlags(gfs)
+	v := pflag.PFlagFromGoFlag(gfs.Lookup("v"))
+	v.Usage = "Log level for the Kubernetes client (0-10): 6 shows requests, 9 shows them as curl commands."
+	fs.AddFlag(v)
 }

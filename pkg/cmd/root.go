@@ -60,13 +60,22 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 	case FaceHelm:
 		kube := kubeFlagsFromHelmEnv(getenv)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
-		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch", helmKubeNote))
+		root.AddCommand(
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch", helmKubeNote),
+			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
+			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
+		)
 	default:
 		kube := genericclioptions.NewConfigFlags(true)
 		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
 		kube.AddFlags(root.PersistentFlags())
-		root.AddCommand(NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""))
+		root.AddCommand(
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""),
+			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
+			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
+		)
 	}
+	addVerbosityFlag(root.PersistentFlags())
 	root.SilenceErrors = true // only main prints errors
 	root.SilenceUsage = true  // input errors get a hint to --help instead of the whole usage
 	root.SetIn(streams.In)

@@ -76,7 +76,10 @@ func (f *Finder) Get(namespace string, names []string) (found []Component, errs 
 			}
 			rest = append(rest, e)
 		}
-		if len(rest) > 0 {
+		if len(rest) == 1 {
+			return nil, nil, describeReadError(resourceArg, namespace, rest[0])
+		}
+		if len(rest) > 1 {
 			return nil, nil, describeReadError(resourceArg, namespace, utilerrors.NewAggregate(rest))
 		}
 	}

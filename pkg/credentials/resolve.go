@@ -2,11 +2,13 @@ package credentials
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -22,13 +24,28 @@ type SecretReader interface {
 }
 
 // ClientsetSecretReader reads Secrets with a clientset (the user's own identity).
+//
+// It streams the response instead of using the typed Get: client-go logs
+// response bodies at -v=8 and above, and a Secret's body is its values.
 type ClientsetSecretReader struct {
 	Client kubernetes.Interface
 }
 
 // GetSecret implements SecretReader.
 func (r ClientsetSecretReader) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	return r.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	body, err := r.Client.CoreV1().RESTClient().Get().
+		Namespace(namespace).Resource("secrets").Name(name).
+		SetHeader("Accept", "application/json").
+		Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	var s corev1.Secret
+	if err := json.NewDecoder(body).Decode(&s); err != nil {
+		return nil, fmt.Errorf("decoding secret %q: the server's answer is not a Secret", namespace+"/"+name)
+	}
+	return &s, nil
 }
 
 // Resolved is a credential and the Secret it came from.
@@ -36,6 +53,8 @@ type Resolved struct {
 	Decoded
 	// Secret is namespace/name of the Secret used.
 	Secret string
+	// Warnings are things the user should fix; they never hold a value.
+	Warnings []string
 }
 
 // CheckNamespace enforces the namespace rule: secretRef.namespace must be the
@@ -61,9 +80,10 @@ func Namespaces(componentNS, systemNS string) []string {
 }
 
 // Resolve finds the Secret named by ref, Component namespace first, then the
-// system namespace, and decodes it. NotFound moves on to the next namespace;
-// any other error stops, naming the namespace and the permission missing.
-func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, ref component.SecretRef) (*Resolved, error) {
+// system namespace, decodes the credential for registry host, and checks that
+// the Secret may be sent there. NotFound moves on to the next namespace; any
+// other error stops, naming the namespace and the permission missing.
+func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, ref component.SecretRef, host string) (*Resolved, error) {
 	if err := CheckNamespace(componentNS, systemNS, ref); err != nil {
 		return nil, err
 	}
@@ -80,11 +100,20 @@ func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, 
 		case err != nil:
 			return nil, fmt.Errorf("reading secret %q: %w", ns+"/"+ref.Name, err)
 		}
-		d, err := Decode(secret)
+		d, err := Decode(secret, host)
 		if err != nil {
 			return nil, err
 		}
-		return &Resolved{Decoded: d, Secret: ns + "/" + ref.Name}, nil
+		res := &Resolved{Decoded: d, Secret: ns + "/" + ref.Name}
+		if err := checkBinding(res, host); err != nil {
+			return nil, err
+		}
+		if d.Hosts == nil && ns == systemNS && ns != componentNS {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"secret %q in the system namespace is not bound to a registry, so any Component may send its credentials to a host of its choosing; bind it with: kubectl patch secret %s -n %s --type merge -p '{\"stringData\":{\"registry\":\"%s\"}}'",
+				res.Secret, ref.Name, ns, host))
+		}
+		return res, nil
 	}
 	where := fmt.Sprintf("namespace %q", tried[0])
 	if len(tried) == 2 {
@@ -93,4 +122,21 @@ func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, 
 	return nil, clierror.WithHint(
 		fmt.Errorf("secret %q not found in %s", ref.Name, where),
 		"create the Secret, or fix spec.source.authentication.secretRef.name")
+}
+
+// checkBinding refuses a Secret bound to other registries than host.
+func checkBinding(r *Resolved, host string) error {
+	if r.Hosts == nil {
+		return nil
+	}
+	want, err := NormalizeHost(host)
+	if err != nil {
+		return clierror.Invalid(err)
+	}
+	if slices.Contains(r.Hosts, want) {
+		return nil
+	}
+	return clierror.InvalidWithHint(
+		fmt.Errorf("secret %q is bound to %s, not to the chart's registry %s: refusing to send its credentials there", r.Secret, strings.Join(r.Hosts, ", "), want),
+		"fix spec.source.chart, or add the host to the Secret's registry key if the credentials are meant for it")
 }

@@ -1,12 +1,16 @@
 // Package credentials turns a Component's authentication.secretRef into a
-// registry credential: it enforces where the Secret may live, reads it with
-// the user's own identity, and decodes the formats users keep.
+// registry credential: it enforces where the Secret may live and which
+// registry it may be sent to, reads it with the user's own identity, and
+// decodes the formats users keep.
 //
 // Nothing in this package ever puts a Secret's value into an error, a log
 // line or any output: errors name keys, never values.
 package credentials
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,9 +23,16 @@ import (
 
 // Secret keys ocisrc reads.
 const (
-	KeyUsername = "username"
-	KeyPassword = "password"
-	KeyToken    = "token"
+	KeyUsername      = "username"
+	KeyPassword      = "password"
+	KeyToken         = "token"
+	KeyIdentityToken = "identitytoken"
+	// KeyRegistry binds the Secret to registry hosts: one host[:port] or a comma-separated list.
+	KeyRegistry = "registry"
+	// TLS material, as Flux's certSecretRef keeps it.
+	KeyCA         = "ca.crt"
+	KeyClientCert = corev1.TLSCertKey       // tls.crt
+	KeyClientKey  = corev1.TLSPrivateKeyKey // tls.key
 )
 
 // Kind says how a credential authenticates, for output; never the value.
@@ -29,56 +40,143 @@ type Kind string
 
 // Credential kinds.
 const (
-	KindBasic        Kind = "basic"          // username + password
-	KindBearer       Kind = "registry-token" // token alone, sent as a registry (bearer) token
-	KindTokenAsBasic Kind = "token"          // username + token, the token used as the password
+	KindBasic         Kind = "basic"              // username + password
+	KindBearer        Kind = "registry-token"     // a registry (bearer) token sent as is
+	KindTokenAsBasic  Kind = "token"              // username + token, the token used as the password
+	KindIdentityToken Kind = "identity-token"     // an OAuth2 refresh token exchanged at the token realm
+	KindClientCert    Kind = "client-certificate" // mutual TLS only
 )
 
-// Decoded is a credential decoded from a Secret.
+// Decoded is what a Secret yields for one registry host. It holds secret
+// material: it prints as its kind only.
 type Decoded struct {
 	Credential auth.Credential
 	Kind       Kind
+	// Hosts binds the credential: the registry hosts the Secret names (its
+	// registry key, or its docker config entries). Nil means unbound.
+	Hosts []string
+	// CAPEM is extra CAs to trust for the registry (ca.crt).
+	CAPEM []byte
+	// CertPEM and KeyPEM are a client certificate (tls.crt, tls.key).
+	CertPEM, KeyPEM []byte
 }
 
-// Decode reads registry credentials from the Secret's data:
+// String never shows the credential.
+func (d Decoded) String() string { return fmt.Sprintf("credentials(%s)", d.Kind) }
+
+// GoString never shows the credential either (%#v).
+func (d Decoded) GoString() string { return d.String() }
+
+// Decode reads the credential for registry host from secret, in whichever
+// format it is: a kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg
+// Secret (or one with that key), or plain keys:
 //
-//	username + password  basic auth
-//	token                a registry (bearer) token
-//	username + token     the token used as the password (personal access tokens)
+//	username + password        basic auth
+//	username + token           the token used as the password (personal access tokens)
+//	token                      a registry (bearer) token
+//	identitytoken [+ username] an OAuth2 refresh token
 //
-// Any other combination, or an empty value, is invalid input (exit 2); the
-// error names the keys present, never their values.
-func Decode(secret *corev1.Secret) (Decoded, error) {
+// plus the optional registry, ca.crt, tls.crt and tls.key keys. Any other
+// combination, an empty value or malformed content is invalid input (exit 2);
+// the error names the keys, never their values.
+func Decode(secret *corev1.Secret, host string) (Decoded, error) {
 	name := secret.Namespace + "/" + secret.Name
-	present := func(k string) bool { _, ok := secret.Data[k]; return ok }
-	for _, k := range []string{KeyUsername, KeyPassword, KeyToken} {
+	var d Decoded
+	var err error
+	switch {
+	case secret.Type == corev1.SecretTypeDockerConfigJson || hasKey(secret, corev1.DockerConfigJsonKey):
+		d, err = decodeDockerConfig(name, secret, corev1.DockerConfigJsonKey, true, host)
+	case secret.Type == corev1.SecretTypeDockercfg || hasKey(secret, corev1.DockerConfigKey):
+		d, err = decodeDockerConfig(name, secret, corev1.DockerConfigKey, false, host)
+	default:
+		d, err = decodeKeys(name, secret)
+	}
+	if err != nil {
+		return Decoded{}, err
+	}
+	if err := decodeTLS(name, secret, &d); err != nil {
+		return Decoded{}, err
+	}
+	if d.Credential == auth.EmptyCredential && d.CertPEM == nil {
+		return Decoded{}, badKeys(name, secret, "no registry credential found")
+	}
+	return d, nil
+}
+
+func hasKey(s *corev1.Secret, k string) bool { _, ok := s.Data[k]; return ok }
+
+func decodeKeys(name string, secret *corev1.Secret) (Decoded, error) {
+	present := func(k string) bool { return hasKey(secret, k) }
+	for _, k := range []string{KeyUsername, KeyPassword, KeyToken, KeyIdentityToken, KeyRegistry} {
 		if present(k) && len(secret.Data[k]) == 0 {
 			return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q has an empty %q key: expected a non-empty value", name, k))
 		}
 	}
-	user, pass, token := string(secret.Data[KeyUsername]), string(secret.Data[KeyPassword]), string(secret.Data[KeyToken])
-	switch {
-	case present(KeyPassword) && present(KeyToken):
-		return Decoded{}, badKeys(name, secret, "both password and token are set: keep one")
-	case present(KeyUsername) && present(KeyPassword):
-		return Decoded{Credential: auth.Credential{Username: user, Password: pass}, Kind: KindBasic}, nil
-	case present(KeyUsername) && present(KeyToken):
-		return Decoded{Credential: auth.Credential{Username: user, Password: token}, Kind: KindTokenAsBasic}, nil
-	case present(KeyToken):
-		return Decoded{Credential: auth.Credential{AccessToken: token}, Kind: KindBearer}, nil
-	case present(KeyUsername):
-		return Decoded{}, badKeys(name, secret, "username needs a password or a token")
-	case present(KeyPassword):
-		return Decoded{}, badKeys(name, secret, "password needs a username")
-	default:
-		return Decoded{}, badKeys(name, secret, "no registry credential found")
+	var d Decoded
+	if present(KeyRegistry) {
+		hosts, err := parseHostList(string(secret.Data[KeyRegistry]))
+		if err != nil {
+			return Decoded{}, clierror.InvalidWithHint(fmt.Errorf("secret %q has an invalid %q key: %w", name, KeyRegistry, err),
+				"set it to the registry host, e.g. registry.example.com or registry.example.com:5000, or a comma-separated list")
+		}
+		d.Hosts = hosts
 	}
+	user, pass := string(secret.Data[KeyUsername]), string(secret.Data[KeyPassword])
+	token, identity := string(secret.Data[KeyToken]), string(secret.Data[KeyIdentityToken])
+	secrets := 0
+	for _, k := range []string{KeyPassword, KeyToken, KeyIdentityToken} {
+		if present(k) {
+			secrets++
+		}
+	}
+	switch {
+	case secrets > 1:
+		return Decoded{}, badKeys(name, secret, "password, token and identitytoken exclude each other: keep one")
+	case present(KeyPassword):
+		if !present(KeyUsername) {
+			return Decoded{}, badKeys(name, secret, "password needs a username")
+		}
+		d.Credential, d.Kind = auth.Credential{Username: user, Password: pass}, KindBasic
+	case present(KeyToken) && present(KeyUsername):
+		d.Credential, d.Kind = auth.Credential{Username: user, Password: token}, KindTokenAsBasic
+	case present(KeyToken):
+		d.Credential, d.Kind = auth.Credential{AccessToken: token}, KindBearer
+	case present(KeyIdentityToken):
+		d.Credential, d.Kind = auth.Credential{Username: user, RefreshToken: identity}, KindIdentityToken
+	case present(KeyUsername):
+		return Decoded{}, badKeys(name, secret, "username needs a password, a token or an identitytoken")
+	}
+	return d, nil
+}
+
+func decodeTLS(name string, secret *corev1.Secret, d *Decoded) error {
+	if ca, ok := secret.Data[KeyCA]; ok {
+		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
+			return clierror.Invalid(fmt.Errorf("secret %q has a %q key that holds no PEM certificate", name, KeyCA))
+		}
+		d.CAPEM = ca
+	}
+	cert, hasCert := secret.Data[KeyClientCert]
+	key, hasKey := secret.Data[KeyClientKey]
+	switch {
+	case hasCert != hasKey:
+		return clierror.Invalid(fmt.Errorf("secret %q has only one of %q and %q: a client certificate needs both", name, KeyClientCert, KeyClientKey))
+	case hasCert:
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
+			return clierror.Invalid(fmt.Errorf("secret %q: %q and %q are not a matching PEM certificate and key", name, KeyClientCert, KeyClientKey))
+		}
+		d.CertPEM, d.KeyPEM = cert, key
+		if d.Kind == "" {
+			d.Kind = KindClientCert
+		}
+	}
+	return nil
 }
 
 func badKeys(name string, secret *corev1.Secret, why string) error {
 	return clierror.InvalidWithHint(
 		fmt.Errorf("secret %q cannot be used for registry authentication: %s (keys present: %s)", name, why, keyList(secret)),
-		"the Secret needs username and password, a token alone, or username and token")
+		"the Secret needs username and password, username and token, a token, an identitytoken, or a .dockerconfigjson")
 }
 
 // keyList names the data keys of a Secret, sorted; never values.
@@ -92,4 +190,24 @@ func keyList(secret *corev1.Secret) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// parseHostList parses the registry key: host[:port] entries separated by commas.
+func parseHostList(s string) ([]string, error) {
+	var hosts []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		h, err := NormalizeHost(part)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("it names no host")
+	}
+	return hosts, nil
 }

@@ -20,7 +20,7 @@ import (
 
 // ChartPuller pulls one chart; *oci.Puller is the implementation.
 type ChartPuller interface {
-	Pull(ctx context.Context, ref chartref.Reference, cred *auth.Credential) (*oci.Chart, error)
+	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -57,33 +57,73 @@ type Fetcher struct {
 	// Destination, if set, also receives the chart; Untar expands it there.
 	Destination string
 	Untar       bool
+	// PlainHTTP is --plain-http; AllowPlainHTTPCredentials lets credentials
+	// go over it to a host that is not this machine.
+	PlainHTTP                 bool
+	AllowPlainHTTPCredentials bool
+	// Warn receives warnings for the user (never a value).
+	Warn func(string)
+}
+
+// Resolution is a Component's source with its credentials resolved.
+type Resolution struct {
+	Source *component.OCISource
+	Ref    chartref.Reference
+	// Secret is namespace/name of the Secret used, "" when anonymous.
+	Secret string
+	Auth   oci.Auth
+}
+
+// Resolve validates a Component's source and resolves its credentials,
+// exactly as Fetch does, without contacting any registry. When the source is
+// valid but the credentials are not, the Resolution is returned with the error.
+func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resolution, error) {
+	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
+	if err != nil {
+		var se *component.SourceError
+		if errors.As(err, &se) {
+			return nil, clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err),
+				fmt.Sprintf("fix the Component (kubectl edit %s %s -n %s)", c.Resource, c.Name, c.Namespace))
+		}
+		return nil, err
+	}
+	r := &Resolution{Source: src, Ref: ref}
+	if src.Authentication != nil {
+		resolved, err := credentials.Resolve(ctx, f.Secrets, c.Namespace, f.SystemNamespace, src.Authentication.SecretRef, ref.Registry)
+		if err != nil {
+			return r, fmt.Errorf("component %q: %w", c.Key(), err)
+		}
+		for _, w := range resolved.Warnings {
+			f.warn(w)
+		}
+		r.Secret = resolved.Secret
+		if resolved.Credential != auth.EmptyCredential {
+			cred := resolved.Credential
+			r.Auth.Credential = &cred
+		}
+		r.Auth.Extra = oci.Extra{CAPEM: resolved.CAPEM, CertPEM: resolved.CertPEM, KeyPEM: resolved.KeyPEM}
+	}
+	if err := oci.CheckPlainHTTP(ref.Registry, f.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
+		return r, fmt.Errorf("component %q: %w", c.Key(), err)
+	}
+	return r, nil
 }
 
 // Fetch pulls one Component's chart into the cache.
 func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, error) {
 	res := Result{Component: c.Key()}
-	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
+	r, err := f.Resolve(ctx, c)
+	if r != nil {
+		res.Chart = r.Source.Chart
+	}
 	if err != nil {
-		var se *component.SourceError
-		if errors.As(err, &se) {
-			return res, clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err),
-				fmt.Sprintf("fix the Component (kubectl edit %s %s -n %s)", c.Resource, c.Name, c.Namespace))
-		}
 		return res, err
 	}
-	res.Chart = src.Chart
+	ref := r.Ref
 	res.Version = ref.Version
 	res.Digest = ref.Digest
-
-	var cred *auth.Credential
-	if src.Authentication != nil {
-		resolved, err := credentials.Resolve(ctx, f.Secrets, c.Namespace, f.SystemNamespace, src.Authentication.SecretRef)
-		if err != nil {
-			return res, fmt.Errorf("component %q: %w", c.Key(), err)
-		}
-		res.Credentials = resolved.Secret
-		cred = &resolved.Credential
-	}
+	res.Credentials = r.Secret
+	a := r.Auth
 	if f.DryRun {
 		return res, nil
 	}
@@ -98,7 +138,7 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 		return res, err
 	}
 	if entry == nil {
-		chart, err := f.Puller.Pull(ctx, ref, cred)
+		chart, err := f.Puller.Pull(ctx, ref, a)
 		if err != nil {
 			return res, err
 		}
@@ -127,6 +167,12 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 		res.Destination = dest
 	}
 	return res, nil
+}
+
+func (f *Fetcher) warn(msg string) {
+	if f.Warn != nil {
+		f.Warn(msg)
+	}
 }
 
 // fromCache answers a digest-pinned reference from the store without any

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v3/pkg/registry"
@@ -43,30 +44,52 @@ type Chart struct {
 
 // Puller pulls charts. It is safe for concurrent use.
 type Puller struct {
-	transport http.RoundTripper
-	plainHTTP bool
+	opts      TLSOptions
 	userAgent string
+	// base serves pulls without TLS material of their own; variants, keyed by
+	// that material, serve the others. Each keeps its connections.
+	base     http.RoundTripper
+	mu       sync.Mutex
+	variants map[string]http.RoundTripper
 }
 
 // NewPuller builds a Puller with the given connection settings.
 func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
-	t, err := newTransport(o)
+	t, err := newTransport(o, Extra{})
 	if err != nil {
 		return nil, err
 	}
-	return &Puller{transport: t, plainHTTP: o.PlainHTTP, userAgent: userAgent}, nil
+	return &Puller{opts: o, userAgent: userAgent, base: t, variants: map[string]http.RoundTripper{}}, nil
 }
 
-// Pull fetches the chart ref names, anonymously when cred is nil. cred is
-// only ever sent to ref's registry host.
+// Auth is what a pull authenticates with: a credential (nil for anonymous)
+// and TLS material that came with it.
+type Auth struct {
+	Credential *auth.Credential
+	Extra      Extra
+}
+
+// CheckPlainHTTP refuses to send credentials over plain HTTP to a host other
+// than this machine, unless allowed. It does no I/O.
+func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error {
+	if !plainHTTP || !withCredentials || allowed || IsLoopback(host) {
+		return nil
+	}
+	return clierror.InvalidWithHint(
+		fmt.Errorf("refusing to send credentials over plain HTTP to %s: anyone on the network could read them", host),
+		"use HTTPS, or pass --allow-plain-http-credentials if this network is trusted")
+}
+
+// Pull fetches the chart ref names. The credential is only ever sent to
+// ref's registry host.
 //
 // When ref has a digest, the chart is pulled by that digest (the pin is what
 // is fetched, whatever the tag points to now) and the manifest must hash to
 // it; when it also has a version, the chart's own version must equal it. The
 // chart layer's bytes must hash to the layer digest in the manifest. Any
 // mismatch is an error and nothing is returned.
-func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, cred *auth.Credential) (*Chart, error) {
-	client, err := p.client(ctx, ref, cred)
+func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Chart, error) {
+	client, err := p.client(ctx, ref, a)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +100,38 @@ func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, cred *auth.Cr
 	return verify(ref, res)
 }
 
-func (p *Puller) client(ctx context.Context, ref chartref.Reference, cred *auth.Credential) (*registry.Client, error) {
-	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: p.transport}}
+func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
+	if extra.empty() {
+		return p.base, nil
+	}
+	sum := sha256.New()
+	for _, b := range [][]byte{extra.CAPEM, extra.CertPEM, extra.KeyPEM} {
+		sum.Write(b)
+		sum.Write([]byte{0})
+	}
+	key := hex.EncodeToString(sum.Sum(nil))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.variants[key]; ok {
+		return t, nil
+	}
+	t, err := newTransport(p.opts, extra)
+	if err != nil {
+		return nil, err
+	}
+	p.variants[key] = t
+	return t, nil
+}
+
+func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, error) {
+	t, err := p.transport(a.Extra)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: t}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
-	if cred != nil {
-		credFunc = auth.StaticCredential(ref.Registry, *cred)
+	if a.Credential != nil {
+		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
 	}
 	authorizer := auth.Client{
 		Client:     hc,
@@ -98,7 +148,7 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, cred *auth.
 		// empty file so the user's registry config is never read.
 		registry.ClientOptCredentialsFile(os.DevNull),
 	}
-	if p.plainHTTP {
+	if p.opts.PlainHTTP {
 		opts = append(opts, registry.ClientOptPlainHTTP())
 	}
 	c, err := registry.NewClient(opts...)

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote/retry"
@@ -29,28 +31,48 @@ type TLSOptions struct {
 	PlainHTTP bool
 }
 
-// newTransport builds the base transport: TLS settings, proxy from the
-// environment, and oras-go's retry policy for idempotent requests (the
-// transport Helm's own client uses).
-func newTransport(o TLSOptions) (http.RoundTripper, error) {
+// Extra is TLS material that comes with a credential (from its Secret): CAs
+// to trust in addition to the flags' and a client certificate.
+type Extra struct {
+	CAPEM, CertPEM, KeyPEM []byte
+}
+
+func (e Extra) empty() bool { return len(e.CAPEM) == 0 && len(e.CertPEM) == 0 }
+
+// tlsConfig builds the TLS settings of o, plus those of extra.
+func tlsConfig(o TLSOptions, extra Extra) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12} //nolint:gosec // InsecureSkipVerify is set below only when the user asked for it.
+	var pool *x509.CertPool
+	addCAs := func(pem []byte) bool {
+		if pool == nil {
+			p, err := x509.SystemCertPool()
+			if err != nil || p == nil {
+				p = x509.NewCertPool()
+			}
+			pool = p
+		}
+		return pool.AppendCertsFromPEM(pem)
+	}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
 			return nil, clierror.Invalid(fmt.Errorf("reading --registry-ca-file %q: %w", o.CAFile, errors.Unwrap(err)))
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		if !addCAs(pem) {
 			return nil, clierror.Invalid(fmt.Errorf("--registry-ca-file %q holds no PEM certificate", o.CAFile))
 		}
-		cfg.RootCAs = pool
 	}
+	if len(extra.CAPEM) > 0 && !addCAs(extra.CAPEM) {
+		return nil, clierror.Invalid(errors.New("the Secret's ca.crt holds no PEM certificate"))
+	}
+	cfg.RootCAs = pool
 	if o.CertFile != "" || o.KeyFile != "" {
 		if o.CertFile == "" || o.KeyFile == "" {
 			return nil, clierror.Invalid(errors.New("--registry-cert-file and --registry-key-file must be given together"))
+		}
+		if len(extra.CertPEM) > 0 {
+			return nil, clierror.InvalidWithHint(errors.New("both --registry-cert-file and the Secret's tls.crt give a client certificate: only one can be used"),
+				"drop the flags, or the Secret's tls.crt and tls.key")
 		}
 		pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
@@ -58,8 +80,25 @@ func newTransport(o TLSOptions) (http.RoundTripper, error) {
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
+	if len(extra.CertPEM) > 0 {
+		pair, err := tls.X509KeyPair(extra.CertPEM, extra.KeyPEM)
+		if err != nil {
+			return nil, clierror.Invalid(errors.New("the Secret's tls.crt and tls.key are not a matching PEM certificate and key"))
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
 	cfg.InsecureSkipVerify = o.InsecureSkipTLSVerify
+	return cfg, nil
+}
 
+// newTransport builds a base transport: TLS settings, proxy from the
+// environment, and oras-go's retry policy for idempotent requests (the
+// transport Helm's own client uses).
+func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
+	cfg, err := tlsConfig(o, extra)
+	if err != nil {
+		return nil, err
+	}
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		TLSClientConfig:       cfg,
@@ -72,6 +111,39 @@ func newTransport(o TLSOptions) (http.RoundTripper, error) {
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
 	return retry.NewTransport(base), nil
+}
+
+// checkRedirect keeps credentials with the registry that was asked: a
+// redirect to any other host:port (object storage serving blobs) loses the
+// Authorization header, and HTTPS never redirects to plain HTTP. Go itself
+// only strips the header for another host name, whatever the port.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if first.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing a redirect from %s to plain HTTP (%s)", first.Host, req.URL.Host)
+	}
+	if !strings.EqualFold(req.URL.Host, first.Host) {
+		req.Header.Del("Authorization")
+		req.Header.Del("Cookie")
+	}
+	return nil
+}
+
+// IsLoopback reports whether host ("h" or "h:port") is this machine.
+func IsLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // boundTransport ties every request to one operation's context: Helm's

@@ -227,6 +227,22 @@ func TestHelmPlugin(t *testing.T) {
 			if code != 0 || !strings.Contains(stdout, "helm ocisrc [command]") || !strings.Contains(stdout, "fetch") {
 				t.Errorf("helm ocisrc --help:\n%s", stdout)
 			}
+			// login stores the Component's credentials for plain helm commands; logout removes them.
+			stdout, stderr, code = run(t, h, env, helm, "ocisrc", "login", "app", "-n", "team-a")
+			if code != 0 || !strings.Contains(stdout, "Logged in to "+stack.Secure.Host) {
+				t.Fatalf("helm ocisrc login: exit %d\n%s%s", code, stdout, stderr)
+			}
+			pull := []string{"pull", "oci://" + stack.Secure.Host + "/charts/app", "--version", "1.2.3", "--ca-file", stack.Secure.CAFile, "-d", t.TempDir()}
+			if stdout, stderr, code = run(t, h, env, helm, pull...); code != 0 {
+				t.Errorf("helm pull after login: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if stdout, stderr, code = run(t, h, env, helm, "ocisrc", "logout", "app", "-n", "team-a"); code != 0 {
+				t.Errorf("helm ocisrc logout: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if _, _, code = run(t, h, env, helm, pull...); code == 0 {
+				t.Errorf("helm pull still works after logout")
+			}
+
 			_, stderr, code = run(t, h, env, helm, "ocisrc", "fetch", "app", "-n", "team-b")
 			if code != 1 || !strings.Contains(stderr, `namespace "team-b" not found`) {
 				t.Errorf("wrong namespace: exit %d, stderr:\n%s", code, stderr)

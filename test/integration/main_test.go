@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,10 +25,27 @@ const (
 	nsSys = "deployment-system"
 )
 
+// identityToken is the OAuth2 refresh token the token server accepts.
+const identityToken = "idtok-never-print-me-7Yq2"
+
 var (
 	stack *testenv.Stack
 	// Charts pushed once for all tests.
 	app123, app124, appPlus, openApp *testenv.Pushed
+
+	// A registry with a token realm, one that requires client certificates,
+	// and the object storage blob downloads can be redirected to.
+	tokenServer *testenv.TokenServer
+	tokenReg    *testenv.Registry
+	tokenApp    *testenv.Pushed
+	mtlsReg     *testenv.Registry
+	mtlsApp     *testenv.Pushed
+	clientCA    *testenv.CA
+	blobs       *testenv.BlobServer
+
+	// binary is ocisrc built for the tests that need its process (klog
+	// writes to the process's stderr).
+	binary string
 )
 
 func TestMain(m *testing.M) {
@@ -62,6 +81,18 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "integration: %v\n", err)
 			return 1
 		}
+	}
+	if err := startExtraRegistries(ctx, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
+	}
+	defer tokenServer.Close()
+	defer tokenReg.Close()
+	defer mtlsReg.Close()
+	defer blobs.Close()
+	if binary, err = buildBinary(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
 	}
 	for _, ns := range []string{nsA, nsB, nsSys} {
 		if err := stack.Cluster.EnsureNamespace(ctx, ns); err != nil {
@@ -123,7 +154,7 @@ func runFace(t *testing.T, argv0 string, env map[string]string, args ...string) 
 	return r
 }
 
-var plantedSecrets = []string{testenv.RegistryPassword, testenv.WrongPassword, "tok-never-print-me"}
+var plantedSecrets = []string{testenv.RegistryPassword, testenv.WrongPassword, "tok-never-print-me", identityToken}
 
 func assertNoSecrets(t *testing.T, where, s string) {
 	t.Helper()
@@ -184,3 +215,62 @@ func goodCreds() map[string]string {
 
 // requests counts the registry requests since the last reset.
 func requests(reg *testenv.Registry) int { return len(reg.Requests()) }
+
+func startExtraRegistries(ctx context.Context, dir string) error {
+	ca := stack.Secure.CA
+	var err error
+	for _, sub := range []string{"token", "mtls"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	tokenServer, err = testenv.NewTokenServer(filepath.Join(dir, "token"), ca,
+		map[string]string{testenv.RegistryUser: testenv.RegistryPassword},
+		map[string]string{identityToken: testenv.RegistryUser})
+	if err != nil {
+		return err
+	}
+	if tokenReg, err = testenv.NewRegistry(testenv.RegistryOptions{Dir: filepath.Join(dir, "token"), CA: ca, Token: tokenServer}); err != nil {
+		return err
+	}
+	c, err := testenv.BuildChart("tok", "2.0.0", 0)
+	if err != nil {
+		return err
+	}
+	if tokenApp, err = tokenReg.PushChart(ctx, "charts/tok", c, testenv.RegistryUser, testenv.RegistryPassword); err != nil {
+		return err
+	}
+	if clientCA, err = testenv.NewCA(); err != nil {
+		return err
+	}
+	if mtlsReg, err = testenv.NewRegistry(testenv.RegistryOptions{Dir: filepath.Join(dir, "mtls"), CA: ca, ClientCA: clientCA}); err != nil {
+		return err
+	}
+	cert, _, _, err := clientCA.ClientCertificate("pusher")
+	if err != nil {
+		return err
+	}
+	mtlsReg.ClientCertificate = &cert
+	if c, err = testenv.BuildChart("mtls", "3.0.0", 0); err != nil {
+		return err
+	}
+	if mtlsApp, err = mtlsReg.PushChart(ctx, "charts/mtls", c, "", ""); err != nil {
+		return err
+	}
+	blobs, err = testenv.NewBlobServer(ca)
+	return err
+}
+
+func buildBinary(dir string) (string, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bin", "ocisrc")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ocisrc")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building ocisrc: %w\n%s", err, out)
+	}
+	return bin, nil
+}

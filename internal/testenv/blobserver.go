@@ -1,0 +1,77 @@
+package testenv
+
+import (
+	"crypto/tls"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// BlobServer stands for the object storage a registry redirects blob
+// downloads to. It serves the blobs it was given and records whether each
+// request carried an Authorization header (never its value).
+type BlobServer struct {
+	URL string
+
+	server *httptest.Server
+	mu     sync.Mutex
+	blobs  map[string][]byte
+	log    []Request
+}
+
+// NewBlobServer starts a TLS blob server whose certificate ca signs.
+func NewBlobServer(ca *CA) (*BlobServer, error) {
+	cert, err := ca.ServerCertificate()
+	if err != nil {
+		return nil, err
+	}
+	bs := &BlobServer{blobs: map[string][]byte{}}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(bs.serve))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	bs.server, bs.URL = srv, srv.URL
+	return bs, nil
+}
+
+// Close stops the server.
+func (bs *BlobServer) Close() { bs.server.Close() }
+
+// Put makes data available under its digest.
+func (bs *BlobServer) Put(data ...[]byte) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	for _, d := range data {
+		bs.blobs[digest.FromBytes(d).String()] = d
+	}
+}
+
+// Requests returns the requests served so far.
+func (bs *BlobServer) Requests() []Request {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return append([]Request(nil), bs.log...)
+}
+
+func (bs *BlobServer) serve(w http.ResponseWriter, r *http.Request) {
+	d := strings.TrimPrefix(r.URL.Path, "/blobs/")
+	bs.mu.Lock()
+	data, ok := bs.blobs[d]
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusNotFound
+	}
+	bs.log = append(bs.log, Request{Method: r.Method, Path: r.URL.Path, Status: status, Authorized: r.Header.Get("Authorization") != ""})
+	bs.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(data)
+}

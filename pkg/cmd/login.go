@@ -1,0 +1,189 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/fetch"
+)
+
+// LoginOptions holds every input of login and logout.
+type LoginOptions struct {
+	KubeFlags *genericclioptions.ConfigFlags
+
+	Name            string
+	Resource        string
+	SystemNamespace string
+	// RegistryConfig is Helm's registry config file.
+	RegistryConfig string
+	Timeout        time.Duration
+
+	genericiooptions.IOStreams
+}
+
+// NewLoginOptions returns LoginOptions with their defaults.
+func NewLoginOptions(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string) *LoginOptions {
+	sys := getenv(EnvSystemNamespace)
+	if sys == "" {
+		sys = credentials.DefaultSystemNamespace
+	}
+	return &LoginOptions{
+		KubeFlags:       kube,
+		Resource:        component.DefaultResource,
+		SystemNamespace: sys,
+		RegistryConfig:  credentials.RegistryConfigPath(getenv),
+		Timeout:         time.Minute,
+		IOStreams:       streams,
+	}
+}
+
+func (o *LoginOptions) bind(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
+	fs.StringVar(&o.RegistryConfig, "registry-config", o.RegistryConfig, "Helm's registry config file (env HELM_REGISTRY_CONFIG).")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long.")
+}
+
+func oneName(_ *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return clierror.Invalid(fmt.Errorf("exactly one Component NAME is required, got %d", len(args)))
+	}
+	return nil
+}
+
+// Validate checks the options without any I/O.
+func (o *LoginOptions) Validate() error {
+	switch {
+	case o.Resource == "":
+		return clierror.Invalid(errors.New("--resource must not be empty"))
+	case o.SystemNamespace == "":
+		return clierror.Invalid(errors.New("--system-namespace must not be empty"))
+	case o.RegistryConfig == "":
+		return clierror.Invalid(errors.New("--registry-config must not be empty"))
+	case o.Timeout <= 0:
+		return clierror.Invalid(fmt.Errorf("--timeout must be positive, got %s", o.Timeout))
+	}
+	return nil
+}
+
+// resolve reads the Component and resolves its source (and, when withCredentials,
+// its credentials) as fetch does.
+func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetch.Resolution, error) {
+	s, err := openSession(o.KubeFlags, o.Resource)
+	if err != nil {
+		return nil, err
+	}
+	comps, errs, err := s.components([]string{o.Name})
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, Warn: warner(o.ErrOut)}
+	c := comps[0]
+	if !withCredentials {
+		src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
+		if err != nil {
+			return nil, clierror.Invalid(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err))
+		}
+		return &fetch.Resolution{Source: src, Ref: ref}, nil
+	}
+	r, err := f.Resolve(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if r.Secret == "" {
+		return nil, clierror.Invalid(fmt.Errorf("%s %q has no spec.source.authentication: there are no credentials to log in with", c.Resource, c.Key()))
+	}
+	return r, nil
+}
+
+const loginLong = `Resolve a Component's registry credentials exactly as fetch does and store
+them for the chart's registry host in Helm's registry config, so that plain
+helm commands (helm pull, helm install oci://…) work afterwards.
+
+This writes the credentials to disk, which fetch never does: the file is
+readable by you only, replaced atomically, and no OS credential helper is
+used. "logout" removes the entry.`
+
+// NewLoginCommand returns the login command.
+func NewLoginCommand(o *LoginOptions, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "login NAME",
+		Short:   "Store a Component's registry credentials in Helm's registry config",
+		Long:    loginLong,
+		Example: fmt.Sprintf("  %s app -n team-a\n  helm pull oci://registry.example.com/charts/app --version 1.2.3", invocation),
+		Args:    oneName,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			ctx, cancel := context.WithTimeout(c.Context(), o.Timeout)
+			defer cancel()
+			r, err := o.resolve(ctx, true)
+			if err != nil {
+				return err
+			}
+			var cred auth.Credential
+			if r.Auth.Credential != nil {
+				cred = *r.Auth.Credential
+			}
+			if err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Login(ctx, r.Ref.Registry, cred); err != nil {
+				return err
+			}
+			fmt.Fprintf(o.Out, "Logged in to %s with secret %s (stored in %s)\n", r.Ref.Registry, r.Secret, o.RegistryConfig)
+			if len(r.Auth.Extra.CAPEM) > 0 || len(r.Auth.Extra.CertPEM) > 0 {
+				fmt.Fprintf(o.ErrOut, "Warning: secret %s also holds TLS material (ca.crt or tls.crt): login stores only the credential; pass --ca-file, --cert-file and --key-file to helm yourself\n", r.Secret)
+			}
+			return nil
+		},
+	}
+	o.bind(c)
+	return c
+}
+
+// NewLogoutCommand returns the logout command.
+func NewLogoutCommand(o *LoginOptions, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "logout NAME",
+		Short:   "Remove the credentials login stored for a Component's registry",
+		Example: fmt.Sprintf("  %s app -n team-a", invocation),
+		Args:    oneName,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			ctx, cancel := context.WithTimeout(c.Context(), o.Timeout)
+			defer cancel()
+			r, err := o.resolve(ctx, false)
+			if err != nil {
+				return err
+			}
+			err = (credentials.RegistryConfig{Path: o.RegistryConfig}).Logout(ctx, r.Ref.Registry)
+			if errors.Is(err, credentials.ErrNotLoggedIn) {
+				return fmt.Errorf("not logged in to %s (nothing stored in %s)", r.Ref.Registry, o.RegistryConfig)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(o.Out, "Logged out of %s (removed from %s)\n", r.Ref.Registry, o.RegistryConfig)
+			return nil
+		},
+	}
+	o.bind(c)
+	return c
+}

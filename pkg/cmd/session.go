@@ -1,0 +1,86 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/credentials"
+)
+
+// session is what every command that reads Components needs: the namespace,
+// a Component finder and a Secret reader, all with the user's identity.
+type session struct {
+	namespace string
+	finder    *component.Finder
+	secrets   credentials.SecretReader
+}
+
+func openSession(kube *genericclioptions.ConfigFlags, resource string) (*session, error) {
+	hint := "check --kubeconfig, KUBECONFIG and --context"
+	namespace, _, err := kube.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), hint)
+	}
+	restConfig, err := kube.ToRESTConfig()
+	if err != nil {
+		return nil, clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), hint)
+	}
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	return &session{
+		namespace: namespace,
+		finder:    &component.Finder{Getter: kube, Resource: resource},
+		secrets:   credentials.ClientsetSecretReader{Client: clientset},
+	}, nil
+}
+
+// components reads the named Components. The result keeps the order of
+// names; a name that was not found has its error in errs instead.
+func (s *session) components(names []string) ([]component.Component, []error, error) {
+	found, missing, err := s.finder.Get(s.namespace, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := map[string]component.Component{}
+	for _, c := range found {
+		byName[c.Name] = c
+	}
+	var out []component.Component
+	var errs []error
+	for _, name := range names {
+		if err, ok := missing[name]; ok {
+			errs = append(errs, clierror.WithHint(err, "check the name, or pass -n/--namespace"))
+			continue
+		}
+		c, ok := byName[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s %q was not returned by the server", s.finder.Resource, name))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, errs, nil
+}
+
+// warner prints each distinct warning once, as kubectl does: "Warning: …".
+func warner(w io.Writer) func(string) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[msg] {
+			return
+		}
+		seen[msg] = true
+		fmt.Fprintf(w, "Warning: %s\n", msg)
+	}
+}

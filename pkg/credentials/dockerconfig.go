@@ -1,0 +1,147 @@
+package credentials
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+)
+
+// dockerHub is the one name the Docker Hub aliases normalize to.
+const dockerHub = "docker.io"
+
+var dockerHubAliases = map[string]bool{
+	"docker.io": true, "index.docker.io": true, "registry-1.docker.io": true, "registry.hub.docker.com": true,
+}
+
+// NormalizeHost turns a registry address as people write it (host,
+// host:port, https://host/v1/, a Docker Hub alias) into host[:port] in lower
+// case, without the default HTTPS port, with every Docker Hub alias as docker.io.
+func NormalizeHost(s string) (string, error) {
+	in := strings.TrimSpace(s)
+	if in == "" {
+		return "", fmt.Errorf("an empty host")
+	}
+	if !strings.Contains(in, "://") {
+		in = "https://" + in
+	}
+	u, err := url.Parse(in)
+	if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, " \t") {
+		return "", fmt.Errorf("%q is not a registry host: expected host or host:port", s)
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", fmt.Errorf("%q is not a registry host: expected host or host:port", s)
+	}
+	port := u.Port()
+	if port == "443" {
+		port = ""
+	}
+	if dockerHubAliases[host] && port == "" {
+		return dockerHub, nil
+	}
+	if port != "" {
+		return net.JoinHostPort(host, port), nil
+	}
+	if strings.Contains(host, ":") { // IPv6 without a port
+		return "[" + host + "]", nil
+	}
+	return host, nil
+}
+
+// dockerEntry is one registry in a docker config file.
+type dockerEntry struct {
+	Auth          string `json:"auth"`
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	IdentityToken string `json:"identitytoken"`
+	RegistryToken string `json:"registrytoken"`
+}
+
+// decodeDockerConfig reads a .dockerconfigjson ({"auths": {...}}) or a legacy
+// .dockercfg ({...}) and picks the entry for host. The entries bind the
+// credential: no entry for host is invalid input naming the hosts there are.
+func decodeDockerConfig(name string, secret *corev1.Secret, key string, wrapped bool, host string) (Decoded, error) {
+	raw, ok := secret.Data[key]
+	if !ok {
+		return Decoded{}, badKeys(name, secret, fmt.Sprintf("the %q key is missing", key))
+	}
+	var entries map[string]dockerEntry
+	if wrapped {
+		var doc struct {
+			Auths map[string]dockerEntry `json:"auths"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q: the %q key is not a docker config: expected JSON with an \"auths\" object", name, key))
+		}
+		entries = doc.Auths
+	} else if err := json.Unmarshal(raw, &entries); err != nil {
+		return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q: the %q key is not a docker config: expected a JSON object of registries", name, key))
+	}
+
+	want, err := NormalizeHost(host)
+	if err != nil {
+		return Decoded{}, err
+	}
+	var hosts []string
+	var entry *dockerEntry
+	var entryKey string
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h, err := NormalizeHost(k)
+		if err != nil {
+			return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q: the %q key has an entry that is not a registry host", name, key))
+		}
+		hosts = append(hosts, h)
+		if h == want && entry == nil {
+			e := entries[k]
+			entry, entryKey = &e, k
+		}
+	}
+	if entry == nil {
+		have := "none"
+		if len(hosts) > 0 {
+			have = strings.Join(hosts, ", ")
+		}
+		return Decoded{}, clierror.InvalidWithHint(
+			fmt.Errorf("secret %q has no credentials for the registry %s (its %q has entries for: %s)", name, want, key, have),
+			"add an entry for the chart's registry host to the Secret, or point the Component at the Secret for that registry")
+	}
+	d := Decoded{Hosts: hosts}
+	where := fmt.Sprintf("secret %q: the %q entry for %q", name, key, entryKey)
+	user, pass := entry.Username, entry.Password
+	if entry.Auth != "" {
+		plain, err := base64.StdEncoding.DecodeString(entry.Auth)
+		if err != nil {
+			return Decoded{}, clierror.Invalid(fmt.Errorf("%s has an \"auth\" field that is not valid base64", where))
+		}
+		u, p, ok := strings.Cut(string(plain), ":")
+		if !ok || u == "" {
+			return Decoded{}, clierror.Invalid(fmt.Errorf("%s has an \"auth\" field that does not decode to username:password", where))
+		}
+		user, pass = u, p
+	}
+	switch {
+	case entry.IdentityToken != "":
+		d.Credential, d.Kind = auth.Credential{Username: user, RefreshToken: entry.IdentityToken}, KindIdentityToken
+	case entry.RegistryToken != "":
+		d.Credential, d.Kind = auth.Credential{AccessToken: entry.RegistryToken}, KindBearer
+	case user != "" && pass != "":
+		d.Credential, d.Kind = auth.Credential{Username: user, Password: pass}, KindBasic
+	default:
+		return Decoded{}, clierror.Invalid(fmt.Errorf("%s has no credential: expected auth, username and password, identitytoken or registrytoken", where))
+	}
+	return d, nil
+}

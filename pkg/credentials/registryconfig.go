@@ -1,0 +1,81 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"helm.sh/helm/v3/pkg/helmpath"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	orascreds "oras.land/oras-go/v2/registry/remote/credentials"
+)
+
+// RegistryConfigPath is Helm's registry config file, as Helm resolves it:
+// HELM_REGISTRY_CONFIG, else <helm config home>/registry/config.json.
+func RegistryConfigPath(getenv func(string) string) string {
+	if p := getenv("HELM_REGISTRY_CONFIG"); p != "" {
+		return p
+	}
+	return helmpath.ConfigPath("registry", "config.json")
+}
+
+// RegistryConfig is Helm's registry config file (the docker config format).
+// It is read and written as a plain file: no OS credential helper is ever
+// asked to store or hand out anything.
+type RegistryConfig struct {
+	Path string
+}
+
+func (c RegistryConfig) store() (*orascreds.FileStore, error) {
+	fs, err := orascreds.NewFileStore(c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("reading Helm's registry config %q: it is not a valid docker config file", c.Path)
+	}
+	return fs, nil
+}
+
+// Login stores cred for host. The file is replaced atomically (written beside
+// it and renamed) and is readable by its owner only.
+func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Credential) error {
+	if cred == auth.EmptyCredential {
+		return errors.New("the Secret holds no credential to log in with (only TLS material)")
+	}
+	fs, err := c.store()
+	if err != nil {
+		return err
+	}
+	if err := fs.Put(ctx, orascreds.ServerAddressFromRegistry(host), cred); err != nil {
+		return fmt.Errorf("writing Helm's registry config %q: %w", c.Path, err)
+	}
+	if err := os.Chmod(c.Path, 0o600); err != nil {
+		return fmt.Errorf("restricting Helm's registry config %q to its owner: %w", c.Path, err)
+	}
+	return nil
+}
+
+// ErrNotLoggedIn is returned by Logout when there is nothing stored for the host.
+var ErrNotLoggedIn = errors.New("not logged in")
+
+// Logout removes the entry for host.
+func (c RegistryConfig) Logout(ctx context.Context, host string) error {
+	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
+		return ErrNotLoggedIn
+	}
+	fs, err := c.store()
+	if err != nil {
+		return err
+	}
+	addr := orascreds.ServerAddressFromRegistry(host)
+	got, err := fs.Get(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("reading Helm's registry config %q: %w", c.Path, err)
+	}
+	if got == auth.EmptyCredential {
+		return ErrNotLoggedIn
+	}
+	if err := fs.Delete(ctx, addr); err != nil {
+		return fmt.Errorf("writing Helm's registry config %q: %w", c.Path, err)
+	}
+	return nil
+}

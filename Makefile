@@ -57,10 +57,12 @@ demo: build tools ## Bring up a registry and a control plane, seed a Component, 
 	$(TEST_ENV) $(GO) run ./cmd/internal/demo --binary bin/ocisrc
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
-	@for t in chartref:FuzzParse component:FuzzDecodeSource credentials:FuzzDecode; do \
-		pkg=$${t%%:*}; fn=$${t#*:}; \
-		echo "== $$pkg $$fn"; $(GO) test ./pkg/$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $${FUZZTIME:-30s}; \
+fuzz: ## Run every fuzz target in pkg/ for FUZZTIME each (default 30s); make test runs their seed corpora
+	@for pkg in $$($(GO) list ./pkg/...); do \
+		for fn in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$fn"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $${FUZZTIME:-30s} || exit 1; \
+		done; \
 	done
 
 .PHONY: clean

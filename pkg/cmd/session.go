@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -38,7 +41,7 @@ func openSession(kube *genericclioptions.ConfigFlags, resource string) (*session
 	return &session{
 		namespace: namespace,
 		finder:    &component.Finder{Getter: kube, Resource: resource},
-		secrets:   credentials.ClientsetSecretReader{Client: clientset},
+		secrets:   secretReader{client: clientset},
 	}, nil
 }
 
@@ -83,4 +86,27 @@ func warner(w io.Writer) func(string) {
 		seen[msg] = true
 		fmt.Fprintf(w, "Warning: %s\n", msg)
 	}
+}
+
+// secretReader reads Secrets with the user's identity. It streams the
+// response instead of using the typed Get: client-go logs response bodies at
+// -v=8 and above, and a Secret's body is its values.
+type secretReader struct {
+	client kubernetes.Interface
+}
+
+func (r secretReader) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	body, err := r.client.CoreV1().RESTClient().Get().
+		Namespace(namespace).Resource("secrets").Name(name).
+		SetHeader("Accept", "application/json").
+		Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	var s corev1.Secret
+	if err := json.NewDecoder(body).Decode(&s); err != nil {
+		return nil, fmt.Errorf("decoding secret %q: the server's answer is not a Secret", namespace+"/"+name)
+	}
+	return &s, nil
 }

@@ -1,18 +1,24 @@
+// Package credentials turns a Component's authentication.secretRef into a
+// registry credential: it enforces where the Secret may live and which
+// registry it may be sent to, reads it with the user's own identity (through
+// a SecretReader) and decodes it with pkg/secretformat. Login and logout write
+// Helm's registry config.
+//
+// Nothing in this package ever puts a Secret's value into an error, a log
+// line or any output: errors name keys, never values.
 package credentials
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
-	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/secretformat"
 )
 
 // DefaultSystemNamespace is the namespace shared credentials live in.
@@ -23,34 +29,9 @@ type SecretReader interface {
 	GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
-// ClientsetSecretReader reads Secrets with a clientset (the user's own identity).
-//
-// It streams the response instead of using the typed Get: client-go logs
-// response bodies at -v=8 and above, and a Secret's body is its values.
-type ClientsetSecretReader struct {
-	Client kubernetes.Interface
-}
-
-// GetSecret implements SecretReader.
-func (r ClientsetSecretReader) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	body, err := r.Client.CoreV1().RESTClient().Get().
-		Namespace(namespace).Resource("secrets").Name(name).
-		SetHeader("Accept", "application/json").
-		Stream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	var s corev1.Secret
-	if err := json.NewDecoder(body).Decode(&s); err != nil {
-		return nil, fmt.Errorf("decoding secret %q: the server's answer is not a Secret", namespace+"/"+name)
-	}
-	return &s, nil
-}
-
 // Resolved is a credential and the Secret it came from.
 type Resolved struct {
-	Decoded
+	secretformat.Decoded
 	// Secret is namespace/name of the Secret used.
 	Secret string
 	// Warnings are things the user should fix; they never hold a value.
@@ -60,13 +41,13 @@ type Resolved struct {
 // CheckNamespace enforces the namespace rule: secretRef.namespace must be the
 // Component's namespace or the system namespace. It does no I/O, so a refusal
 // happens before any Secret is read or any registry is contacted.
-func CheckNamespace(componentNS, systemNS string, ref component.SecretRef) error {
-	if ref.Namespace == componentNS || ref.Namespace == systemNS {
+func CheckNamespace(componentNS, systemNS, secretNS string) error {
+	if secretNS == componentNS || secretNS == systemNS {
 		return nil
 	}
 	return clierror.InvalidWithHint(
 		fmt.Errorf("spec.source.authentication.secretRef.namespace %q is not allowed: credentials must come from the Component's namespace %q or the system namespace %q",
-			ref.Namespace, componentNS, systemNS),
+			secretNS, componentNS, systemNS),
 		"move the Secret into one of those namespaces, or set --system-namespace to the namespace that holds shared credentials")
 }
 
@@ -79,39 +60,50 @@ func Namespaces(componentNS, systemNS string) []string {
 	return []string{componentNS, systemNS}
 }
 
-// Resolve finds the Secret named by ref, Component namespace first, then the
-// system namespace, decodes the credential for registry host, and checks that
-// the Secret may be sent there. NotFound moves on to the next namespace; any
-// other error stops, naming the namespace and the permission missing.
-func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, ref component.SecretRef, host string) (*Resolved, error) {
-	if err := CheckNamespace(componentNS, systemNS, ref); err != nil {
+// Request says which Secret a Component names and for which registry.
+type Request struct {
+	// ComponentNamespace and SystemNamespace are where Secrets may live.
+	ComponentNamespace, SystemNamespace string
+	// SecretName and SecretNamespace are spec.source.authentication.secretRef.
+	SecretName, SecretNamespace string
+	// Host is the chart's registry host[:port].
+	Host string
+}
+
+// Resolve finds the Secret named by the request, Component namespace first,
+// then the system namespace, decodes the credential for the registry host, and
+// checks that the Secret may be sent there. NotFound moves on to the next
+// namespace; any other error stops, naming the namespace and the permission missing.
+func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error) {
+	componentNS, systemNS, host := req.ComponentNamespace, req.SystemNamespace, req.Host
+	if err := CheckNamespace(componentNS, systemNS, req.SecretNamespace); err != nil {
 		return nil, err
 	}
 	tried := Namespaces(componentNS, systemNS)
 	for _, ns := range tried {
-		secret, err := r.GetSecret(ctx, ns, ref.Name)
+		secret, err := r.GetSecret(ctx, ns, req.SecretName)
 		switch {
 		case apierrors.IsNotFound(err):
 			continue
 		case apierrors.IsForbidden(err):
 			return nil, clierror.WithHint(
-				fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", ns+"/"+ref.Name, ns),
+				fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", ns+"/"+req.SecretName, ns),
 				fmt.Sprintf("ask your cluster admin for \"get secrets\" in namespace %q (kubectl auth can-i get secrets -n %s)", ns, ns))
 		case err != nil:
-			return nil, fmt.Errorf("reading secret %q: %w", ns+"/"+ref.Name, err)
+			return nil, fmt.Errorf("reading secret %q: %w", ns+"/"+req.SecretName, err)
 		}
-		d, err := Decode(secret, host)
+		d, err := secretformat.Decode(secretformat.Secret{Name: ns + "/" + req.SecretName, Type: string(secret.Type), Data: secret.Data}, host)
 		if err != nil {
 			return nil, err
 		}
-		res := &Resolved{Decoded: d, Secret: ns + "/" + ref.Name}
+		res := &Resolved{Decoded: d, Secret: ns + "/" + req.SecretName}
 		if err := checkBinding(res, host); err != nil {
 			return nil, err
 		}
 		if d.Hosts == nil && ns == systemNS && ns != componentNS {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
 				"secret %q in the system namespace is not bound to a registry, so any Component may send its credentials to a host of its choosing; bind it with: kubectl patch secret %s -n %s --type merge -p '{\"stringData\":{\"registry\":\"%s\"}}'",
-				res.Secret, ref.Name, ns, host))
+				res.Secret, req.SecretName, ns, host))
 		}
 		return res, nil
 	}
@@ -120,7 +112,7 @@ func Resolve(ctx context.Context, r SecretReader, componentNS, systemNS string, 
 		where = fmt.Sprintf("namespaces %q or %q", tried[0], tried[1])
 	}
 	return nil, clierror.WithHint(
-		fmt.Errorf("secret %q not found in %s", ref.Name, where),
+		fmt.Errorf("secret %q not found in %s", req.SecretName, where),
 		"create the Secret, or fix spec.source.authentication.secretRef.name")
 }
 
@@ -129,7 +121,7 @@ func checkBinding(r *Resolved, host string) error {
 	if r.Hosts == nil {
 		return nil
 	}
-	want, err := NormalizeHost(host)
+	want, err := secretformat.NormalizeHost(host)
 	if err != nil {
 		return clierror.Invalid(err)
 	}

@@ -89,7 +89,13 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 	}
 	r := &Resolution{Source: src, Ref: ref}
 	if src.Authentication != nil {
-		resolved, err := credentials.Resolve(ctx, f.Secrets, c.Namespace, f.SystemNamespace, src.Authentication.SecretRef, ref.Registry)
+		resolved, err := credentials.Resolve(ctx, f.Secrets, credentials.Request{
+			ComponentNamespace: c.Namespace,
+			SystemNamespace:    f.SystemNamespace,
+			SecretName:         src.Authentication.SecretRef.Name,
+			SecretNamespace:    src.Authentication.SecretRef.Namespace,
+			Host:               ref.Registry,
+		})
 		if err != nil {
 			return r, fmt.Errorf("component %q: %w", c.Key(), err)
 		}

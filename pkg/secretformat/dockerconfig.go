@@ -1,4 +1,4 @@
-package credentials
+package secretformat
 
 import (
 	"encoding/base64"
@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -69,7 +68,7 @@ type dockerEntry struct {
 // decodeDockerConfig reads a .dockerconfigjson ({"auths": {...}}) or a legacy
 // .dockercfg ({...}) and picks the entry for host. The entries bind the
 // credential: no entry for host is invalid input naming the hosts there are.
-func decodeDockerConfig(name string, secret *corev1.Secret, key string, wrapped bool, host string) (Decoded, error) {
+func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, host string) (Decoded, error) {
 	raw, ok := secret.Data[key]
 	if !ok {
 		return Decoded{}, badKeys(name, secret, fmt.Sprintf("the %q key is missing", key))

@@ -1,11 +1,10 @@
-// Package credentials turns a Component's authentication.secretRef into a
-// registry credential: it enforces where the Secret may live and which
-// registry it may be sent to, reads it with the user's own identity, and
-// decodes the formats users keep.
+// Package secretformat decodes the registry credentials users keep in
+// Kubernetes Secrets: plain keys, docker config JSON (new and legacy) and TLS
+// material. It has no Kubernetes dependencies, so its fuzz targets run fast.
 //
 // Nothing in this package ever puts a Secret's value into an error, a log
 // line or any output: errors name keys, never values.
-package credentials
+package secretformat
 
 import (
 	"crypto/tls"
@@ -15,7 +14,6 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -31,9 +29,22 @@ const (
 	KeyRegistry = "registry"
 	// TLS material, as Flux's certSecretRef keeps it.
 	KeyCA         = "ca.crt"
-	KeyClientCert = corev1.TLSCertKey       // tls.crt
-	KeyClientKey  = corev1.TLSPrivateKeyKey // tls.key
+	KeyClientCert = "tls.crt"
+	KeyClientKey  = "tls.key"
+	// Docker config keys, and the Secret types that hold them.
+	KeyDockerConfigJSON  = ".dockerconfigjson"
+	KeyDockerCfg         = ".dockercfg"
+	TypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
+	TypeDockerCfg        = "kubernetes.io/dockercfg"
 )
+
+// Secret is what the decoders need of a Kubernetes Secret.
+type Secret struct {
+	// Name is namespace/name, for messages.
+	Name string
+	Type string
+	Data map[string][]byte
+}
 
 // Kind says how a credential authenticates, for output; never the value.
 type Kind string
@@ -79,15 +90,15 @@ func (d Decoded) GoString() string { return d.String() }
 // plus the optional registry, ca.crt, tls.crt and tls.key keys. Any other
 // combination, an empty value or malformed content is invalid input (exit 2);
 // the error names the keys, never their values.
-func Decode(secret *corev1.Secret, host string) (Decoded, error) {
-	name := secret.Namespace + "/" + secret.Name
+func Decode(secret Secret, host string) (Decoded, error) {
+	name := secret.Name
 	var d Decoded
 	var err error
 	switch {
-	case secret.Type == corev1.SecretTypeDockerConfigJson || hasKey(secret, corev1.DockerConfigJsonKey):
-		d, err = decodeDockerConfig(name, secret, corev1.DockerConfigJsonKey, true, host)
-	case secret.Type == corev1.SecretTypeDockercfg || hasKey(secret, corev1.DockerConfigKey):
-		d, err = decodeDockerConfig(name, secret, corev1.DockerConfigKey, false, host)
+	case secret.Type == TypeDockerConfigJSON || hasKey(secret, KeyDockerConfigJSON):
+		d, err = decodeDockerConfig(name, secret, KeyDockerConfigJSON, true, host)
+	case secret.Type == TypeDockerCfg || hasKey(secret, KeyDockerCfg):
+		d, err = decodeDockerConfig(name, secret, KeyDockerCfg, false, host)
 	default:
 		d, err = decodeKeys(name, secret)
 	}
@@ -103,9 +114,9 @@ func Decode(secret *corev1.Secret, host string) (Decoded, error) {
 	return d, nil
 }
 
-func hasKey(s *corev1.Secret, k string) bool { _, ok := s.Data[k]; return ok }
+func hasKey(s Secret, k string) bool { _, ok := s.Data[k]; return ok }
 
-func decodeKeys(name string, secret *corev1.Secret) (Decoded, error) {
+func decodeKeys(name string, secret Secret) (Decoded, error) {
 	present := func(k string) bool { return hasKey(secret, k) }
 	for _, k := range []string{KeyUsername, KeyPassword, KeyToken, KeyIdentityToken, KeyRegistry} {
 		if present(k) && len(secret.Data[k]) == 0 {
@@ -149,7 +160,7 @@ func decodeKeys(name string, secret *corev1.Secret) (Decoded, error) {
 	return d, nil
 }
 
-func decodeTLS(name string, secret *corev1.Secret, d *Decoded) error {
+func decodeTLS(name string, secret Secret, d *Decoded) error {
 	if ca, ok := secret.Data[KeyCA]; ok {
 		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
 			return clierror.Invalid(fmt.Errorf("secret %q has a %q key that holds no PEM certificate", name, KeyCA))
@@ -173,14 +184,14 @@ func decodeTLS(name string, secret *corev1.Secret, d *Decoded) error {
 	return nil
 }
 
-func badKeys(name string, secret *corev1.Secret, why string) error {
+func badKeys(name string, secret Secret, why string) error {
 	return clierror.InvalidWithHint(
 		fmt.Errorf("secret %q cannot be used for registry authentication: %s (keys present: %s)", name, why, keyList(secret)),
 		"the Secret needs username and password, username and token, a token, an identitytoken, or a .dockerconfigjson")
 }
 
 // keyList names the data keys of a Secret, sorted; never values.
-func keyList(secret *corev1.Secret) string {
+func keyList(secret Secret) string {
 	if len(secret.Data) == 0 {
 		return "none"
 	}

@@ -1,11 +1,10 @@
-package credentials
+package secretformat
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -81,7 +80,7 @@ func keysOf(m map[string]string) []string {
 	return ks
 }
 
-func fuzzDockerConfig(f *testing.F, key string, wrapped bool, typ corev1.SecretType) {
+func fuzzDockerConfig(f *testing.F, key string, wrapped bool, typ string) {
 	f.Add("registry.example.com", "robot", "pw", "", "", "")
 	f.Add("https://index.docker.io/v1/", "", "", "cm9ib3Q6cHc=", "", "")
 	f.Add("registry.example.com:5000", "", "", "", "id", "")
@@ -119,11 +118,11 @@ func fuzzDockerConfig(f *testing.F, key string, wrapped bool, typ corev1.SecretT
 }
 
 func FuzzDecodeDockerConfigJSON(f *testing.F) {
-	fuzzDockerConfig(f, corev1.DockerConfigJsonKey, true, corev1.SecretTypeDockerConfigJson)
+	fuzzDockerConfig(f, KeyDockerConfigJSON, true, TypeDockerConfigJSON)
 }
 
 func FuzzDecodeDockerCfg(f *testing.F) {
-	fuzzDockerConfig(f, corev1.DockerConfigKey, false, corev1.SecretTypeDockercfg)
+	fuzzDockerConfig(f, KeyDockerCfg, false, TypeDockerCfg)
 }
 
 // FuzzDecodeRawDockerConfig feeds arbitrary bytes as .dockerconfigjson.
@@ -133,8 +132,8 @@ func FuzzDecodeRawDockerConfig(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s := secret("ns", "n", nil)
-		s.Type = corev1.SecretTypeDockerConfigJson
-		s.Data[corev1.DockerConfigJsonKey] = raw
+		s.Type = TypeDockerConfigJSON
+		s.Data[KeyDockerConfigJSON] = raw
 		_, err := Decode(s, "registry.example.com")
 		if err != nil && clierror.ExitCode(err) != clierror.CodeInvalid {
 			t.Fatalf("exit code %d for %v", clierror.ExitCode(err), err)

@@ -207,3 +207,15 @@ func OCISource(chart, secretName, secretNamespace string) map[string]any {
 	}
 	return src
 }
+
+// Label sets labels on a Component.
+func (c *Cluster) Label(ctx context.Context, namespace, name string, labels map[string]string) error {
+	res := c.Dynamic.Resource(ComponentGVR).Namespace(namespace)
+	u, err := res.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	u.SetLabels(labels)
+	_, err = res.Update(ctx, u, metav1.UpdateOptions{})
+	return err
+}

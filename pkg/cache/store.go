@@ -3,7 +3,9 @@
 // chart name and version from two registries never collide:
 //
 //	<helm repository cache>/ocisrc/sha256/<manifest hex>/<chart>-<version>.tgz
-//	<helm repository cache>/ocisrc/sha256/<manifest hex>/entry.json
+//	<helm repository cache>/ocisrc/sha256/<manifest hex>/entry.json   (its mtime: last used)
+//	<helm repository cache>/ocisrc/index/<hash of host/repo:tag>.json   (tag -> digest, when)
+//	<helm repository cache>/ocisrc/hosts/<hash of host>                 ("basic" or "bearer")
 //
 // An entry appears whole or not at all: it is written into a temporary
 // directory beside the store and renamed into place.
@@ -19,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -111,6 +114,7 @@ func (s *ChartStore) Get(manifestDigest string) (*Entry, string, error) {
 	if err != nil || sha256Digest(data) != e.ChartDigest {
 		return nil, "", s.remove(dir)
 	}
+	touch(dir)
 	return &e, path, nil
 }
 
@@ -146,6 +150,7 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("creating the chart cache %q: %w", parent, err)
 	}
+	s.removeStaleTemp(time.Now())
 	tmp, err := os.MkdirTemp(parent, ".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("writing to the chart cache %q: %w", parent, err)
@@ -190,4 +195,223 @@ func writeFileSync(path string, data []byte) error {
 func sha256Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// The tag index: one small file per reference, so processes never contend
+// for one file. It holds no secret.
+//
+//	<root>/index/<sha256 of host/repository:tag>.json   {"ref", "digest", "resolved"}
+
+// IndexEntry is what a tag resolved to, and when.
+type IndexEntry struct {
+	Ref      string    `json:"ref"`
+	Digest   string    `json:"digest"`
+	Resolved time.Time `json:"resolved"`
+}
+
+func (s *ChartStore) indexPath(tagRef string) string {
+	sum := sha256.Sum256([]byte(tagRef))
+	return filepath.Join(s.Root, "index", hex.EncodeToString(sum[:16])+".json")
+}
+
+// Lookup returns what tagRef (host/repository:tag) last resolved to, or nil.
+func (s *ChartStore) Lookup(tagRef string) *IndexEntry {
+	raw, err := os.ReadFile(s.indexPath(tagRef))
+	if err != nil {
+		return nil
+	}
+	var e IndexEntry
+	if json.Unmarshal(raw, &e) != nil || e.Ref != tagRef || !digestPattern.MatchString(e.Digest) {
+		return nil
+	}
+	return &e
+}
+
+// Record notes that tagRef resolved to digest now.
+func (s *ChartStore) Record(tagRef, digest string) error {
+	data, err := json.Marshal(IndexEntry{Ref: tagRef, Digest: digest, Resolved: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.indexPath(tagRef), append(data, '\n'))
+}
+
+// writeAtomic writes data beside path and renames it into place.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// touch marks the entry in dir used now (the mtime of its entry.json).
+func touch(dir string) {
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, entryFile), now, now)
+}
+
+// Listed is a cache entry as `cache list` shows it.
+type Listed struct {
+	Entry
+	Path     string    `json:"path"`
+	LastUsed time.Time `json:"lastUsed"`
+	// Tags are the references in the index that resolve to this entry.
+	Tags []string `json:"tags"`
+}
+
+// List returns every entry, most recently used first. Corrupt entries are
+// skipped (Get removes them when they are next asked for).
+func (s *ChartStore) List() ([]Listed, error) {
+	dirs, err := os.ReadDir(filepath.Join(s.Root, "sha256"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the chart cache %q: %w", s.Root, err)
+	}
+	tags := map[string][]string{}
+	if idx, err := os.ReadDir(filepath.Join(s.Root, "index")); err == nil {
+		for _, f := range idx {
+			raw, err := os.ReadFile(filepath.Join(s.Root, "index", f.Name()))
+			if err != nil {
+				continue
+			}
+			var e IndexEntry
+			if json.Unmarshal(raw, &e) == nil {
+				tags[e.Digest] = append(tags[e.Digest], e.Ref)
+			}
+		}
+	}
+	var out []Listed
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.Root, "sha256", d.Name())
+		raw, err := os.ReadFile(filepath.Join(dir, entryFile))
+		if err != nil {
+			continue
+		}
+		var e Entry
+		if json.Unmarshal(raw, &e) != nil || e.ManifestDigest != "sha256:"+d.Name() {
+			continue
+		}
+		info, err := os.Stat(filepath.Join(dir, entryFile))
+		if err != nil {
+			continue
+		}
+		t := tags[e.ManifestDigest]
+		sort.Strings(t)
+		out = append(out, Listed{Entry: e, Path: filepath.Join(dir, e.FileName()), LastUsed: info.ModTime().UTC(), Tags: t})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LastUsed.After(out[j].LastUsed) })
+	return out, nil
+}
+
+// Prune removes the entries last used before cutoff (pass a time in the
+// future to remove all), the index records that point to them, and the
+// leftovers of interrupted writes. It returns what it removed.
+func (s *ChartStore) Prune(cutoff time.Time) ([]Listed, error) {
+	entries, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var removed []Listed
+	gone := map[string]bool{}
+	for _, e := range entries {
+		if !e.LastUsed.Before(cutoff) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Dir(e.Path)); err != nil {
+			return removed, fmt.Errorf("removing %q: %w", filepath.Dir(e.Path), err)
+		}
+		gone[e.ManifestDigest] = true
+		removed = append(removed, e)
+	}
+	if idx, err := os.ReadDir(filepath.Join(s.Root, "index")); err == nil {
+		for _, f := range idx {
+			p := filepath.Join(s.Root, "index", f.Name())
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			var e IndexEntry
+			if json.Unmarshal(raw, &e) != nil || gone[e.Digest] {
+				_ = os.Remove(p)
+			}
+		}
+	}
+	s.removeStaleTemp(cutoff)
+	return removed, nil
+}
+
+// staleAfter is how old a temporary file or directory must be before it is
+// taken for the leftover of an interrupted write.
+const staleAfter = 10 * time.Minute
+
+// removeStaleTemp removes temporary files and directories of writes that
+// never finished (a killed process) and are older than cutoff and staleAfter.
+func (s *ChartStore) removeStaleTemp(cutoff time.Time) {
+	limit := time.Now().Add(-staleAfter)
+	if cutoff.Before(limit) {
+		limit = cutoff
+	}
+	for _, dir := range []string{filepath.Join(s.Root, "sha256"), filepath.Join(s.Root, "index"), filepath.Join(s.Root, "hosts")} {
+		items, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, it := range items {
+			if !strings.HasPrefix(it.Name(), ".tmp-") {
+				continue
+			}
+			if info, err := it.Info(); err == nil && info.ModTime().Before(limit) {
+				_ = os.RemoveAll(filepath.Join(dir, it.Name()))
+			}
+		}
+	}
+}
+
+// Scheme returns the auth scheme ("basic", "bearer") last seen for a
+// registry host, or "". Only the scheme name is stored, never a credential.
+func (s *ChartStore) Scheme(host string) string {
+	raw, err := os.ReadFile(s.hostPath(host))
+	if err != nil {
+		return ""
+	}
+	switch v := strings.TrimSpace(string(raw)); v {
+	case "basic", "bearer":
+		return v
+	default:
+		return ""
+	}
+}
+
+// RememberScheme records the auth scheme a registry host asked for.
+func (s *ChartStore) RememberScheme(host, scheme string) {
+	_ = writeAtomic(s.hostPath(host), []byte(scheme+"\n"))
+}
+
+func (s *ChartStore) hostPath(host string) string {
+	sum := sha256.Sum256([]byte(host))
+	return filepath.Join(s.Root, "hosts", hex.EncodeToString(sum[:16]))
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
@@ -41,6 +44,13 @@ type FetchOptions struct {
 	Untar                     bool
 	DryRun                    bool
 	Timeout                   time.Duration
+	// Bulk selection.
+	Selector      string
+	All           bool
+	AllNamespaces bool
+	Concurrency   int
+	// Offline answers from the cache only.
+	Offline bool
 
 	genericiooptions.IOStreams
 }
@@ -57,6 +67,7 @@ func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericio
 		SystemNamespace: sys,
 		Output:          OutputText,
 		Timeout:         5 * time.Minute,
+		Concurrency:     4,
 		IOStreams:       streams,
 	}
 }
@@ -101,12 +112,6 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 		Short:   "Pull a Component's OCI chart into Helm's cache",
 		Long:    fetchLong + longExtra,
 		Example: fmt.Sprintf(fetchExample, invocation),
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return clierror.Invalid(errors.New("at least one Component NAME is required"))
-			}
-			return nil
-		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -128,6 +133,11 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be pulled; contact no registry and write nothing.")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (for example 30s, 5m).")
+	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, "Pull every Component matching this label selector (e.g. -l team=a,tier!=test).")
+	fs.BoolVar(&o.All, "all", o.All, "Pull every Component in the namespace (with -A, in every namespace).")
+	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
+	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	return c
 }
 
@@ -140,6 +150,19 @@ func (o *FetchOptions) Complete(args []string) error {
 
 // Validate checks the options without any I/O.
 func (o *FetchOptions) Validate() error {
+	bulk := o.All || o.Selector != ""
+	switch {
+	case len(o.Names) == 0 && !bulk:
+		return clierror.Invalid(errors.New("at least one Component NAME is required, or --selector or --all"))
+	case len(o.Names) > 0 && bulk:
+		return clierror.Invalid(errors.New("NAME arguments cannot be combined with --selector or --all"))
+	case o.AllNamespaces && !bulk:
+		return clierror.Invalid(errors.New("--all-namespaces needs --all or --selector: a Component cannot be fetched by name across all namespaces"))
+	case o.Concurrency < 1:
+		return clierror.Invalid(fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
+	case o.Offline && o.DryRun:
+		return clierror.Invalid(errors.New("--offline and --dry-run cannot be combined"))
+	}
 	for _, n := range o.Names {
 		if n == "" || strings.Contains(n, "/") {
 			return clierror.Invalid(fmt.Errorf("invalid Component name %q: expected a name, not TYPE/NAME (use --resource to read another resource)", n))
@@ -168,7 +191,7 @@ type fetchOutput struct {
 	Results []fetch.Result `json:"results"`
 }
 
-// Run reads the Components and pulls their charts.
+// Run reads the Components and pulls their charts, several at once.
 func (o *FetchOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -188,36 +211,108 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	comps, errs, err := s.components(o.Names)
+	found, missing, err := s.finder.Find(component.Query{
+		Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
+	})
 	if err != nil {
 		return err
 	}
+	if len(o.Names) == 0 && len(found) == 0 {
+		fmt.Fprintf(o.ErrOut, "No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
+		return o.print(nil)
+	}
+	store := cache.NewChartStore()
+	puller.Hints = store
 	f := &fetch.Fetcher{
 		Validator:                 component.NewValidator(),
-		Secrets:                   s.secrets,
+		Secrets:                   credentials.NewCachedReader(s.secrets),
 		Puller:                    puller,
-		Store:                     cache.NewChartStore(),
+		Store:                     store,
 		SystemNamespace:           o.SystemNamespace,
 		DryRun:                    o.DryRun,
 		Destination:               o.Destination,
 		Untar:                     o.Untar,
 		PlainHTTP:                 o.Registry.PlainHTTP,
 		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
+		Offline:                   o.Offline,
 		Warn:                      warner(o.ErrOut),
 	}
+
+	// One result per Component, in the order asked: names as given (the
+	// missing ones too), else as listed.
 	var results []fetch.Result
-	for _, c := range comps {
-		res, err := f.Fetch(ctx, c)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	var errs []error
+	var todo []int
+	var comps []component.Component
+	if len(o.Names) > 0 {
+		byName := map[string]component.Component{}
+		for _, c := range found {
+			byName[c.Name] = c
 		}
-		results = append(results, res)
+		for _, n := range uniq(o.Names) {
+			if e, ok := missing[n]; ok {
+				results = append(results, fetch.Result{Component: s.namespace + "/" + n, Error: e.Error()})
+				errs = append(errs, clierror.WithHint(e, "check the name, or pass -n/--namespace"))
+				continue
+			}
+			todo = append(todo, len(results))
+			comps = append(comps, byName[n])
+			results = append(results, fetch.Result{Component: s.namespace + "/" + n})
+		}
+	} else {
+		for _, c := range found {
+			todo = append(todo, len(results))
+			comps = append(comps, c)
+			results = append(results, fetch.Result{Component: c.Key()})
+		}
 	}
+
+	progress := newProgress(o.ErrOut, len(comps), o.Output == OutputText && !o.DryRun)
+	var mu sync.Mutex
+	g := new(errgroup.Group)
+	g.SetLimit(o.Concurrency)
+	for i, c := range comps {
+		g.Go(func() error {
+			res, err := f.Fetch(ctx, c)
+			if err != nil {
+				res.Error = err.Error()
+			}
+			mu.Lock()
+			results[todo[i]] = res
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+			progress.done(res.Size())
+			return nil
+		})
+	}
+	_ = g.Wait()
+	progress.finish()
+
 	if err := o.print(results); err != nil {
 		return err
 	}
-	return joinErrors(errs)
+	return joinErrors(errs, len(results))
+}
+
+func scopeText(ns string, all bool) string {
+	if all {
+		return " in any namespace"
+	}
+	return fmt.Sprintf(" in namespace %q", ns)
+}
+
+func uniq(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (o *FetchOptions) print(results []fetch.Result) error {
@@ -242,6 +337,9 @@ func (o *FetchOptions) print(results []fetch.Result) error {
 		return err
 	default:
 		for _, r := range results {
+			if r.Error != "" {
+				continue // named in the error on stderr
+			}
 			if err := printText(o.Out, r, o.DryRun); err != nil {
 				return err
 			}
@@ -281,12 +379,14 @@ func pinned(r fetch.Result) string {
 
 // joinErrors returns the single error, or one that lists them all: exit code
 // 2 when every failure is invalid input, else 1.
-func joinErrors(errs []error) error {
+func joinErrors(errs []error, total int) error {
 	switch len(errs) {
 	case 0:
 		return nil
 	case 1:
-		return errs[0]
+		if total <= 1 {
+			return errs[0]
+		}
 	}
 	code := clierror.CodeInvalid
 	msgs := make([]string, len(errs))
@@ -296,7 +396,8 @@ func joinErrors(errs []error) error {
 			code = clierror.CodeRuntime
 		}
 	}
-	err := fmt.Errorf("%d Components failed:\n  %s", len(errs), strings.Join(msgs, "\n  "))
+	sort.Strings(msgs)
+	err := fmt.Errorf("%d of %d Components failed:\n  %s", len(errs), total, strings.Join(msgs, "\n  "))
 	if code == clierror.CodeInvalid {
 		return clierror.Invalid(err)
 	}

@@ -84,15 +84,11 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if err != nil {
 		return nil, err
 	}
-	comps, errs, err := s.components([]string{o.Name})
+	c, err := s.component(o.Name)
 	if err != nil {
 		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errs[0]
-	}
 	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, Warn: warner(o.ErrOut)}
-	c := comps[0]
 	if !withCredentials {
 		src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
 		if err != nil {

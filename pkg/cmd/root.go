@@ -64,6 +64,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch", helmKubeNote),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
+			NewCacheCommand(streams, "helm ocisrc"),
 		)
 	default:
 		kube := genericclioptions.NewConfigFlags(true)
@@ -73,6 +74,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
+			NewCacheCommand(streams, "ocisrc"),
 		)
 	}
 	addVerbosityFlag(root.PersistentFlags())

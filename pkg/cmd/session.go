@@ -45,32 +45,19 @@ func openSession(kube *genericclioptions.ConfigFlags, resource string) (*session
 	}, nil
 }
 
-// components reads the named Components. The result keeps the order of
-// names; a name that was not found has its error in errs instead.
-func (s *session) components(names []string) ([]component.Component, []error, error) {
-	found, missing, err := s.finder.Get(s.namespace, names)
+// component reads one named Component.
+func (s *session) component(name string) (component.Component, error) {
+	found, missing, err := s.finder.Find(component.Query{Namespace: s.namespace, Names: []string{name}})
 	if err != nil {
-		return nil, nil, err
+		return component.Component{}, err
 	}
-	byName := map[string]component.Component{}
-	for _, c := range found {
-		byName[c.Name] = c
+	if e, ok := missing[name]; ok {
+		return component.Component{}, clierror.WithHint(e, "check the name, or pass -n/--namespace")
 	}
-	var out []component.Component
-	var errs []error
-	for _, name := range names {
-		if err, ok := missing[name]; ok {
-			errs = append(errs, clierror.WithHint(err, "check the name, or pass -n/--namespace"))
-			continue
-		}
-		c, ok := byName[name]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s %q was not returned by the server", s.finder.Resource, name))
-			continue
-		}
-		out = append(out, c)
+	if len(found) != 1 {
+		return component.Component{}, fmt.Errorf("%s %q was not returned by the server", s.finder.Resource, name)
 	}
-	return out, errs, nil
+	return found[0], nil
 }
 
 // warner prints each distinct warning once, as kubectl does: "Warning: …".

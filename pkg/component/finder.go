@@ -42,25 +42,43 @@ type Finder struct {
 	Resource string
 }
 
-// Get reads the named Components in namespace. The result has one entry per
-// name found; names that do not exist come back as a NotFoundError in errs, so
-// the others can still be used. err is set when nothing could be read at all
-// (unknown resource, cluster unreachable).
-func (f *Finder) Get(namespace string, names []string) (found []Component, errs map[string]error, err error) {
+// Query selects Components: by name in one namespace, or every Component
+// matching a label selector in one namespace or all of them.
+type Query struct {
+	Namespace     string
+	AllNamespaces bool
+	// Names, when set, are the Components wanted (in Namespace).
+	Names []string
+	// Selector is a label selector ("" for all).
+	Selector string
+}
+
+// Find reads the Components q selects. A single name is one GET; anything
+// else is one LIST for the namespace (or the cluster). Names that do not exist
+// come back in missing as a *NotFoundError, so the others can still be used;
+// err is set when nothing could be read (unknown resource, cluster unreachable).
+func (f *Finder) Find(q Query) (found []Component, missing map[string]error, err error) {
 	resourceArg := f.Resource
 	if resourceArg == "" {
 		resourceArg = DefaultResource
 	}
-	infos, visitErr := resource.NewBuilder(f.Getter).
+	b := resource.NewBuilder(f.Getter).
 		Unstructured().
-		NamespaceParam(namespace).DefaultNamespace().
-		ResourceNames(resourceArg, names...).
+		NamespaceParam(q.Namespace).DefaultNamespace().AllNamespaces(q.AllNamespaces).
 		ContinueOnError().
-		Flatten().
-		Do().
-		Infos()
+		Flatten()
+	if len(q.Names) == 1 {
+		b = b.ResourceNames(resourceArg, q.Names...)
+	} else {
+		b = b.LabelSelectorParam(q.Selector).ResourceTypeOrNameArgs(true, resourceArg)
+	}
+	infos, visitErr := b.Do().Infos()
 
-	errs = map[string]error{}
+	where := q.Namespace
+	if q.AllNamespaces {
+		where = ""
+	}
+	missing = map[string]error{}
 	if visitErr != nil {
 		var rest []error
 		for _, e := range flatten(visitErr) {
@@ -71,16 +89,16 @@ func (f *Finder) Get(namespace string, names []string) (found []Component, errs 
 				if status.Status().Details.Kind == "namespaces" {
 					return nil, nil, clierror.WithHint(fmt.Errorf("namespace %q not found", name), "check -n/--namespace and --context")
 				}
-				errs[name] = &NotFoundError{Resource: resourceArg, Namespace: namespace, Name: name}
+				missing[name] = &NotFoundError{Resource: resourceArg, Namespace: q.Namespace, Name: name}
 				continue
 			}
 			rest = append(rest, e)
 		}
 		if len(rest) == 1 {
-			return nil, nil, describeReadError(resourceArg, namespace, rest[0])
+			return nil, nil, describeReadError(resourceArg, where, rest[0])
 		}
 		if len(rest) > 1 {
-			return nil, nil, describeReadError(resourceArg, namespace, utilerrors.NewAggregate(rest))
+			return nil, nil, describeReadError(resourceArg, where, utilerrors.NewAggregate(rest))
 		}
 	}
 
@@ -107,7 +125,34 @@ func (f *Finder) Get(namespace string, names []string) (found []Component, errs 
 			SourceFound: ok,
 		})
 	}
-	return found, errs, nil
+	if len(q.Names) > 1 {
+		found, missing = pick(found, q, resourceArg)
+	}
+	return found, missing, nil
+}
+
+// pick keeps the named Components of a LIST, in the order asked, and reports
+// the names it lacks.
+func pick(all []Component, q Query, resourceArg string) ([]Component, map[string]error) {
+	byName := map[string]Component{}
+	for _, c := range all {
+		byName[c.Name] = c
+	}
+	missing := map[string]error{}
+	var out []Component
+	seen := map[string]bool{}
+	for _, n := range q.Names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if c, ok := byName[n]; ok {
+			out = append(out, c)
+			continue
+		}
+		missing[n] = &NotFoundError{Resource: resourceArg, Namespace: q.Namespace, Name: n}
+	}
+	return out, missing
 }
 
 // NotFoundError is a named Component that does not exist.
@@ -132,6 +177,10 @@ func flatten(err error) []error {
 }
 
 func describeReadError(resourceArg, namespace string, err error) error {
+	scope := fmt.Sprintf("in namespace %q", namespace)
+	if namespace == "" {
+		scope = "in any namespace"
+	}
 	// The builder reports an unknown resource with this (kubectl's) sentence
 	// and no typed error.
 	if meta.IsNoMatchError(err) || strings.HasPrefix(err.Error(), "the server doesn't have a resource type") {
@@ -141,8 +190,8 @@ func describeReadError(resourceArg, namespace string, err error) error {
 	}
 	if apierrors.IsForbidden(err) {
 		return clierror.WithHint(
-			fmt.Errorf("reading %s in namespace %q: %w", resourceArg, namespace, err),
-			fmt.Sprintf("ask for permission to get %s in namespace %q", resourceArg, namespace))
+			fmt.Errorf("reading %s %s: %w", resourceArg, scope, err),
+			fmt.Sprintf("ask for permission to get and list %s %s", resourceArg, scope))
 	}
-	return fmt.Errorf("reading %s in namespace %q: %w", resourceArg, namespace, err)
+	return fmt.Errorf("reading %s %s: %w", resourceArg, scope, err)
 }

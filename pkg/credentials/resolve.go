@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -131,4 +134,43 @@ func checkBinding(r *Resolved, host string) error {
 	return clierror.InvalidWithHint(
 		fmt.Errorf("secret %q is bound to %s, not to the chart's registry %s: refusing to send its credentials there", r.Secret, strings.Join(r.Hosts, ", "), want),
 		"fix spec.source.chart, or add the host to the Secret's registry key if the credentials are meant for it")
+}
+
+// CachedReader reads each Secret once per run, however many Components name
+// it, even when they ask at the same time. Errors are cached too.
+type CachedReader struct {
+	r     SecretReader
+	group singleflight.Group
+	mu    sync.Mutex
+	done  map[string]cachedSecret
+}
+
+type cachedSecret struct {
+	s   *corev1.Secret
+	err error
+}
+
+// NewCachedReader wraps r.
+func NewCachedReader(r SecretReader) *CachedReader {
+	return &CachedReader{r: r, done: map[string]cachedSecret{}}
+}
+
+// GetSecret implements SecretReader.
+func (c *CachedReader) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	key := namespace + "/" + name
+	c.mu.Lock()
+	got, ok := c.done[key]
+	c.mu.Unlock()
+	if ok {
+		return got.s, got.err
+	}
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		s, err := c.r.GetSecret(ctx, namespace, name)
+		c.mu.Lock()
+		c.done[key] = cachedSecret{s: s, err: err}
+		c.mu.Unlock()
+		return s, err
+	})
+	s, _ := v.(*corev1.Secret)
+	return s, err
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
@@ -18,9 +19,10 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/oci"
 )
 
-// ChartPuller pulls one chart; *oci.Puller is the implementation.
+// ChartPuller pulls charts and resolves tags; *oci.Puller is the implementation.
 type ChartPuller interface {
 	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
+	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -42,7 +44,14 @@ type Result struct {
 	Cached bool `json:"cached"`
 	// Destination is where --destination placed the chart (a file, or a directory with --untar).
 	Destination string `json:"destination,omitempty"`
+	// Error is why this Component failed; the other fields hold what was known.
+	Error string `json:"error,omitempty"`
+
+	size int64
 }
+
+// Size is the chart archive's size in bytes (0 in a dry run or on failure).
+func (r Result) Size() int64 { return r.size }
 
 // Fetcher runs the fetch action for Components.
 type Fetcher struct {
@@ -61,8 +70,12 @@ type Fetcher struct {
 	// go over it to a host that is not this machine.
 	PlainHTTP                 bool
 	AllowPlainHTTPCredentials bool
+	// Offline answers from the cache only: tags from its index, no request.
+	Offline bool
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
+
+	inflight singleflight.Group
 }
 
 // Resolution is a Component's source with its credentials resolved.
@@ -129,7 +142,6 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 	res.Version = ref.Version
 	res.Digest = ref.Digest
 	res.Credentials = r.Secret
-	a := r.Auth
 	if f.DryRun {
 		return res, nil
 	}
@@ -138,35 +150,17 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 			return res, err
 		}
 	}
-
-	entry, path, cached, err := f.fromCache(ref)
+	got, err := f.obtain(ctx, r)
 	if err != nil {
 		return res, err
 	}
-	if entry == nil {
-		chart, err := f.Puller.Pull(ctx, ref, a)
-		if err != nil {
-			return res, err
-		}
-		e := cache.Entry{
-			Ref:            ref.String(),
-			Chart:          chart.Name,
-			Version:        chart.Version,
-			ManifestDigest: chart.ManifestDigest,
-			ChartDigest:    chart.LayerDigest,
-		}
-		path, err = f.Store.Put(e, chart.Data)
-		if err != nil {
-			return res, err
-		}
-		entry = &e
-	}
-	res.Version = entry.Version
-	res.Digest = entry.ManifestDigest
-	res.Path = path
-	res.Cached = cached
+	res.Version = got.entry.Version
+	res.Digest = got.entry.ManifestDigest
+	res.Path = got.path
+	res.Cached = got.cached
+	res.size = got.entry.Size
 	if f.Destination != "" {
-		dest, err := place(path, f.Destination, entry.Chart, f.Untar)
+		dest, err := place(got.path, f.Destination, got.entry.Chart, f.Untar)
 		if err != nil {
 			return res, err
 		}
@@ -181,25 +175,129 @@ func (f *Fetcher) warn(msg string) {
 	}
 }
 
-// fromCache answers a digest-pinned reference from the store without any
-// registry request. A corrupt entry has been removed by the store and is a miss.
-func (f *Fetcher) fromCache(ref chartref.Reference) (*cache.Entry, string, bool, error) {
-	if ref.Digest == "" {
-		return nil, "", false, nil
+// obtained is a chart in the store.
+type obtained struct {
+	entry  *cache.Entry
+	path   string
+	cached bool
+}
+
+// obtain gets the chart into the store with as few registry requests as
+// possible:
+//
+//	digest pinned, in the store   0 requests
+//	tag known to the index        1 (resolve the tag), + the pull if its digest is new
+//	anything else                 the pull (manifest, config, chart)
+//
+// With Offline, tags are answered from the index and nothing is requested.
+func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) {
+	ref := r.Ref
+	if ref.Digest != "" {
+		if got, err := f.hit(ref, ref.Digest); got != nil || err != nil {
+			return got, err
+		}
+		if f.Offline {
+			return nil, offlineMiss(ref)
+		}
+		return f.pull(ctx, ref, r)
 	}
-	e, path, err := f.Store.Get(ref.Digest)
+	tag := ref.TagRef()
+	known := f.Store.Lookup(tag)
+	if f.Offline {
+		if known == nil {
+			return nil, offlineMiss(ref)
+		}
+		got, err := f.hit(ref, known.Digest)
+		if got == nil && err == nil {
+			return nil, offlineMiss(ref)
+		}
+		return got, err
+	}
+	if known != nil {
+		digest, err := f.Puller.Resolve(ctx, ref, r.Auth)
+		if err != nil {
+			return nil, err
+		}
+		if got, err := f.hit(ref, digest); got != nil || err != nil {
+			if err == nil {
+				f.record(tag, digest)
+			}
+			return got, err
+		}
+		pinned := ref
+		pinned.Digest = digest
+		got, err := f.pull(ctx, pinned, r)
+		if err == nil {
+			f.record(tag, got.entry.ManifestDigest)
+		}
+		return got, err
+	}
+	got, err := f.pull(ctx, ref, r)
+	if err == nil {
+		f.record(tag, got.entry.ManifestDigest)
+	}
+	return got, err
+}
+
+func (f *Fetcher) record(tag, digest string) {
+	if err := f.Store.Record(tag, digest); err != nil {
+		f.warn(fmt.Sprintf("could not record %s in the cache index: %v", tag, err))
+	}
+}
+
+func offlineMiss(ref chartref.Reference) error {
+	return clierror.WithHint(fmt.Errorf("--offline: %s is not in the cache", ref.String()),
+		"run once without --offline to fetch it")
+}
+
+// pull downloads ref into the store. Concurrent pulls of the same reference
+// with the same credentials (a bulk run) share one download.
+func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
+	key := ref.PullRef() + "\x00" + r.Secret
+	v, err, _ := f.inflight.Do(key, func() (any, error) {
+		chart, err := f.Puller.Pull(ctx, ref, r.Auth)
+		if err != nil {
+			return nil, err
+		}
+		e := cache.Entry{
+			Ref:            ref.String(),
+			Chart:          chart.Name,
+			Version:        chart.Version,
+			ManifestDigest: chart.ManifestDigest,
+			ChartDigest:    chart.LayerDigest,
+			Size:           int64(len(chart.Data)),
+		}
+		path, err := f.Store.Put(e, chart.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &obtained{entry: &e, path: path}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*obtained), nil
+}
+
+// hit answers ref from the store entry for digest, if there is a good one.
+// A corrupt entry has been removed by the store: it is a miss, with a warning.
+func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) {
+	e, path, err := f.Store.Get(digest)
 	var corrupt *cache.CorruptError
 	switch {
-	case errors.Is(err, cache.ErrMiss), errors.As(err, &corrupt):
-		return nil, "", false, nil
+	case errors.Is(err, cache.ErrMiss):
+		return nil, nil
+	case errors.As(err, &corrupt):
+		f.warn(fmt.Sprintf("the cached chart for %s was corrupt: removed it, pulling it again", digest))
+		return nil, nil
 	case err != nil:
-		return nil, "", false, err
+		return nil, err
 	}
 	if ref.Version != "" && e.Version != ref.Version {
-		return nil, "", false, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), ref.Digest, e.Version, ref.Version)
+		return nil, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), digest, e.Version, ref.Version)
 	}
 	if e.Chart != ref.Chart {
-		return nil, "", false, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), ref.Digest, e.Chart, ref.Chart)
+		return nil, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), digest, e.Chart, ref.Chart)
 	}
-	return e, path, true, nil
+	return &obtained{entry: e, path: path, cached: true}, nil
 }

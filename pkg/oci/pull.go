@@ -11,12 +11,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -46,11 +48,26 @@ type Chart struct {
 type Puller struct {
 	opts      TLSOptions
 	userAgent string
+	// Hints, when set, remembers across processes which auth scheme each
+	// registry asked for, so a known basic-auth registry gets credentials on
+	// the first request instead of after a 401.
+	Hints SchemeHints
+
 	// base serves pulls without TLS material of their own; variants, keyed by
 	// that material, serve the others. Each keeps its connections.
 	base     http.RoundTripper
 	mu       sync.Mutex
 	variants map[string]http.RoundTripper
+	// caches holds one auth cache (tokens, scheme) per host and credential,
+	// shared by every pull of a run.
+	caches map[string]auth.Cache
+}
+
+// SchemeHints stores which auth scheme ("basic", "bearer") a registry host
+// uses. It never stores a credential.
+type SchemeHints interface {
+	Scheme(host string) string
+	RememberScheme(host, scheme string)
 }
 
 // NewPuller builds a Puller with the given connection settings.
@@ -59,7 +76,7 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Puller{opts: o, userAgent: userAgent, base: t, variants: map[string]http.RoundTripper{}}, nil
+	return &Puller{opts: o, userAgent: userAgent, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}}, nil
 }
 
 // Auth is what a pull authenticates with: a credential (nil for anonymous)
@@ -89,7 +106,7 @@ func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error
 // chart layer's bytes must hash to the layer digest in the manifest. Any
 // mismatch is an error and nothing is returned.
 func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Chart, error) {
-	client, err := p.client(ctx, ref, a)
+	client, done, err := p.client(ctx, ref, a)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +114,76 @@ func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Cha
 	if err != nil {
 		return nil, describePullError(ctx, ref, err)
 	}
-	return verify(ref, res)
+	c, err := verify(ref, res)
+	if err == nil {
+		done()
+	}
+	return c, err
+}
+
+// Resolve asks the registry which manifest digest ref's tag points to: one
+// HEAD request.
+func (p *Puller) Resolve(ctx context.Context, ref chartref.Reference, a Auth) (string, error) {
+	client, done, err := p.client(ctx, ref, a)
+	if err != nil {
+		return "", err
+	}
+	desc, err := client.Resolve(ref.TagRef())
+	if err != nil {
+		return "", describePullError(ctx, ref, err)
+	}
+	done()
+	return desc.Digest.String(), nil
+}
+
+// authHost is the host oras-go authenticates against for a registry.
+func authHost(registry string) string {
+	if registry == "docker.io" {
+		return "registry-1.docker.io"
+	}
+	return registry
+}
+
+// authCache returns the auth cache for host and a, creating (and, for a
+// registry known to use basic auth, priming) it on first use.
+func (p *Puller) authCache(ctx context.Context, host string, a Auth) auth.Cache {
+	key := host
+	if a.Credential != nil {
+		sum := sha256.New()
+		for _, s := range []string{a.Credential.Username, a.Credential.Password, a.Credential.AccessToken, a.Credential.RefreshToken} {
+			sum.Write([]byte(s))
+			sum.Write([]byte{0})
+		}
+		key += "/" + hex.EncodeToString(sum.Sum(nil))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.caches[key]; ok {
+		return c
+	}
+	c := auth.NewCache()
+	if a.Credential != nil && a.Credential.Username != "" && a.Credential.Password != "" &&
+		p.Hints != nil && p.Hints.Scheme(host) == "basic" {
+		basic := base64.StdEncoding.EncodeToString([]byte(a.Credential.Username + ":" + a.Credential.Password))
+		_, _ = c.Set(ctx, host, auth.SchemeBasic, "", func(context.Context) (string, error) { return basic, nil })
+	}
+	p.caches[key] = c
+	return c
+}
+
+// rememberScheme records the scheme the registry asked for, for later processes.
+func (p *Puller) rememberScheme(ctx context.Context, host string, c auth.Cache) {
+	if p.Hints == nil {
+		return
+	}
+	scheme, err := c.GetScheme(ctx, host)
+	if err != nil || scheme == auth.SchemeUnknown {
+		return
+	}
+	name := strings.ToLower(scheme.String())
+	if p.Hints.Scheme(host) != name {
+		p.Hints.RememberScheme(host, name)
+	}
 }
 
 func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
@@ -123,20 +209,24 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 	return t, nil
 }
 
-func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, error) {
+// client builds Helm's registry client for one operation; call done after it
+// succeeds (it remembers the registry's auth scheme for later processes).
+func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, func(), error) {
 	t, err := p.transport(a.Extra)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: t}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
 	}
+	host := authHost(ref.Registry)
+	cache := p.authCache(ctx, host, a)
 	authorizer := auth.Client{
 		Client:     hc,
 		Credential: credFunc,
-		Cache:      auth.NewCache(),
+		Cache:      cache,
 	}
 	if p.userAgent != "" {
 		authorizer.SetUserAgent(p.userAgent)
@@ -153,9 +243,9 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 	}
 	c, err := registry.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("creating the registry client: %w", err)
+		return nil, nil, fmt.Errorf("creating the registry client: %w", err)
 	}
-	return c, nil
+	return c, func() { p.rememberScheme(ctx, host, cache) }, nil
 }
 
 func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {

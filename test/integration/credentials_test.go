@@ -346,7 +346,7 @@ func TestRestrictedUser(t *testing.T) {
 	putComponent(t, nsB, "app", testenv.OCISource(app123.Ref, "", ""))
 	r = runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", nsB)
 	wantCode(t, r, 1)
-	wantStderr(t, r, "forbidden", `ask for permission to get components in namespace "team-b"`)
+	wantStderr(t, r, "forbidden", `ask for permission to get and list components in namespace "team-b"`)
 }
 
 func TestLoginLogout(t *testing.T) {

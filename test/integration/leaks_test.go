@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/base64"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,27 +69,17 @@ func TestNoCredentialLeaksAtHighestVerbosity(t *testing.T) {
 			if tc.caFile != "" {
 				args = append(args, "--registry-ca-file", tc.caFile)
 			}
-			cmd := exec.Command(binary, args...)
-			cmd.Env = h.Environ(map[string]string{"HELM_DEBUG": "true"})
-			var out, errOut bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errOut
-			err = cmd.Run()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			r := runBinary(t, h, map[string]string{"HELM_DEBUG": "true"}, args...)
+			out, errOut, code := r.stdout, r.stderr, r.code
 			if code != tc.wantCode {
-				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, tc.wantCode, tail(errOut.String()))
+				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, tc.wantCode, tail(errOut))
 			}
 			// -v=10 must really be on: client-go logs requests and bodies (not the Secret's).
-			if !strings.Contains(errOut.String(), `"Response Body"`) || !strings.Contains(errOut.String(), "/secrets/leaky") {
-				t.Errorf("no request log at -v=10; the test would prove nothing:\n%s", tail(errOut.String()))
+			if !strings.Contains(errOut, `"Response Body"`) || !strings.Contains(errOut, "/secrets/leaky") {
+				t.Errorf("no request log at -v=10; the test would prove nothing:\n%s", tail(errOut))
 			}
 			for _, n := range needles {
-				for where, s := range map[string]string{"stdout": out.String(), "stderr": errOut.String()} {
+				for where, s := range map[string]string{"stdout": out, "stderr": errOut} {
 					if strings.Contains(s, n) {
 						t.Errorf("a credential (%d chars) leaked into %s", len(n), where)
 					}

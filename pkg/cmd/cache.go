@@ -1,0 +1,136 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/cache"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+)
+
+// NewCacheCommand returns "cache" with its list and prune subcommands.
+func NewCacheCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "cache",
+		Short: "List and prune the charts ocisrc keeps in Helm's repository cache",
+		Long: `ocisrc keeps charts in Helm's repository cache under the digest of their
+manifest:
+
+  <repository cache>/ocisrc/sha256/<digest>/<chart>-<version>.tgz
+
+"list" shows them; "prune" removes those not used for a while.`,
+	}
+	c.AddCommand(newCacheListCommand(streams, invocation), newCachePruneCommand(streams, invocation))
+	return c
+}
+
+// cacheListOutput is the -o json|yaml document of "cache list".
+type cacheListOutput struct {
+	Entries []cache.Listed `json:"entries"`
+}
+
+func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
+	output := OutputText
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the cached charts",
+		Example: fmt.Sprintf("  %s cache list\n  %s cache list -o json", invocation, invocation),
+		Args:    cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			store := cache.NewChartStore()
+			entries, err := store.List()
+			if err != nil {
+				return err
+			}
+			switch output {
+			case OutputJSON, OutputYAML:
+				doc := cacheListOutput{Entries: entries}
+				if doc.Entries == nil {
+					doc.Entries = []cache.Listed{}
+				}
+				data, err := json.MarshalIndent(doc, "", "  ")
+				if err != nil {
+					return err
+				}
+				if output == OutputYAML {
+					if data, err = yaml.JSONToYAML(data); err != nil {
+						return err
+					}
+					_, err = streams.Out.Write(data)
+					return err
+				}
+				_, err = fmt.Fprintf(streams.Out, "%s\n", data)
+				return err
+			}
+			if len(entries) == 0 {
+				fmt.Fprintf(streams.ErrOut, "No charts in the cache (%s).\n", store.Root)
+				return nil
+			}
+			w := printers.GetNewTabWriter(streams.Out)
+			fmt.Fprintln(w, "CHART\tVERSION\tDIGEST\tSIZE\tLAST USED\tREFERENCE")
+			for _, e := range entries {
+				refs := e.Ref
+				if len(e.Tags) > 0 {
+					refs = strings.Join(e.Tags, ",")
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, shortDigest(e.ManifestDigest), humanBytes(e.Size),
+					duration.HumanDuration(time.Since(e.LastUsed))+" ago", refs)
+			}
+			return w.Flush()
+		},
+	}
+	addOutputFlag(c.Flags(), &output)
+	return c
+}
+
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
+	var olderThan time.Duration
+	var all bool
+	c := &cobra.Command{
+		Use:     "prune",
+		Short:   "Remove cached charts not used for a while",
+		Example: fmt.Sprintf("  %s cache prune --older-than 720h\n  %s cache prune --all", invocation, invocation),
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch {
+			case all == (olderThan > 0):
+				return clierror.InvalidWithHint(errors.New("give exactly one of --older-than and --all"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			case olderThan < 0:
+				return clierror.Invalid(fmt.Errorf("--older-than must be positive, got %s", olderThan))
+			}
+			cutoff := time.Now().Add(-olderThan)
+			if all {
+				cutoff = time.Now().Add(time.Hour)
+			}
+			removed, err := cache.NewChartStore().Prune(cutoff)
+			var freed int64
+			for _, e := range removed {
+				freed += e.Size
+				fmt.Fprintf(streams.Out, "Removed %s-%s (%s)\n", e.Chart, e.Version, shortDigest(e.ManifestDigest))
+			}
+			fmt.Fprintf(streams.Out, "Pruned %d charts, %s freed\n", len(removed), humanBytes(freed))
+			return err
+		},
+	}
+	c.Flags().DurationVar(&olderThan, "older-than", 0, "Remove charts last used longer ago than this (e.g. 720h).")
+	c.Flags().BoolVar(&all, "all", false, "Remove every cached chart.")
+	c.MarkFlagsMutuallyExclusive("older-than", "all")
+	return c
+}

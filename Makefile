@@ -56,6 +56,10 @@ unit: ## Unit tests only (no cluster, registry or binaries)
 demo: build tools ## Bring up a registry and a control plane, seed a Component, pull it through kubectl
 	$(TEST_ENV) $(GO) run ./cmd/internal/demo --binary bin/ocisrc
 
+.PHONY: bench
+bench: build tools ## Measure ocisrc against the helm CLI; prints the table and writes docs/benchmarks.md
+	$(TEST_ENV) $(GO) run ./cmd/internal/bench --binary bin/ocisrc --out docs/benchmarks.md
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target in pkg/ for FUZZTIME each (default 30s); make test runs their seed corpora
 	@for pkg in $$($(GO) list ./pkg/...); do \

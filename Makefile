@@ -22,7 +22,16 @@ build: ## Build bin/ocisrc (the place plugin.yaml points to)
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ocisrc ./cmd/ocisrc
 
 .PHONY: plugin
-plugin: build ## Build the Helm plugin's binary; then: helm plugin install .
+plugin: build ## Build both Helm plugins in place; then: SKIP_BIN_INSTALL=1 helm plugin install . (and ./plugin/downloader)
+	mkdir -p plugin/downloader/bin
+	cp bin/ocisrc plugin/downloader/bin/ocisrc
+	cp plugin/install-binary.sh plugin/install-binary.ps1 plugin/downloader/
+
+PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
+
+.PHONY: dist
+dist: ## Cross-build the release: archives, Helm plugin archives, checksums.txt and the krew manifest in dist/
+	$(GO) run ./cmd/internal/dist --out dist --platforms "$(PLATFORMS)"
 
 .PHONY: tools
 tools: ## Build (once) and link the pinned test tools

@@ -138,6 +138,8 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
+	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
+	completeOutputFlag(c)
 	return c
 }
 
@@ -196,18 +198,7 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	if o.Registry.InsecureSkipTLSVerify {
-		fmt.Fprintln(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the registry's certificate is not verified")
-	}
-	if o.Registry.PlainHTTP {
-		fmt.Fprintln(o.ErrOut, "Warning: --plain-http is set: the registry connection is not encrypted")
-	}
-
-	puller, err := oci.NewPuller(o.Registry, version.UserAgent())
-	if err != nil {
-		return err
-	}
-	s, err := openSession(o.KubeFlags, o.Resource)
+	s, f, err := o.prepare()
 	if err != nil {
 		return err
 	}
@@ -220,22 +211,6 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	if len(o.Names) == 0 && len(found) == 0 {
 		fmt.Fprintf(o.ErrOut, "No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
 		return o.print(nil)
-	}
-	store := cache.NewChartStore()
-	puller.Hints = store
-	f := &fetch.Fetcher{
-		Validator:                 component.NewValidator(),
-		Secrets:                   credentials.NewCachedReader(s.secrets),
-		Puller:                    puller,
-		Store:                     store,
-		SystemNamespace:           o.SystemNamespace,
-		DryRun:                    o.DryRun,
-		Destination:               o.Destination,
-		Untar:                     o.Untar,
-		PlainHTTP:                 o.Registry.PlainHTTP,
-		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
-		Offline:                   o.Offline,
-		Warn:                      warner(o.ErrOut),
 	}
 
 	// One result per Component, in the order asked: names as given (the
@@ -294,6 +269,41 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 		return err
 	}
 	return joinErrors(errs, len(results))
+}
+
+// prepare prints the insecurity warnings and builds the session and the
+// Fetcher every fetch-like command (fetch, the Helm downloader) runs with.
+func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
+	if o.Registry.InsecureSkipTLSVerify {
+		fmt.Fprintln(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the registry's certificate is not verified")
+	}
+	if o.Registry.PlainHTTP {
+		fmt.Fprintln(o.ErrOut, "Warning: --plain-http is set: the registry connection is not encrypted")
+	}
+	puller, err := oci.NewPuller(o.Registry, version.UserAgent())
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openSession(o.KubeFlags, o.Resource)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := cache.NewChartStore()
+	puller.Hints = store
+	return s, &fetch.Fetcher{
+		Validator:                 component.NewValidator(),
+		Secrets:                   credentials.NewCachedReader(s.secrets),
+		Puller:                    puller,
+		Store:                     store,
+		SystemNamespace:           o.SystemNamespace,
+		DryRun:                    o.DryRun,
+		Destination:               o.Destination,
+		Untar:                     o.Untar,
+		PlainHTTP:                 o.Registry.PlainHTTP,
+		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
+		Offline:                   o.Offline,
+		Warn:                      warner(o.ErrOut),
+	}, nil
 }
 
 func scopeText(ns string, all bool) string {

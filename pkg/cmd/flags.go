@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
@@ -46,6 +47,11 @@ var outputFormats = []string{OutputText, OutputJSON, OutputYAML}
 
 func addOutputFlag(fs *pflag.FlagSet, p *string) {
 	fs.VarP(newEnumValue(p, outputFormats...), "output", "o", "Output format. One of: (text, json, yaml).")
+}
+
+// completeOutputFlag offers the output formats.
+func completeOutputFlag(c *cobra.Command) {
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // addRegistryFlags binds the registry connection flags. They carry a

@@ -48,6 +48,7 @@ func NewLoginOptions(kube *genericclioptions.ConfigFlags, streams genericiooptio
 }
 
 func (o *LoginOptions) bind(c *cobra.Command) {
+	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
 	fs := c.Flags()
 	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")

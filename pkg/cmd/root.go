@@ -38,7 +38,7 @@ const KubectlPluginBinary = "kubectl-component_pull"
 func DetectFace(argv0 string, getenv func(string) string) Face {
 	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
 	switch {
-	case base == KubectlPluginBinary:
+	case base == KubectlPluginBinary || base == KubectlCompletionBinary:
 		return FaceKubectl
 	case getenv("HELM_PLUGIN_NAME") != "":
 		return FaceHelm
@@ -57,6 +57,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		root = NewFetchCommand(o, "component-pull NAME...", "kubectl component-pull", "")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
 		kube.AddFlags(root.PersistentFlags())
+		completeNamespaceFlag(root, kube)
 	case FaceHelm:
 		kube := kubeFlagsFromHelmEnv(getenv)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
@@ -65,18 +66,26 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
 			NewCacheCommand(streams, "helm ocisrc"),
+			NewVersionCommand(streams),
+			NewGetterCommand(kube, streams, getenv),
 		)
 	default:
 		kube := genericclioptions.NewConfigFlags(true)
 		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
+		// The standalone binary offers "completion bash|zsh|fish|powershell".
+		root.CompletionOptions.DisableDefaultCmd = false
 		kube.AddFlags(root.PersistentFlags())
+		completeNamespaceFlag(root, kube)
 		root.AddCommand(
 			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
 			NewCacheCommand(streams, "ocisrc"),
+			NewVersionCommand(streams),
 		)
 	}
+	root.Version = currentVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	addVerbosityFlag(root.PersistentFlags())
 	root.SilenceErrors = true // only main prints errors
 	root.SilenceUsage = true  // input errors get a hint to --help instead of the whole usage
@@ -92,7 +101,7 @@ func newParentRoot(displayName, short string) *cobra.Command {
 		Use:         "ocisrc",
 		Short:       short,
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: displayName},
-		// Do not offer a completion command until completion is wired (helm has its own).
+		// Helm completes its plugins itself (plugin.complete); the standalone face turns this on.
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 }
@@ -129,7 +138,16 @@ func kubeFlagsFromHelmEnv(getenv func(string) string) *genericclioptions.ConfigF
 // prints a failure as "Error: …" plus "Hint: …" on streams.ErrOut, and returns
 // the exit code. main adds only signal handling.
 func Main(ctx context.Context, argv0 string, args []string, streams genericiooptions.IOStreams, getenv func(string) string) int {
-	root := NewRootCommand(DetectFace(argv0, getenv), streams, getenv)
+	face := DetectFace(argv0, getenv)
+	switch {
+	case strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlCompletionBinary:
+		// kubectl asks kubectl_complete-component_pull for the plugin's completions.
+		args = append([]string{cobra.ShellCompRequestCmd}, args...)
+	case face == FaceHelm && isGetterCall(args):
+		// Helm runs the downloader plugin as: <command> certFile keyFile caFile URL.
+		args = append([]string{"getter"}, args...)
+	}
+	root := NewRootCommand(face, streams, getenv)
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,9 @@ var (
 	stack  *testenv.Stack
 	binary string // the built ocisrc
 	app    *testenv.Pushed
+	// dist is `make dist` output for linux/amd64 and windows/amd64.
+	dist    string
+	version string
 )
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
@@ -44,6 +49,23 @@ func runMain(m *testing.M) int {
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("building ocisrc: %w\n%s", err, out))
+	}
+
+	// The release files, as `make dist` writes them (two platforms suffice here).
+	dist = filepath.Join(dir, "dist")
+	mk := exec.Command("go", "run", "./cmd/internal/dist", "--out", dist, "--platforms", "linux/amd64,windows/amd64")
+	mk.Dir = root
+	if out, err := mk.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("make dist: %w\n%s", err, out))
+	}
+	manifest, err := os.ReadFile(filepath.Join(root, "plugin.yaml"))
+	if err != nil {
+		return fail(err)
+	}
+	for _, l := range strings.Split(string(manifest), "\n") {
+		if v, ok := strings.CutPrefix(l, "version: "); ok {
+			version = strings.Trim(v, `"`)
+		}
 	}
 
 	if stack, err = testenv.StartStack(filepath.Join(dir, "stack")); err != nil {
@@ -142,8 +164,10 @@ func checkPulled(t *testing.T, h *testenv.Home, stdout string, asYAML bool) {
 func TestKubectlPlugin(t *testing.T) {
 	h := newHome(t)
 	pluginDir := t.TempDir()
-	if err := os.Symlink(binary, filepath.Join(pluginDir, "kubectl-component_pull")); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"kubectl-component_pull", "kubectl_complete-component_pull"} {
+		if err := os.Symlink(binary, filepath.Join(pluginDir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env := map[string]string{"PATH": pluginDir + string(os.PathListSeparator) + os.Getenv("PATH"), "KUBECONFIG": stack.Cluster.Kubeconfig}
 
@@ -162,6 +186,20 @@ func TestKubectlPlugin(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "kubectl component-pull NAME...") {
 		t.Errorf("help does not read as a kubectl plugin:\n%s", stdout)
 	}
+	stdout, _, code = run(t, h, env, "kubectl", "component-pull", "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "ocisrc v0.0.0-e2e (") {
+		t.Errorf("--version: %q", stdout)
+	}
+
+	// Completion through kubectl's plugin completion (kubectl_complete-component_pull).
+	stdout, stderr, code = run(t, h, env, "kubectl", "__complete", "component-pull", "-n", "team-a", "")
+	if code != 0 || !strings.Contains(stdout, "app\n") {
+		t.Errorf("kubectl __complete component-pull: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = run(t, h, env, "kubectl", "__complete", "component-pull", "-o", "")
+	if !strings.Contains(stdout, "json\n") || !strings.Contains(stdout, "yaml\n") {
+		t.Errorf("--output completion:\n%s", stdout)
+	}
 
 	// Exit codes come through kubectl unchanged.
 	_, stderr, code = run(t, h, env, "kubectl", "component-pull", "app", "-n", "team-a", "--output", "xml")
@@ -174,15 +212,70 @@ func TestKubectlPlugin(t *testing.T) {
 	}
 }
 
-func TestHelmPlugin(t *testing.T) {
-	root, err := testenv.RepoRoot()
+func TestKrew(t *testing.T) {
+	krewDir, err := testenv.ToolDir("krew")
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, err := os.ReadFile(filepath.Join(root, "plugin.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	manifest := filepath.Join(dist, "krew", "component-pull.yaml")
+	h := newHome(t)
+	stdout, stderr, code := run(t, h, nil, filepath.Join(krewDir, "validate-krew-manifest"), "-manifest", manifest, "-skip-install")
+	if code != 0 {
+		t.Fatalf("validate-krew-manifest: exit %d\n%s%s", code, stdout, stderr)
 	}
+
+	krewRoot := h.Env["KREW_ROOT"]
+	path := filepath.Join(krewRoot, "bin") + string(os.PathListSeparator) + krewDir + string(os.PathListSeparator) + os.Getenv("PATH")
+	env := map[string]string{"PATH": path, "KUBECONFIG": stack.Cluster.Kubeconfig}
+	archive := filepath.Join(dist, fmt.Sprintf("ocisrc_%s_linux_amd64.tar.gz", version))
+	stdout, stderr, code = run(t, h, env, "kubectl", "krew", "install", "--manifest="+manifest, "--archive="+archive)
+	if code != 0 {
+		t.Fatalf("kubectl krew install: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout+stderr, "kubectl_complete-component_pull") {
+		t.Errorf("the caveats do not say how to install the completion shim:\n%s%s", stdout, stderr)
+	}
+	stdout, stderr, code = run(t, h, env, "kubectl", "component-pull", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+	if code != 0 {
+		t.Fatalf("kubectl component-pull after krew install: exit %d\n%s%s", code, stdout, stderr)
+	}
+	checkPulled(t, h, stdout, false)
+
+	// The Windows zip installs too (krew picks the platform from KREW_OS/KREW_ARCH).
+	win := newHome(t)
+	winEnv := map[string]string{"PATH": path, "KREW_OS": "windows", "KREW_ARCH": "amd64"}
+	zip := filepath.Join(dist, fmt.Sprintf("ocisrc_%s_windows_amd64.zip", version))
+	stdout, stderr, code = run(t, win, winEnv, "kubectl", "krew", "install", "--manifest="+manifest, "--archive="+zip)
+	if code != 0 {
+		t.Fatalf("kubectl krew install (windows): exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(win.Env["KREW_ROOT"], "store", "component-pull", "v"+version, "ocisrc.exe")); err != nil {
+		t.Errorf("windows install: %v", err)
+	}
+}
+
+// installPlugin installs a Helm plugin from its release archive, as a user
+// does: Helm 4 takes the .tgz (it verifies archives by default; there is no
+// .prov, so --verify=false), Helm 3 installs only directories or URLs, so it
+// gets the extracted archive. SKIP_BIN_INSTALL=1: the archive carries the binary.
+func installPlugin(t *testing.T, h *testenv.Home, helm, tool, plugin string) {
+	t.Helper()
+	archive := filepath.Join(dist, fmt.Sprintf("%s-%s-linux-amd64.tgz", plugin, version))
+	args := []string{"plugin", "install", archive, "--verify=false"}
+	if tool == "helm3" {
+		dir := t.TempDir()
+		if out, err := exec.Command("tar", "-xzf", archive, "-C", dir).CombinedOutput(); err != nil {
+			t.Fatalf("extracting %s: %v\n%s", archive, err, out)
+		}
+		args = []string{"plugin", "install", filepath.Join(dir, plugin)}
+	}
+	stdout, stderr, code := run(t, h, map[string]string{"SKIP_BIN_INSTALL": "1"}, helm, args...)
+	if code != 0 {
+		t.Fatalf("helm plugin install %s: exit %d\n%s%s", plugin, code, stdout, stderr)
+	}
+}
+
+func TestHelmPlugins(t *testing.T) {
 	for _, tool := range []string{"helm3", "helm4"} {
 		t.Run(tool, func(t *testing.T) {
 			helm, err := testenv.ToolPath(tool, "helm")
@@ -190,30 +283,12 @@ func TestHelmPlugin(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newHome(t)
-			// The plugin as `make plugin` lays it out: the repository's
-			// plugin.yaml and the binary in bin/.
-			src := filepath.Join(t.TempDir(), "ocisrc")
-			if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(src, "plugin.yaml"), manifest, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			data, err := os.ReadFile(binary)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(src, "bin", "ocisrc"), data, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			installPlugin(t, h, helm, tool, "ocisrc")
+			installPlugin(t, h, helm, tool, "ocisrc-getter")
 			env := map[string]string{"KUBECONFIG": stack.Cluster.Kubeconfig}
 
-			stdout, stderr, code := run(t, h, env, helm, "plugin", "install", src)
-			if code != 0 {
-				t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
-			}
-			stdout, stderr, code = run(t, h, env, helm, "plugin", "list")
-			if code != 0 || !strings.Contains(stdout, "ocisrc") {
+			stdout, stderr, code := run(t, h, env, helm, "plugin", "list")
+			if code != 0 || !strings.Contains(stdout, "ocisrc") || !strings.Contains(stdout, "ocisrc-getter") {
 				t.Fatalf("helm plugin list: exit %d\n%s%s", code, stdout, stderr)
 			}
 			// -n is a Helm flag: Helm strips it and passes HELM_NAMESPACE.
@@ -227,6 +302,34 @@ func TestHelmPlugin(t *testing.T) {
 			if code != 0 || !strings.Contains(stdout, "helm ocisrc [command]") || !strings.Contains(stdout, "fetch") {
 				t.Errorf("helm ocisrc --help:\n%s", stdout)
 			}
+			stdout, _, code = run(t, h, env, helm, "ocisrc", "version", "-o", "json")
+			if code != 0 || !strings.Contains(stdout, `"version": "v`+version+`"`) {
+				t.Errorf("helm ocisrc version: %s", stdout)
+			}
+
+			// The downloader: helm renders and pulls component:// URLs with the Secret's credentials.
+			stdout, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/app", "--ca-file", stack.Secure.CAFile)
+			if code != 0 || !strings.Contains(stdout, "chart: app-1.2.3") || !strings.Contains(stdout, "name: x-app") {
+				t.Errorf("helm template component://team-a/app: exit %d\n%s%s", code, stdout, stderr)
+			}
+			out := t.TempDir()
+			stdout, stderr, code = run(t, h, env, helm, "pull", "component://team-a/app/app-1.2.3.tgz", "--ca-file", stack.Secure.CAFile, "-d", out)
+			if code != 0 {
+				t.Errorf("helm pull component://: exit %d\n%s%s", code, stdout, stderr)
+			} else if data, err := os.ReadFile(filepath.Join(out, "app-1.2.3.tgz")); err != nil || !bytes.Equal(data, app.Blobs[1]) {
+				t.Errorf("helm pull saved %d bytes (%v), want the chart archive", len(data), err)
+			}
+			_, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/missing", "--ca-file", stack.Secure.CAFile)
+			if code == 0 || !strings.Contains(stderr, `"missing" not found in namespace "team-a"`) {
+				t.Errorf("a missing Component through the downloader: exit %d\n%s", code, stderr)
+			}
+
+			// Completion through Helm's plugin.complete.
+			stdout, stderr, code = run(t, h, env, helm, "__complete", "ocisrc", "fetch", "-n", "team-a", "")
+			if code != 0 || !strings.Contains(stdout, "app\n") {
+				t.Errorf("helm __complete ocisrc fetch: exit %d\n%s%s", code, stdout, stderr)
+			}
+
 			// login stores the Component's credentials for plain helm commands; logout removes them.
 			stdout, stderr, code = run(t, h, env, helm, "ocisrc", "login", "app", "-n", "team-a")
 			if code != 0 || !strings.Contains(stdout, "Logged in to "+stack.Secure.Host) {
@@ -249,4 +352,93 @@ func TestHelmPlugin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHelmPluginFromRepository installs the command plugin from a directory
+// laid out like the repository (plugin.yaml at the root) without a binary:
+// the install hook downloads the release archive and checks its sha256.
+func TestHelmPluginFromRepository(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helm, err := testenv.ToolPath("helm3", "helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := func(t *testing.T) string {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "ocisrc")
+		for _, f := range []string{"plugin.yaml", "plugin.complete", "plugin/install-binary.sh", "plugin/install-binary.ps1", "LICENSE"} {
+			data, err := os.ReadFile(filepath.Join(root, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	// A release server with the dist files under /v<version>/.
+	mux := http.NewServeMux()
+	mux.Handle("/v"+version+"/", http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(dist))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	t.Run("downloads and verifies the binary", func(t *testing.T) {
+		h := newHome(t)
+		stdout, stderr, code := run(t, h, map[string]string{"OCISRC_RELEASE_URL": srv.URL}, helm, "plugin", "install", repo(t))
+		if code != 0 {
+			t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+		}
+		stdout, stderr, code = run(t, h, nil, helm, "ocisrc", "version")
+		if code != 0 || !strings.Contains(stdout, "v"+version) {
+			t.Errorf("helm ocisrc version after a hook install: exit %d\n%s%s", code, stdout, stderr)
+		}
+	})
+	t.Run("refuses an archive whose checksum does not match", func(t *testing.T) {
+		bad := t.TempDir()
+		entries, _ := os.ReadDir(dist)
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			data, _ := os.ReadFile(filepath.Join(dist, e.Name()))
+			if strings.HasSuffix(e.Name(), "_linux_amd64.tar.gz") && strings.HasPrefix(e.Name(), "ocisrc_") {
+				data = append(data, 0) // not what checksums.txt says
+			}
+			_ = os.WriteFile(filepath.Join(bad, e.Name()), data, 0o644)
+		}
+		badSrv := httptest.NewServer(http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(bad))))
+		defer badSrv.Close()
+		h := newHome(t)
+		_, stderr, code := run(t, h, map[string]string{"OCISRC_RELEASE_URL": badSrv.URL}, helm, "plugin", "install", repo(t))
+		if code == 0 || !strings.Contains(stderr, "checksum mismatch") {
+			t.Errorf("a tampered archive was installed: exit %d\n%s", code, stderr)
+		}
+	})
+	t.Run("SKIP_BIN_INSTALL=1 after make plugin", func(t *testing.T) {
+		h := newHome(t)
+		dir := repo(t)
+		data, err := os.ReadFile(binary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "bin", "ocisrc"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := run(t, h, map[string]string{"SKIP_BIN_INSTALL": "1"}, helm, "plugin", "install", dir)
+		if code != 0 {
+			t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+		}
+		stdout, _, code = run(t, h, nil, helm, "ocisrc", "version")
+		if code != 0 || !strings.Contains(stdout, "v0.0.0-e2e") {
+			t.Errorf("helm ocisrc version: %s", stdout)
+		}
+	})
 }

@@ -1,0 +1,114 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+)
+
+// ComponentScheme is the URL scheme of the Helm downloader plugin.
+const ComponentScheme = "component"
+
+// isGetterCall reports whether Helm runs the binary as a downloader:
+// <command> certFile keyFile caFile URL.
+func isGetterCall(args []string) bool {
+	return len(args) == 4 && strings.HasPrefix(args[3], ComponentScheme+"://")
+}
+
+// ParseComponentURL reads component://<namespace>/<name>[/<chart>-<version>.tgz].
+// The optional last segment is accepted and ignored, so that helm pull names
+// the file it saves sensibly.
+func ParseComponentURL(raw string) (namespace, name string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != ComponentScheme {
+		return "", "", fmt.Errorf("%q is not a component:// URL: expected component://NAMESPACE/NAME", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
+		return "", "", fmt.Errorf("%q: expected component://NAMESPACE/NAME, without credentials, port, query or fragment", raw)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	switch {
+	case u.Host == "":
+		return "", "", fmt.Errorf("%q names no namespace: expected component://NAMESPACE/NAME", raw)
+	case parts[0] == "":
+		return "", "", fmt.Errorf("%q names no Component: expected component://NAMESPACE/NAME", raw)
+	case len(parts) > 2 || (len(parts) == 2 && !strings.HasSuffix(parts[1], ".tgz")):
+		return "", "", fmt.Errorf("%q: expected component://NAMESPACE/NAME, optionally followed by /CHART-VERSION.tgz", raw)
+	}
+	return u.Host, parts[0], nil
+}
+
+// NewGetterCommand returns the hidden command Helm's downloader plugin runs:
+// it resolves the Component exactly as fetch does (same credentials, TLS
+// rules and cache) and writes the chart archive to stdout.
+func NewGetterCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:    "getter CERT_FILE KEY_FILE CA_FILE URL",
+		Short:  "Helm downloader for component:// URLs (run by Helm)",
+		Hidden: true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if !isGetterCall(args) {
+				return clierror.Invalid(errors.New("expected CERT_FILE KEY_FILE CA_FILE component://NAMESPACE/NAME, as Helm passes them"))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			c.SilenceUsage = true
+			namespace, name, err := ParseComponentURL(args[3])
+			if err != nil {
+				return clierror.Invalid(err)
+			}
+			*kube.Namespace = namespace
+			o := NewFetchOptions(kube, streams, getenv)
+			o.Names = []string{name}
+			// Helm's --ca-file, --cert-file and --key-file reach downloaders as arguments.
+			o.Registry.CAFile, o.Registry.CertFile, o.Registry.KeyFile = args[2], args[0], args[1]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.get(c.Context())
+		},
+	}
+}
+
+// get pulls one Component's chart (through the cache) and streams it to Out.
+func (o *FetchOptions) get(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	s, f, err := o.prepare()
+	if err != nil {
+		return err
+	}
+	found, missing, err := s.finder.Find(component.Query{Namespace: s.namespace, Names: o.Names})
+	if err != nil {
+		return err
+	}
+	if e, ok := missing[o.Names[0]]; ok {
+		return e
+	}
+	if len(found) != 1 {
+		return fmt.Errorf("%s %q was not returned by the server", o.Resource, o.Names[0])
+	}
+	res, err := f.Fetch(ctx, found[0])
+	if err != nil {
+		return err
+	}
+	archive, err := os.Open(res.Path)
+	if err != nil {
+		return fmt.Errorf("reading the cached chart %q: %w", res.Path, err)
+	}
+	defer archive.Close()
+	_, err = io.Copy(o.Out, archive)
+	return err
+}

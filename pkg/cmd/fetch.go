@@ -51,6 +51,8 @@ type FetchOptions struct {
 	Concurrency   int
 	// Offline answers from the cache only.
 	Offline bool
+	// MaxChartSize refuses larger charts before they are read into memory.
+	MaxChartSize int64
 
 	genericiooptions.IOStreams
 }
@@ -68,6 +70,7 @@ func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericio
 		Output:          OutputText,
 		Timeout:         5 * time.Minute,
 		Concurrency:     4,
+		MaxChartSize:    oci.DefaultMaxChartSize,
 		IOStreams:       streams,
 	}
 }
@@ -138,6 +141,7 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
+	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
 	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
 	completeOutputFlag(c)
 	return c
@@ -284,6 +288,7 @@ func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	puller.MaxChartSize = o.MaxChartSize
 	s, err := openSession(o.KubeFlags, o.Resource)
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2"
 
 	"github.com/ocisrc/ocisrc/pkg/oci"
@@ -73,4 +74,24 @@ func addVerbosityFlag(fs *pflag.FlagSet) {
 	v := pflag.PFlagFromGoFlag(gfs.Lookup("v"))
 	v.Usage = "Log level for the Kubernetes client (0-10): 6 shows requests, 9 shows them as curl commands."
 	fs.AddFlag(v)
+}
+
+// sizeValue is a byte size flag that takes Kubernetes quantities (100Mi, 1G, 5000000).
+type sizeValue struct{ bytes *int64 }
+
+func (s sizeValue) String() string {
+	return resource.NewQuantity(*s.bytes, resource.BinarySI).String()
+}
+func (s sizeValue) Type() string { return "size" }
+func (s sizeValue) Set(v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return fmt.Errorf("must be a size such as 100Mi or 50M, got %q", v)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n <= 0 {
+		return fmt.Errorf("must be a positive size such as 100Mi, got %q", v)
+	}
+	*s.bytes = n
+	return nil
 }

@@ -1,8 +1,12 @@
 package component
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"os"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -188,10 +192,39 @@ func describeReadError(resourceArg, namespace string, err error) error {
 			fmt.Errorf("the server doesn't have a resource type %q", resourceArg),
 			"install the Component CRD in the cluster, or pass --resource with the resource that holds your Components")
 	}
+	if server, reason, ok := unreachable(err); ok {
+		return clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),
+			"check the cluster is up and that --context, --kubeconfig or --server point at it")
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
+			"check certificate-authority in your kubeconfig (or --certificate-authority)")
+	}
 	if apierrors.IsForbidden(err) {
 		return clierror.WithHint(
 			fmt.Errorf("reading %s %s: %w", resourceArg, scope, err),
 			fmt.Sprintf("ask for permission to get and list %s %s", resourceArg, scope))
 	}
 	return fmt.Errorf("reading %s %s: %w", resourceArg, scope, err)
+}
+
+// unreachable recognises a connection that could not be made to the API
+// server and returns the server's address and the reason in a few words.
+func unreachable(err error) (server, reason string, ok bool) {
+	var uerr *url.Error
+	var operr *net.OpError
+	if !errors.As(err, &uerr) || !errors.As(err, &operr) || operr.Op != "dial" {
+		return "", "", false
+	}
+	server = uerr.URL
+	if u, perr := url.Parse(uerr.URL); perr == nil {
+		server = u.Scheme + "://" + u.Host
+	}
+	reason = operr.Err.Error()
+	var sysErr *os.SyscallError
+	if errors.As(operr.Err, &sysErr) {
+		reason = sysErr.Err.Error()
+	}
+	return server, reason, true
 }

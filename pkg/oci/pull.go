@@ -16,13 +16,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v3/pkg/registry"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
@@ -48,6 +51,8 @@ type Chart struct {
 type Puller struct {
 	opts      TLSOptions
 	userAgent string
+	// MaxChartSize refuses larger blobs before they are read (0: no limit).
+	MaxChartSize int64
 	// Hints, when set, remembers across processes which auth scheme each
 	// registry asked for, so a known basic-auth registry gets credentials on
 	// the first request instead of after a 401.
@@ -76,7 +81,7 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Puller{opts: o, userAgent: userAgent, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}}, nil
+	return &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}}, nil
 }
 
 // Auth is what a pull authenticates with: a credential (nil for anonymous)
@@ -216,7 +221,7 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: t}, CheckRedirect: checkRedirect}
+	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: limitTransport{max: p.MaxChartSize, base: t}}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
@@ -319,6 +324,13 @@ func describePullError(ctx context.Context, ref chartref.Reference, err error) e
 		}
 		return fmt.Errorf("%s: %w", what, ctxErr)
 	}
+	var sizeErr *SizeError
+	if errors.As(err, &sizeErr) {
+		return clierror.WithHint(fmt.Errorf("%s: %w", what, sizeErr), "raise --max-chart-size if the chart is really this large")
+	}
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return fmt.Errorf("%s: the registry %s sent a manifest larger than the limit for manifests: is this a Helm chart?", what, ref.Registry)
+	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
 		switch resp.StatusCode {
@@ -332,8 +344,30 @@ func describePullError(ctx context.Context, ref chartref.Reference, err error) e
 			return clierror.WithHint(fmt.Errorf("%s: not found in the registry %s", what, ref.Registry),
 				"check the repository, version and digest in spec.source.chart")
 		default:
-			return fmt.Errorf("%s: the registry %s answered %d %s", what, ref.Registry, resp.StatusCode, http.StatusText(resp.StatusCode))
+			request := ""
+			if resp.URL != nil {
+				request = fmt.Sprintf(" to %s %s", resp.Method, resp.URL.Path)
+			}
+			hint := ""
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+				hint = "the registry kept failing after 5 retries; try again later"
+			}
+			return clierror.WithHint(fmt.Errorf("%s: the registry %s answered %d %s%s", what, ref.Registry, resp.StatusCode, http.StatusText(resp.StatusCode), request), hint)
 		}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return clierror.WithHint(fmt.Errorf("%s: the connection to %s broke during the download", what, ref.Registry),
+			"try again; nothing was written")
+	}
+	var digestErr *DigestError
+	if errors.As(err, &digestErr) {
+		return err
+	}
+	// oras-go checks every blob against its descriptor while copying; a
+	// Content-Length that differs from the descriptor's size has no sentinel error.
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || strings.Contains(err.Error(), "mismatch Content-Length") {
+		return clierror.WithHint(fmt.Errorf("%s: the registry %s sent content that does not match its digest or size", what, ref.Registry),
+			"nothing was written; if it happens again, the registry's storage may be damaged")
 	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s requires credentials (401 unauthorized)", what, ref.Registry),

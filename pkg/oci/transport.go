@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -110,8 +111,88 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
-	return retry.NewTransport(base), nil
+	return idempotentRetry{retry: retry.NewTransport(base), base: base}, nil
 }
+
+// idempotentRetry sends GET and HEAD (and other idempotent methods) through
+// oras-go's retry transport — the policy Helm's own client uses: up to 5
+// retries on 408, 429, 5xx, timeouts, resets and unexpected EOFs, with
+// exponential backoff from 250 ms (±10 %), each wait within 200 ms–3 s and a
+// 429's Retry-After honoured within that bound — and everything else (the
+// token POST) straight through.
+type idempotentRetry struct {
+	retry, base http.RoundTripper
+}
+
+func (t idempotentRetry) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return t.retry.RoundTrip(req)
+	default:
+		return t.base.RoundTrip(req)
+	}
+}
+
+// DefaultMaxChartSize is the default of --max-chart-size: Helm's own limit
+// on a chart's decompressed size, so no archive Helm would load is refused.
+const DefaultMaxChartSize = 100 << 20
+
+// SizeError is a blob larger than the limit.
+type SizeError struct {
+	Limit, Size int64
+}
+
+func (e *SizeError) Error() string {
+	if e.Size > 0 {
+		return fmt.Sprintf("the registry sends %d bytes, more than the maximum chart size of %d bytes", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("the registry sends more than the maximum chart size of %d bytes", e.Limit)
+}
+
+// limitTransport refuses blob downloads larger than max before they are read
+// into memory (Helm's client holds the whole chart in memory): by the
+// Content-Length when there is one, and by counting otherwise.
+type limitTransport struct {
+	max  int64
+	base http.RoundTripper
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || t.max <= 0 || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/blobs/") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	if resp.ContentLength > t.max {
+		_ = resp.Body.Close()
+		return nil, &SizeError{Limit: t.max, Size: resp.ContentLength}
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: t.max, limit: t.max}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc          io.ReadCloser
+	left, limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One more byte tells "exactly the limit" from "over it".
+		var one [1]byte
+		if n, _ := b.rc.Read(one[:]); n > 0 {
+			return 0, &SizeError{Limit: b.limit}
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // checkRedirect keeps credentials with the registry that was asked: a
 // redirect to any other host:port (object storage serving blobs) loses the

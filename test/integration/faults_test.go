@@ -1,0 +1,287 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ocisrc/ocisrc/internal/testenv"
+)
+
+// faultProxy starts a fault-injecting proxy in front of the real registry,
+// and a Component "faulty" in team-a whose chart is reached through it.
+func faultProxy(t *testing.T, chart *testenv.Pushed) *testenv.FaultProxy {
+	t.Helper()
+	fp, err := testenv.NewFaultProxy(stack.Secure, stack.Secure.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fp.Close)
+	ref := strings.Replace(chart.Ref, stack.Secure.Host, fp.Host, 1)
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "faulty", testenv.OCISource(ref, "creds", nsA))
+	return fp
+}
+
+func statuses(reqs []testenv.Request, pathContains string) []int {
+	var out []int
+	for _, r := range reqs {
+		if strings.Contains(r.Path, pathContains) {
+			out = append(out, r.Status)
+		}
+	}
+	return out
+}
+
+func TestRegistryFaults(t *testing.T) {
+	blob := "/blobs/" + app123.LayerDigest
+	for name, tc := range map[string]struct {
+		rules    []*testenv.Rule
+		args     []string
+		wantCode int
+		want     []string
+		check    func(t *testing.T, reqs []testenv.Request)
+	}{
+		"503 burst that clears": {
+			rules: []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Times: 3, Fault: testenv.Fault{Status: 503}}},
+			check: func(t *testing.T, reqs []testenv.Request) {
+				if got := statuses(reqs, "/manifests/"); len(got) < 4 || got[0] != 503 || got[2] != 503 || got[len(got)-1] != 200 {
+					t.Errorf("manifest requests %v: want three 503s, then a 200", got)
+				}
+			},
+		},
+		"500 burst on the chart blob that clears": {
+			rules: []*testenv.Rule{{Method: "GET", PathContains: blob, Times: 2, Fault: testenv.Fault{Status: 500}}},
+		},
+		"500 that does not clear": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: blob, Fault: testenv.Fault{Status: 500}}},
+			wantCode: 1,
+			want:     []string{"answered 500 Internal Server Error to GET /v2/charts/app" + blob, "Hint: the registry kept failing after 5 retries"},
+			check: func(t *testing.T, reqs []testenv.Request) {
+				if got := statuses(reqs, blob); len(got) != 6 {
+					t.Errorf("chart blob requests %v: want the first and 5 retries", got)
+				}
+			},
+		},
+		"429 with Retry-After": {
+			rules: []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Times: 2, Fault: testenv.Fault{Status: 429, RetryAfter: 1}}},
+			check: func(t *testing.T, reqs []testenv.Request) {
+				got := statuses(reqs, "/manifests/")
+				if len(got) < 3 || got[0] != 429 || got[1] != 429 || got[len(got)-1] != 200 {
+					t.Errorf("manifest requests %v: want 429, 429, then (after the first 401) 200", got)
+				}
+			},
+		},
+		"429 with a Retry-After of an hour is bounded": {
+			rules: []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Times: 1, Fault: testenv.Fault{Status: 429, RetryAfter: 3600}}},
+		},
+		"connection reset in the middle of the chart": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: blob, Fault: testenv.Fault{Reset: true}}},
+			wantCode: 1,
+			want:     []string{"the connection to ", "broke during the download", "Hint: try again; nothing was written"},
+		},
+		"a chart blob cut short": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: blob, Fault: testenv.Fault{Truncate: true}}},
+			wantCode: 1,
+			want:     []string{"does not match its digest or size"},
+		},
+		"a chart blob whose bytes do not match its digest": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: blob, Fault: testenv.Fault{Corrupt: true}}},
+			wantCode: 1,
+			want:     []string{"does not match its digest or size"},
+		},
+		"a manifest larger than any chart's": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Fault: testenv.Fault{Pad: 5 << 20}}},
+			wantCode: 1,
+			want:     []string{"sent a manifest larger than the limit for manifests"},
+		},
+		"a chart larger than --max-chart-size": {
+			args:     []string{"--max-chart-size", "100"},
+			wantCode: 1,
+			want:     []string{"more than the maximum chart size of 100 bytes", "Hint: raise --max-chart-size"},
+		},
+		"a registry that stalls past --timeout": {
+			rules:    []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Fault: testenv.Fault{Stall: true}}},
+			args:     []string{"--timeout", "2s"},
+			wantCode: 1,
+			want:     []string{"timed out", "Hint: raise --timeout"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHome(t)
+			fp := faultProxy(t, app123)
+			fp.Set(tc.rules...)
+			r := kubectl(t, append([]string{"faulty", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json"}, tc.args...)...)
+			wantCode(t, r, tc.wantCode)
+			wantStderr(t, r, tc.want...)
+			if tc.check != nil {
+				tc.check(t, fp.Requests())
+			}
+			if tc.wantCode != 0 {
+				assertNoCacheEntries(t, h)
+				return
+			}
+			if got := decodeJSON(t, r).Results[0]; fileDigest(t, got.Path) != app123.LayerDigest {
+				t.Errorf("the cached chart does not hash to its layer digest")
+			}
+		})
+	}
+}
+
+// startBinary starts the built binary on a Component whose registry stalls,
+// and returns once the stalled request has reached the proxy.
+func startBinary(t *testing.T, h *testenv.Home, fp *testenv.FaultProxy) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, "fetch", "faulty", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile)
+	cmd.Env = h.Environ(nil)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(fp.Requests()) == 0; {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the pull never reached the registry\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // inside the stalled download now
+	return cmd, &errOut
+}
+
+func TestInterruption(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			h := newHome(t)
+			fp := faultProxy(t, app123)
+			fp.Set(&testenv.Rule{Method: "GET", PathContains: "/blobs/" + app123.LayerDigest, Fault: testenv.Fault{Stall: true}})
+			cmd, errOut := startBinary(t, h, fp)
+			sent := time.Now()
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("still running 20s after %s", sig)
+			}
+			t.Logf("exited %v after %s", time.Since(sent).Round(time.Millisecond), sig)
+			if want := 128 + int(sig); cmd.ProcessState.ExitCode() != want {
+				t.Errorf("exit %d, want %d\n%s", cmd.ProcessState.ExitCode(), want, errOut)
+			}
+			if !strings.Contains(errOut.String(), "Error: interrupted by "+sig.String()) {
+				t.Errorf("stderr:\n%s", errOut)
+			}
+			assertNoCacheEntries(t, h)
+		})
+	}
+}
+
+func TestKilledProcessLeavesNothingBroken(t *testing.T) {
+	h := newHome(t)
+	fp := faultProxy(t, app123)
+
+	// kill -9 in the middle of the download: nothing is written.
+	fp.Set(&testenv.Rule{Method: "GET", PathContains: "/blobs/" + app123.LayerDigest, Fault: testenv.Fault{Stall: true}})
+	cmd, _ := startBinary(t, h, fp)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	assertNoCacheEntries(t, h)
+
+	// kill -9 between the temporary write and the rename leaves what this
+	// simulates: a temporary entry directory and a temporary index file.
+	store := filepath.Join(h.Env["HELM_REPOSITORY_CACHE"], "ocisrc")
+	leftovers := []string{filepath.Join(store, "sha256", ".tmp-123"), filepath.Join(store, "index", ".tmp-456")}
+	if err := os.MkdirAll(leftovers[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(leftovers[0], "app-1.2.3.tgz"), []byte("half a chart"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(leftovers[1]), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftovers[1], []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, p := range leftovers {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The next run is correct and cleans up.
+	fp.Set()
+	r := runBinary(t, h, nil, "fetch", "faulty", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("the run after a crash: %s", r)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("leftover %s is still there", p)
+		}
+	}
+	files, _ := testenv.Files(filepath.Join(store, "sha256"))
+	hex := strings.TrimPrefix(app123.Digest, "sha256:")
+	if strings.Join(files, ",") != hex+"/app-1.2.3.tgz,"+hex+"/entry.json" {
+		t.Errorf("the cache holds %v", files)
+	}
+}
+
+func TestClusterFaults(t *testing.T) {
+	newHome(t)
+	cfg, err := clientcmd.LoadFromFile(stack.Cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, mutate func(c *clientcmdapi.Config)) string {
+		t.Helper()
+		c := cfg.DeepCopy()
+		mutate(c)
+		p := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := clientcmd.WriteToFile(*c, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("API server unreachable", func(t *testing.T) {
+		kc := write(t, func(c *clientcmdapi.Config) { c.Clusters["test"].Server = "https://127.0.0.1:1" })
+		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kc, "app", "-n", nsA)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "the Kubernetes API server https://127.0.0.1:1 cannot be reached: connection refused", "Hint: check the cluster is up")
+	})
+	t.Run("API server certificate not trusted", func(t *testing.T) {
+		other, err := testenv.NewCA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kc := write(t, func(c *clientcmdapi.Config) { c.Clusters["test"].CertificateAuthorityData = other.CertPEM })
+		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kc, "app", "-n", nsA)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "the Kubernetes API server's certificate cannot be verified", "Hint: check certificate-authority")
+	})
+	t.Run("a Secret deleted before it is read", func(t *testing.T) {
+		putSecret(t, nsA, "gone", goodCreds())
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "gone", nsA))
+		if err := stack.Cluster.DeleteSecret(context.Background(), nsA, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		r := kubectl(t, "app", "-n", nsA)
+		wantCode(t, r, 1)
+		wantStderr(t, r, `secret "gone" not found in namespaces "team-a" or "deployment-system"`)
+	})
+}

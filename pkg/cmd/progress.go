@@ -39,8 +39,8 @@ func (p *progress) done(size int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bytes += size
-	p.bar.Describe(fmt.Sprintf("Pulling Components (%s)", humanBytes(p.bytes)))
 	_ = p.bar.Add(1)
+	p.bar.Describe(fmt.Sprintf("Pulling Components (%s)", humanBytes(p.bytes)))
 }
 
 func (p *progress) finish() {

@@ -361,3 +361,29 @@ func TestCacheListAndPrune(t *testing.T) {
 	r = kubectl(t, "app", "-n", nsA, "--offline")
 	wantCode(t, r, 1)
 }
+
+// TestProgressOnATerminal runs a bulk pull with stderr on a pseudo-terminal
+// (util-linux script(1), from Debian's essential bsdutils): the progress bar
+// shows there, and stdout still carries only the results.
+func TestProgressOnATerminal(t *testing.T) {
+	h := newHome(t)
+	const ns = "bulk-tty"
+	putSecret(t, ns, "creds", goodCreds())
+	putComponent(t, ns, "one", testenv.OCISource(app123.Ref, "creds", ns))
+	putComponent(t, ns, "two", testenv.OCISource(app124.Ref, "creds", ns))
+	out := filepath.Join(t.TempDir(), "stdout")
+	command := fmt.Sprintf("%s fetch --all -n %s --kubeconfig %s --registry-ca-file %s > %s", binary, ns, stack.Cluster.Kubeconfig, stack.Secure.CAFile, out)
+	cmd := exec.Command("script", "-qec", command, "/dev/null")
+	cmd.Env = h.Environ(nil)
+	tty, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, tty)
+	}
+	if !strings.Contains(string(tty), "Pulling Components") || !strings.Contains(string(tty), "/2)") {
+		t.Errorf("no progress on the terminal:\n%q", tty)
+	}
+	data, _ := os.ReadFile(out)
+	if strings.Count(string(data), "Pulled ") != 2 || strings.Contains(string(data), "Pulling Components") {
+		t.Errorf("stdout:\n%s", data)
+	}
+}

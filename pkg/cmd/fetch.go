@@ -29,6 +29,14 @@ import (
 // EnvSystemNamespace overrides the default of --system-namespace.
 const EnvSystemNamespace = "OCISRC_SYSTEM_NAMESPACE"
 
+// defaultSystemNamespace is --system-namespace's default: the environment's, else deployment-system.
+func defaultSystemNamespace(getenv func(string) string) string {
+	if sys := getenv(EnvSystemNamespace); sys != "" {
+		return sys
+	}
+	return credentials.DefaultSystemNamespace
+}
+
 // FetchOptions holds every input of the fetch command.
 type FetchOptions struct {
 	KubeFlags *genericclioptions.ConfigFlags
@@ -59,14 +67,10 @@ type FetchOptions struct {
 
 // NewFetchOptions returns FetchOptions with their defaults.
 func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string) *FetchOptions {
-	sys := getenv(EnvSystemNamespace)
-	if sys == "" {
-		sys = credentials.DefaultSystemNamespace
-	}
 	return &FetchOptions{
 		KubeFlags:       kubeFlags,
 		Resource:        component.DefaultResource,
-		SystemNamespace: sys,
+		SystemNamespace: defaultSystemNamespace(getenv),
 		Output:          OutputText,
 		Timeout:         5 * time.Minute,
 		Concurrency:     4,

@@ -14,7 +14,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
-	"github.com/ocisrc/ocisrc/pkg/component"
 )
 
 // ComponentScheme is the URL scheme of the Helm downloader plugin.
@@ -90,17 +89,11 @@ func (o *FetchOptions) get(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	found, missing, err := s.finder.Find(component.Query{Namespace: s.namespace, Names: o.Names})
+	c, err := s.component(o.Names[0])
 	if err != nil {
 		return err
 	}
-	if e, ok := missing[o.Names[0]]; ok {
-		return e
-	}
-	if len(found) != 1 {
-		return fmt.Errorf("%s %q was not returned by the server", o.Resource, o.Names[0])
-	}
-	res, err := f.Fetch(ctx, found[0])
+	res, err := f.Fetch(ctx, c)
 	if err != nil {
 		return err
 	}

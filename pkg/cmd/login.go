@@ -33,14 +33,10 @@ type LoginOptions struct {
 
 // NewLoginOptions returns LoginOptions with their defaults.
 func NewLoginOptions(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string) *LoginOptions {
-	sys := getenv(EnvSystemNamespace)
-	if sys == "" {
-		sys = credentials.DefaultSystemNamespace
-	}
 	return &LoginOptions{
 		KubeFlags:       kube,
 		Resource:        component.DefaultResource,
-		SystemNamespace: sys,
+		SystemNamespace: defaultSystemNamespace(getenv),
 		RegistryConfig:  credentials.RegistryConfigPath(getenv),
 		Timeout:         time.Minute,
 		IOStreams:       streams,
@@ -107,6 +103,24 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	return r, nil
 }
 
+// runE is the RunE of login and logout: take the NAME, validate, resolve the
+// Component (and its credentials when withCredentials) within --timeout, then do.
+func (o *LoginOptions) runE(withCredentials bool, do func(context.Context, *fetch.Resolution) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		o.Name = args[0]
+		if err := o.Validate(); err != nil {
+			return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+		}
+		ctx, cancel := context.WithTimeout(c.Context(), o.Timeout)
+		defer cancel()
+		r, err := o.resolve(ctx, withCredentials)
+		if err != nil {
+			return err
+		}
+		return do(ctx, r)
+	}
+}
+
 const loginLong = `Resolve a Component's registry credentials exactly as fetch does and store
 them for the chart's registry host in Helm's registry config, so that plain
 helm commands (helm pull, helm install oci://…) work afterwards.
@@ -123,17 +137,7 @@ func NewLoginCommand(o *LoginOptions, invocation string) *cobra.Command {
 		Long:    loginLong,
 		Example: fmt.Sprintf("  %s app -n team-a\n  helm pull oci://registry.example.com/charts/app --version 1.2.3", invocation),
 		Args:    oneName,
-		RunE: func(c *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
-			}
-			ctx, cancel := context.WithTimeout(c.Context(), o.Timeout)
-			defer cancel()
-			r, err := o.resolve(ctx, true)
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(true, func(ctx context.Context, r *fetch.Resolution) error {
 			var cred auth.Credential
 			if r.Auth.Credential != nil {
 				cred = *r.Auth.Credential
@@ -146,7 +150,7 @@ func NewLoginCommand(o *LoginOptions, invocation string) *cobra.Command {
 				fmt.Fprintf(o.ErrOut, "Warning: secret %s also holds TLS material (ca.crt or tls.crt): login stores only the credential; pass --ca-file, --cert-file and --key-file to helm yourself\n", r.Secret)
 			}
 			return nil
-		},
+		}),
 	}
 	o.bind(c)
 	return c
@@ -159,18 +163,8 @@ func NewLogoutCommand(o *LoginOptions, invocation string) *cobra.Command {
 		Short:   "Remove the credentials login stored for a Component's registry",
 		Example: fmt.Sprintf("  %s app -n team-a", invocation),
 		Args:    oneName,
-		RunE: func(c *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
-			}
-			ctx, cancel := context.WithTimeout(c.Context(), o.Timeout)
-			defer cancel()
-			r, err := o.resolve(ctx, false)
-			if err != nil {
-				return err
-			}
-			err = (credentials.RegistryConfig{Path: o.RegistryConfig}).Logout(ctx, r.Ref.Registry)
+		RunE: o.runE(false, func(ctx context.Context, r *fetch.Resolution) error {
+			err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Logout(ctx, r.Ref.Registry)
 			if errors.Is(err, credentials.ErrNotLoggedIn) {
 				return fmt.Errorf("not logged in to %s (nothing stored in %s)", r.Ref.Registry, o.RegistryConfig)
 			}
@@ -179,7 +173,7 @@ func NewLogoutCommand(o *LoginOptions, invocation string) *cobra.Command {
 			}
 			fmt.Fprintf(o.Out, "Logged out of %s (removed from %s)\n", r.Ref.Registry, o.RegistryConfig)
 			return nil
-		},
+		}),
 	}
 	o.bind(c)
 	return c

@@ -69,8 +69,10 @@ func run(binary string, keep bool) error {
 
 	step("Seeding a Secret in deployment-system and a Component in team-a")
 	c := stack.Cluster
+	// The registry key binds the shared Secret to its registry: a Component
+	// pointing anywhere else cannot have these credentials sent there.
 	if err := c.PutSecret(ctx, "deployment-system", "registry-credentials", map[string]string{
-		"username": testenv.RegistryUser, "password": testenv.RegistryPassword,
+		"username": testenv.RegistryUser, "password": testenv.RegistryPassword, "registry": stack.Secure.Host,
 	}); err != nil {
 		return err
 	}
@@ -128,6 +130,13 @@ func run(binary string, keep bool) error {
 		return fmt.Errorf("the registry password was written to disk: %v", leaks)
 	}
 	fmt.Println("    (the registry password is nowhere under HOME, Helm's or Docker's config: it stayed in memory)")
+
+	step("Pulling again: the tag resolves (one registry request) to a digest already in the cache")
+	stack.Secure.ResetLog()
+	if err := kubectl("component-pull", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile); err != nil {
+		return err
+	}
+	fmt.Printf("    registry requests: %d\n", len(stack.Secure.Requests()))
 
 	if keep {
 		step("Everything is running; KUBECONFIG=%s. Ctrl-C to stop.", c.Kubeconfig)

@@ -359,10 +359,6 @@ func describePullError(ctx context.Context, ref chartref.Reference, err error) e
 		return clierror.WithHint(fmt.Errorf("%s: the connection to %s broke during the download", what, ref.Registry),
 			"try again; nothing was written")
 	}
-	var digestErr *DigestError
-	if errors.As(err, &digestErr) {
-		return err
-	}
 	// oras-go checks every blob against its descriptor while copying; a
 	// Content-Length that differs from the descriptor's size has no sentinel error.
 	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || strings.Contains(err.Error(), "mismatch Content-Length") {

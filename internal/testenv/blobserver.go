@@ -18,10 +18,11 @@ import (
 type BlobServer struct {
 	URL string
 
+	accessLog[Request]
+
 	server *httptest.Server
 	mu     sync.Mutex
 	blobs  map[string][]byte
-	log    []Request
 }
 
 // NewBlobServer starts a TLS blob server whose certificate ca signs.
@@ -51,23 +52,16 @@ func (bs *BlobServer) Put(data ...[]byte) {
 	}
 }
 
-// Requests returns the requests served so far.
-func (bs *BlobServer) Requests() []Request {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	return append([]Request(nil), bs.log...)
-}
-
 func (bs *BlobServer) serve(w http.ResponseWriter, r *http.Request) {
 	d := strings.TrimPrefix(r.URL.Path, "/blobs/")
 	bs.mu.Lock()
 	data, ok := bs.blobs[d]
+	bs.mu.Unlock()
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusNotFound
 	}
-	bs.log = append(bs.log, Request{Method: r.Method, Path: r.URL.Path, Status: status, Authorized: r.Header.Get("Authorization") != ""})
-	bs.mu.Unlock()
+	bs.add(Request{Method: r.Method, Path: r.URL.Path, Status: status, Authorized: r.Header.Get("Authorization") != ""})
 	if !ok {
 		http.NotFound(w, r)
 		return

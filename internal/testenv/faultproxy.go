@@ -53,11 +53,12 @@ type FaultProxy struct {
 	// Host is 127.0.0.1:PORT of the proxy; charts are referenced through it.
 	Host string
 
+	accessLog[Request]
+
 	server *httptest.Server
 	proxy  *httputil.ReverseProxy
 	mu     sync.Mutex
 	rules  []*Rule
-	log    []Request
 }
 
 // NewFaultProxy starts a TLS proxy (certificate signed by ca) to target.
@@ -94,14 +95,7 @@ func (fp *FaultProxy) Set(rules ...*Rule) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	fp.rules = rules
-	fp.log = nil
-}
-
-// Requests returns what reached the proxy since the last Set.
-func (fp *FaultProxy) Requests() []Request {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	return append([]Request(nil), fp.log...)
+	fp.ResetLog()
 }
 
 func (fp *FaultProxy) take(r *http.Request) *Fault {
@@ -127,11 +121,7 @@ func (fp *FaultProxy) take(r *http.Request) *Fault {
 func (fp *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	f := fp.take(r)
 	entry := Request{Method: r.Method, Path: r.URL.Path, Status: http.StatusOK, Authorized: r.Header.Get("Authorization") != ""}
-	defer func() {
-		fp.mu.Lock()
-		fp.log = append(fp.log, entry)
-		fp.mu.Unlock()
-	}()
+	defer func() { fp.add(entry) }()
 	if f == nil {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		fp.proxy.ServeHTTP(sw, r)

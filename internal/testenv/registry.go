@@ -50,13 +50,12 @@ type Registry struct {
 	// that requires one (to push test charts).
 	ClientCertificate *tls.Certificate
 
+	accessLog[Request]
+
 	server *httptest.Server
 	mu     sync.Mutex
-	log    []Request
 	// blobs, when set, receives every blob GET by redirect.
 	blobs *BlobServer
-	// accessLog, when set, also receives one line per request.
-	accessLog io.Writer
 }
 
 // RegistryOptions configures NewRegistry.
@@ -67,8 +66,6 @@ type RegistryOptions struct {
 	Dir string
 	// PlainHTTP serves HTTP instead of HTTPS.
 	PlainHTTP bool
-	// AccessLog, if set, receives one line per request.
-	AccessLog io.Writer
 	// CA signs the server certificate; a new one is made when nil.
 	CA *CA
 	// Token, when set, is the registry's token realm (distribution's token
@@ -115,7 +112,7 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 	}
 	app := handlers.NewApp(context.Background(), cfg)
 
-	r := &Registry{accessLog: o.AccessLog}
+	r := &Registry{}
 	srv := httptest.NewUnstartedServer(r.record(app))
 	// Failed handshakes are what some tests are about; do not log them.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -178,13 +175,7 @@ func (r *Registry) record(h http.Handler) http.Handler {
 		} else {
 			h.ServeHTTP(sw, req)
 		}
-		entry := Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""}
-		r.mu.Lock()
-		r.log = append(r.log, entry)
-		if r.accessLog != nil {
-			fmt.Fprintf(r.accessLog, "%s %s %d\n", entry.Method, entry.Path, entry.Status)
-		}
-		r.mu.Unlock()
+		r.add(Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""})
 	})
 }
 
@@ -194,20 +185,6 @@ func (r *Registry) RedirectBlobs(bs *BlobServer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.blobs = bs
-}
-
-// Requests returns the access log so far.
-func (r *Registry) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.log...)
-}
-
-// ResetLog empties the access log.
-func (r *Registry) ResetLog() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.log = nil
 }
 
 type statusWriter struct {

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth/token"
@@ -57,8 +56,7 @@ type TokenServer struct {
 	kid           string
 	server        *httptest.Server
 
-	mu  sync.Mutex
-	log []TokenRequest
+	accessLog[TokenRequest]
 }
 
 // NewTokenServer starts a token server whose TLS certificate ca signs.
@@ -105,26 +103,6 @@ func NewTokenServer(dir string, ca *CA, users, refreshTokens map[string]string) 
 // Close stops the server.
 func (ts *TokenServer) Close() { ts.server.Close() }
 
-// Requests returns what the server answered so far.
-func (ts *TokenServer) Requests() []TokenRequest {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]TokenRequest(nil), ts.log...)
-}
-
-// ResetLog empties the request log.
-func (ts *TokenServer) ResetLog() {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.log = nil
-}
-
-func (ts *TokenServer) record(r TokenRequest) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.log = append(ts.log, r)
-}
-
 func (ts *TokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	var subject, grant string
 	var scopes []string
@@ -156,7 +134,7 @@ func (ts *TokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	entry := TokenRequest{Method: r.Method, Grant: grant, Scope: strings.Join(scopes, " ")}
 	if subject == "" {
-		ts.record(entry)
+		ts.add(entry)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
@@ -168,7 +146,7 @@ func (ts *TokenServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entry.Issued = true
-	ts.record(entry)
+	ts.add(entry)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": time.Now().UTC().Format(time.RFC3339)})
 }

@@ -87,11 +87,7 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	}
 	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, Warn: warner(o.ErrOut)}
 	if !withCredentials {
-		src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
-		if err != nil {
-			return nil, clierror.Invalid(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err))
-		}
-		return &fetch.Resolution{Source: src, Ref: ref}, nil
+		return f.Source(c)
 	}
 	r, err := f.Resolve(ctx, c)
 	if err != nil {

@@ -87,10 +87,9 @@ type Resolution struct {
 	Auth   oci.Auth
 }
 
-// Resolve validates a Component's source and resolves its credentials,
-// exactly as Fetch does, without contacting any registry. When the source is
-// valid but the credentials are not, the Resolution is returned with the error.
-func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resolution, error) {
+// Source validates a Component's source; an invalid one is invalid input
+// (exit 2) naming the Component and the fields.
+func (f *Fetcher) Source(c component.Component) (*Resolution, error) {
 	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
 	if err != nil {
 		var se *component.SourceError
@@ -100,7 +99,18 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 		}
 		return nil, err
 	}
-	r := &Resolution{Source: src, Ref: ref}
+	return &Resolution{Source: src, Ref: ref}, nil
+}
+
+// Resolve validates a Component's source and resolves its credentials,
+// exactly as Fetch does, without contacting any registry. When the source is
+// valid but the credentials are not, the Resolution is returned with the error.
+func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resolution, error) {
+	r, err := f.Source(c)
+	if err != nil {
+		return nil, err
+	}
+	src, ref := r.Source, r.Ref
 	if src.Authentication != nil {
 		resolved, err := credentials.Resolve(ctx, f.Secrets, credentials.Request{
 			ComponentNamespace: c.Namespace,

@@ -181,10 +181,7 @@ func TestMutualTLSFromSecret(t *testing.T) {
 	})
 	t.Run("a client certificate from both the flags and the Secret", func(t *testing.T) {
 		newHome(t)
-		dir := t.TempDir()
-		certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-		_ = os.WriteFile(certFile, certPEM, 0o600)
-		_ = os.WriteFile(keyFile, keyPEM, 0o600)
+		certFile, keyFile := writePair(t, certPEM, keyPEM)
 		putSecret(t, nsA, "mtls", map[string]string{"tls.crt": string(certPEM), "tls.key": string(keyPEM)})
 		putComponent(t, nsA, "mtls", testenv.OCISource(mtlsApp.Ref, "mtls", nsA))
 		r := kubectl(t, "mtls", "-n", nsA, "--registry-ca-file", mtlsReg.CAFile, "--registry-cert-file", certFile, "--registry-key-file", keyFile)
@@ -193,14 +190,25 @@ func TestMutualTLSFromSecret(t *testing.T) {
 	})
 	t.Run("client certificate from the flags", func(t *testing.T) {
 		newHome(t)
-		dir := t.TempDir()
-		certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-		_ = os.WriteFile(certFile, certPEM, 0o600)
-		_ = os.WriteFile(keyFile, keyPEM, 0o600)
+		certFile, keyFile := writePair(t, certPEM, keyPEM)
 		putComponent(t, nsA, "mtls-anon", testenv.OCISource(mtlsApp.Ref, "", ""))
 		r := kubectl(t, "mtls-anon", "-n", nsA, "--registry-ca-file", mtlsReg.CAFile, "--registry-cert-file", certFile, "--registry-key-file", keyFile)
 		wantCode(t, r, 0)
 	})
+}
+
+// writePair writes a client certificate and key for the --registry-*-file flags.
+func writePair(t *testing.T, certPEM, keyPEM []byte) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 func TestSecretBinding(t *testing.T) {

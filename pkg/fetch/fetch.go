@@ -261,32 +261,74 @@ func offlineMiss(ref chartref.Reference) error {
 }
 
 // pull downloads ref into the store. Concurrent pulls of the same reference
-// with the same credentials (a bulk run) share one download.
+// (a bulk run) share one download, whichever Secret each Component names:
+//
+//   - a digest pin shared is as good as a cache hit;
+//   - a tag shared with a download made with another Secret is resolved again
+//     with this Component's own credentials (one HEAD), so a Component whose
+//     Secret is wrong never gets a chart through another's pull;
+//   - a shared download that failed with another Secret is tried again with
+//     this one, so a Component whose Secret is right never fails for another's.
 func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
-	key := ref.PullRef() + "\x00" + r.Secret
-	v, err, _ := f.inflight.Do(key, func() (any, error) {
-		chart, err := f.Puller.Pull(ctx, ref, r.Auth)
-		if err != nil {
-			return nil, err
-		}
-		e := cache.Entry{
-			Ref:            ref.String(),
-			Chart:          chart.Name,
-			Version:        chart.Version,
-			ManifestDigest: chart.ManifestDigest,
-			ChartDigest:    chart.LayerDigest,
-			Size:           int64(len(chart.Data)),
-		}
-		path, err := f.Store.Put(e, chart.Data)
-		if err != nil {
-			return nil, err
-		}
-		return &obtained{entry: &e, path: path}, nil
+	v, err, _ := f.inflight.Do(ref.PullRef(), func() (any, error) {
+		got, err := f.download(ctx, ref, r)
+		return &shared{obtained: got, secret: r.Secret}, err
 	})
+	s := v.(*shared)
+	reuse := func() (*obtained, error) {
+		if err := matches(ref, s.entry); err != nil {
+			return nil, err
+		}
+		return s.obtained, nil
+	}
+	switch {
+	case s.secret == r.Secret:
+		if err != nil {
+			return nil, err
+		}
+		return reuse()
+	case err != nil:
+		return f.download(ctx, ref, r)
+	case ref.Digest != "":
+		return reuse()
+	}
+	digest, err := f.Puller.Resolve(ctx, ref, r.Auth)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*obtained), nil
+	if digest == s.entry.ManifestDigest {
+		return reuse()
+	}
+	pinned := ref
+	pinned.Digest = digest
+	return f.download(ctx, pinned, r)
+}
+
+// shared is a download and the Secret it was made with.
+type shared struct {
+	*obtained
+	secret string
+}
+
+// download pulls ref with r's credentials and stores it.
+func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
+	chart, err := f.Puller.Pull(ctx, ref, r.Auth)
+	if err != nil {
+		return nil, err
+	}
+	e := cache.Entry{
+		Ref:            ref.String(),
+		Chart:          chart.Name,
+		Version:        chart.Version,
+		ManifestDigest: chart.ManifestDigest,
+		ChartDigest:    chart.LayerDigest,
+		Size:           int64(len(chart.Data)),
+	}
+	path, err := f.Store.Put(e, chart.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &obtained{entry: &e, path: path}, nil
 }
 
 // hit answers ref from the store entry for digest, if there is a good one.
@@ -303,11 +345,20 @@ func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) 
 	case err != nil:
 		return nil, err
 	}
-	if ref.Version != "" && e.Version != ref.Version {
-		return nil, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), digest, e.Version, ref.Version)
-	}
-	if e.Chart != ref.Chart {
-		return nil, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), digest, e.Chart, ref.Chart)
+	if err := matches(ref, e); err != nil {
+		return nil, err
 	}
 	return &obtained{entry: e, path: path, cached: true}, nil
+}
+
+// matches checks a stored chart against what ref asks for: the chart's name,
+// and its version when ref has one (a digest pin of another version fails).
+func matches(ref chartref.Reference, e *cache.Entry) error {
+	if ref.Version != "" && e.Version != ref.Version {
+		return fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), e.ManifestDigest, e.Version, ref.Version)
+	}
+	if e.Chart != ref.Chart {
+		return fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), e.ManifestDigest, e.Chart, ref.Chart)
+	}
+	return nil
 }

@@ -43,7 +43,8 @@ tools: ## Build (once) and link the pinned test tools
 	@ln -sfn $(TOOLS_DIR)/etcd/etcd $(TOOLS_DIR)/envtest/etcd
 
 .PHONY: lint
-lint: tools ## gofmt, go vet, golangci-lint, and go.mod tidiness
+lint: tools ## gofmt, go vet, golangci-lint, go.mod tidiness, and no compiled binaries in git
+	tools/check-no-binaries.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS_DIR)/golangci-lint/golangci-lint run ./...

@@ -91,6 +91,16 @@ type Pushed struct {
 // the way helm push lays a chart out, and returns its reference and digest.
 // user and password may be empty for an anonymous registry.
 func (r *Registry) PushChart(ctx context.Context, repo string, c *Chart, user, password string) (*Pushed, error) {
+	return r.pushChart(ctx, repo, c, auth.Credential{Username: user, Password: password})
+}
+
+// PushChartWithToken pushes c with a registry (bearer) token, for registries
+// whose token realm the harness cannot reach.
+func (r *Registry) PushChartWithToken(ctx context.Context, repo string, c *Chart, token string) (*Pushed, error) {
+	return r.pushChart(ctx, repo, c, auth.Credential{AccessToken: token})
+}
+
+func (r *Registry) pushChart(ctx context.Context, repo string, c *Chart, cred auth.Credential) (*Pushed, error) {
 	config, err := json.Marshal(c.metadata)
 	if err != nil {
 		return nil, err
@@ -120,7 +130,7 @@ func (r *Registry) PushChart(ctx context.Context, repo string, c *Chart, user, p
 	if err := store.Tag(ctx, manifest, tag); err != nil {
 		return nil, err
 	}
-	dst, err := r.Repository(repo, user, password)
+	dst, err := r.RepositoryAs(repo, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -138,18 +148,22 @@ func (r *Registry) PushChart(ctx context.Context, repo string, c *Chart, user, p
 // Repository returns an oras-go client for repo on this registry that
 // trusts the test CA.
 func (r *Registry) Repository(repo, user, password string) (*remote.Repository, error) {
+	return r.RepositoryAs(repo, auth.Credential{Username: user, Password: password})
+}
+
+// RepositoryAs is Repository with any credential (EmptyCredential for anonymous).
+func (r *Registry) RepositoryAs(repo string, cred auth.Credential) (*remote.Repository, error) {
 	dst, err := remote.NewRepository(r.Host + "/" + repo)
 	if err != nil {
 		return nil, err
 	}
 	hc := &http.Client{Transport: r.Transport()}
-	if user == "" {
+	dst.PlainHTTP = r.CA == nil
+	if cred == (auth.Credential{}) {
 		dst.Client = hc
-		dst.PlainHTTP = r.CA == nil
 		return dst, nil
 	}
-	dst.Client = &auth.Client{Client: hc, Credential: auth.StaticCredential(r.Host, auth.Credential{Username: user, Password: password}), Cache: auth.NewCache()}
-	dst.PlainHTTP = r.CA == nil
+	dst.Client = &auth.Client{Client: hc, Credential: auth.StaticCredential(r.Host, cred), Cache: auth.NewCache()}
 	return dst, nil
 }
 
@@ -165,4 +179,71 @@ func (r *Registry) Transport() http.RoundTripper {
 		}
 	}
 	return t
+}
+
+// Layer is one layer of a crafted manifest.
+type Layer struct {
+	MediaType string
+	Data      []byte
+}
+
+// Crafted says what PushCrafted puts in a manifest; the zero value of a
+// field takes a chart's usual value.
+type Crafted struct {
+	// Config is the config blob (a chart's metadata as JSON).
+	Config []byte
+	// ConfigSize, when set, is the size the manifest claims for the config.
+	ConfigSize int64
+	// Layers are the layers, in order.
+	Layers []Layer
+}
+
+// ChartLayer is c's archive as a chart layer.
+func (c *Chart) ChartLayer() Layer { return Layer{MediaType: chartLayerMediaType, Data: c.Archive} }
+
+// Metadata is c's metadata as the JSON config helm push writes.
+func (c *Chart) Metadata() map[string]any {
+	raw, _ := json.Marshal(c.metadata)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
+}
+
+// PushCrafted pushes a manifest with arbitrary content — what a hostile or
+// broken registry serves — tagged tag, and returns its digest reference.
+func (r *Registry) PushCrafted(ctx context.Context, repo, tag string, cr Crafted) (*Pushed, error) {
+	dst, err := r.RepositoryAs(repo, auth.Credential{})
+	if err != nil {
+		return nil, err
+	}
+	push := func(mediaType string, data []byte) (ocispec.Descriptor, error) {
+		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+		return d, dst.Push(ctx, d, bytes.NewReader(data))
+	}
+	configDesc, err := push(chartConfigMediaType, cr.Config)
+	if err != nil {
+		return nil, err
+	}
+	if cr.ConfigSize != 0 {
+		configDesc.Size = cr.ConfigSize
+	}
+	var layers []ocispec.Descriptor
+	for _, l := range cr.Layers {
+		d, err := push(l.MediaType, l.Data)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, d)
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: configDesc, Layers: layers}
+	m.SchemaVersion = 2
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := dst.PushReference(ctx, desc, bytes.NewReader(data), tag); err != nil {
+		return nil, err
+	}
+	return &Pushed{Ref: "oci://" + r.Host + "/" + repo + ":" + tag, Digest: desc.Digest.String()}, nil
 }

@@ -166,6 +166,26 @@ func (c *Cluster) PutTypedSecret(ctx context.Context, namespace, name, typ strin
 	return err
 }
 
+// PutServiceAccountToken creates a service account and a Secret of type
+// kubernetes.io/service-account-token for it, holding data (the API server
+// requires the account's annotation on such a Secret).
+func (c *Cluster) PutServiceAccountToken(ctx context.Context, namespace, name string, data map[string]string) error {
+	if err := c.EnsureNamespace(ctx, namespace); err != nil {
+		return err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if _, err := c.Client.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Annotations: map[string]string{corev1.ServiceAccountNameKey: name}},
+		Type:       corev1.SecretTypeServiceAccountToken, StringData: data,
+	}
+	_ = c.Client.CoreV1().Secrets(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	_, err := c.Client.CoreV1().Secrets(namespace).Create(ctx, s, metav1.CreateOptions{})
+	return err
+}
+
 // DeleteSecret deletes a Secret; a missing one is fine.
 func (c *Cluster) DeleteSecret(ctx context.Context, namespace, name string) error {
 	err := c.Client.CoreV1().Secrets(namespace).Delete(ctx, name, metav1.DeleteOptions{})

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
@@ -22,6 +23,8 @@ type Fault struct {
 	Status int
 	// RetryAfter sets the Retry-After header (seconds) on a Status answer.
 	RetryAfter int
+	// Message is the error message of a Status answer (default "injected fault").
+	Message string
 	// Reset forwards the request, sends the headers and part of the body, then
 	// drops the connection.
 	Reset bool
@@ -34,6 +37,9 @@ type Fault struct {
 	Corrupt bool
 	// Pad forwards the request and sends this many extra bytes after the body.
 	Pad int
+	// Digest forwards the request and answers with this Docker-Content-Digest
+	// instead of the registry's: a registry that lies about what a tag is.
+	Digest string
 }
 
 // Rule applies a Fault to the requests it matches, Times times (0: always).
@@ -134,7 +140,12 @@ func (fp *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(f.Status)
-		_, _ = io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}`)
+		msg := f.Message
+		if msg == "" {
+			msg = "injected fault"
+		}
+		body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "UNAVAILABLE", "message": msg}}})
+		_, _ = w.Write(body)
 		entry.Status = f.Status
 		return
 	}
@@ -181,6 +192,10 @@ func (fp *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(bad)
+	case f.Digest != "":
+		w.Header().Set("Docker-Content-Digest", f.Digest)
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
 	case f.Pad > 0:
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)+f.Pad))
 		w.WriteHeader(rec.Code)

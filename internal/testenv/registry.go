@@ -71,6 +71,9 @@ type RegistryOptions struct {
 	// Token, when set, is the registry's token realm (distribution's token
 	// auth) instead of htpasswd.
 	Token *TokenServer
+	// TokenRealm, when set, is the realm the registry names in its challenges
+	// instead of Token's URL.
+	TokenRealm string
 	// ClientCA, when set, makes the registry require client certificates it signed.
 	ClientCA *CA
 }
@@ -108,7 +111,11 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ocisrc-test", "path": htpasswd}}
 	}
 	if o.Token != nil {
-		cfg.Auth = configuration.Auth{"token": configuration.Parameters(o.Token.authConfig())}
+		tc := o.Token.authConfig()
+		if o.TokenRealm != "" {
+			tc["realm"] = o.TokenRealm
+		}
+		cfg.Auth = configuration.Auth{"token": configuration.Parameters(tc)}
 	}
 	app := handlers.NewApp(context.Background(), cfg)
 

@@ -67,6 +67,46 @@ type Entry struct {
 	ChartDigest    string    `json:"chartDigest"`
 	Size           int64     `json:"size"`
 	Created        time.Time `json:"created"`
+	// Access records where the chart was verified and with which Secret: a
+	// cached chart is served without asking a registry only for a place and a
+	// Secret recorded here.
+	Access []Access `json:"access,omitempty"`
+}
+
+// Access is one place a chart was read at, and the Secret that read it.
+type Access struct {
+	// Repository is host[:port]/path, the chart's repository at that registry.
+	Repository string `json:"repository"`
+	// Secret is namespace/name of the Secret whose credentials read the chart
+	// there; "" when the registry served it anonymously.
+	Secret string `json:"secret"`
+}
+
+// Allows reports whether the entry records that secret may read the chart at
+// repository: that exact pair, or the repository serving it anonymously.
+func (e *Entry) Allows(repository, secret string) bool {
+	for _, a := range e.Access {
+		if a.Repository == repository && (a.Secret == secret || a.Secret == "") {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Entry) addAccess(a Access) bool {
+	for _, have := range e.Access {
+		if have == a {
+			return false
+		}
+	}
+	e.Access = append(e.Access, a)
+	sort.Slice(e.Access, func(i, j int) bool {
+		if e.Access[i].Repository != e.Access[j].Repository {
+			return e.Access[i].Repository < e.Access[j].Repository
+		}
+		return e.Access[i].Secret < e.Access[j].Secret
+	})
+	return true
 }
 
 // FileName is the archive's file name, as helm pull names it.
@@ -140,7 +180,7 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 		return "", fmt.Errorf("refusing to cache %s: invalid chart file name %q", e.Ref, e.FileName())
 	}
 	if _, path, err := s.Get(e.ManifestDigest); err == nil {
-		return path, nil
+		return path, s.grantAll(e.ManifestDigest, e.Access)
 	}
 	e.Size = int64(len(data))
 	if e.Created.IsZero() {
@@ -169,11 +209,51 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 	if err := os.Rename(tmp, dir); err != nil {
 		// Another process placed the same digest first: theirs is as good.
 		if _, path, gerr := s.Get(e.ManifestDigest); gerr == nil {
-			return path, nil
+			return path, s.grantAll(e.ManifestDigest, e.Access)
 		}
 		return "", fmt.Errorf("placing cache entry %q: %w", dir, err)
 	}
 	return filepath.Join(dir, e.FileName()), nil
+}
+
+// Grant records that secret ("" for anonymous) was shown to read the chart
+// manifestDigest at repository.
+func (s *ChartStore) Grant(manifestDigest, repository, secret string) error {
+	return s.grantAll(manifestDigest, []Access{{Repository: repository, Secret: secret}})
+}
+
+func (s *ChartStore) grantAll(manifestDigest string, access []Access) error {
+	if len(access) == 0 {
+		return nil
+	}
+	dir, err := s.dir(manifestDigest)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, entryFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("recording access in cache entry %q: %w", dir, err)
+	}
+	var e Entry
+	if err := json.Unmarshal(raw, &e); err != nil || e.ManifestDigest != manifestDigest {
+		return fmt.Errorf("recording access in cache entry %q: the entry is not valid", dir)
+	}
+	changed := false
+	for _, a := range access {
+		changed = e.addAccess(a) || changed
+	}
+	if !changed {
+		return nil
+	}
+	meta, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(path, append(meta, '\n')); err != nil {
+		return fmt.Errorf("recording access in cache entry %q: %w", dir, err)
+	}
+	return nil
 }
 
 func writeFileSync(path string, data []byte) error {

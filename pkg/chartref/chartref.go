@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"oras.land/oras-go/v2/registry"
+
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
 )
 
 // Scheme is the only scheme a chart reference may have.
@@ -113,7 +115,11 @@ func Parse(s string) (Reference, error) {
 		return r, invalid("must not carry credentials in the registry host; use spec.source.authentication")
 	}
 	r.Registry = host
-	if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil {
+	if err := registryhost.Validate(host); err != nil {
+		var he *registryhost.Error
+		if errors.As(err, &he) {
+			return r, invalid("has an invalid registry host %+q: %s", host, he.Reason)
+		}
 		return r, invalid("has an invalid registry host %q: expected HOST or HOST:PORT", host)
 	}
 

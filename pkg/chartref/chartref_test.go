@@ -3,6 +3,8 @@ package chartref
 import (
 	"strings"
 	"testing"
+
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
 )
 
 const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -78,6 +80,10 @@ func TestParse(t *testing.T) {
 		"credentials in host":  {in: "oci://user:pass@ghcr.io/org/app:1.0.0", wantErr: "must not carry credentials"},
 		"bad port":             {in: "oci://ghcr.io:abc/org/app:1.0.0", wantErr: `has an invalid registry host "ghcr.io:abc"`},
 		"double slash":         {in: "oci://ghcr.io/org//app:1.0.0", wantErr: "has an invalid repository path"},
+		"shell in host":        {in: "oci://x';touch$IFS'PWNED';'/charts/app:1.0.0", wantErr: `has an invalid registry host "x';touch$IFS'PWNED';'": expected a DNS name`},
+		"non-ASCII host":       {in: "oci://registry.gİtlab.com/charts/app:1.0.0", wantErr: `has an invalid registry host "registry.g\u0130tlab.com"`},
+		"escape in host":       {in: "oci://r\x1b[31m.io/charts/app:1.0.0", wantErr: `has an invalid registry host`},
+		"unbracketed ipv6":     {in: "oci://::1/charts/app:1.0.0", wantErr: "must be in brackets"},
 		"trailing slash":       {in: "oci://ghcr.io/org/app/:1.0.0", wantErr: "has an invalid repository path"},
 		"backslash":            {in: `oci://ghcr.io/org\app:1.0.0`, wantErr: "must not contain a backslash"},
 	} {
@@ -137,6 +143,8 @@ func FuzzParse(f *testing.F) {
 		"oci://h/a:",
 		"oci://",
 		"https://x/y:1",
+		"oci://x';touch$IFS'PWNED';'/charts/app:1.0.0",
+		"oci://registry.gİtlab.com/charts/app:1.0.0",
 	} {
 		f.Add(s)
 	}
@@ -150,6 +158,14 @@ func FuzzParse(f *testing.F) {
 		}
 		if r.Chart == "" || r.Registry == "" || (r.Version == "" && r.Digest == "") {
 			t.Fatalf("Parse(%q) accepted an incomplete reference %+v", s, r)
+		}
+		if err := registryhost.Validate(r.Registry); err != nil {
+			t.Fatalf("Parse(%q) accepted the host %q: %v", s, r.Registry, err)
+		}
+		for _, c := range r.String() {
+			if c < 0x21 || c > 0x7e || strings.ContainsRune("'\"$;()&<>|`\\", c) {
+				t.Fatalf("Parse(%q) accepted %q", s, c)
+			}
 		}
 		again, err := Parse(r.String())
 		if err != nil || again != r {

@@ -23,6 +23,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
 
@@ -47,11 +48,13 @@ type FetchOptions struct {
 	Registry        oci.TLSOptions
 	// AllowPlainHTTPCredentials lets --plain-http send credentials to a host that is not this machine.
 	AllowPlainHTTPCredentials bool
-	Output                    string
-	Destination               string
-	Untar                     bool
-	DryRun                    bool
-	Timeout                   time.Duration
+	// AllowUnboundSecrets lets Secrets from the system namespace that are bound to no registry be used.
+	AllowUnboundSecrets bool
+	Output              string
+	Destination         string
+	Untar               bool
+	DryRun              bool
+	Timeout             time.Duration
 	// Bulk selection.
 	Selector      string
 	All           bool
@@ -134,7 +137,8 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
 	addRegistryFlags(fs, &o.Registry)
-	fs.BoolVar(&o.AllowPlainHTTPCredentials, "allow-plain-http-credentials", o.AllowPlainHTTPCredentials, "With --plain-http, allow sending credentials to a registry that is not on this machine. Insecure.")
+	fs.BoolVar(&o.AllowPlainHTTPCredentials, "allow-plain-http-credentials", o.AllowPlainHTTPCredentials, "Allow sending credentials over plain HTTP to a registry (or its token service) that is not on this machine. Insecure.")
+	fs.BoolVar(&o.AllowUnboundSecrets, "allow-unbound-secrets", o.AllowUnboundSecrets, "Use Secrets from the system namespace that are bound to no registry (prints a warning): any Component could send their credentials to a host of its choosing. Insecure.")
 	addOutputFlag(fs, &o.Output)
 	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
 	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
@@ -293,6 +297,7 @@ func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
 		return nil, nil, err
 	}
 	puller.MaxChartSize = o.MaxChartSize
+	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTPCredentials
 	s, err := openSession(o.KubeFlags, o.Resource)
 	if err != nil {
 		return nil, nil, err
@@ -311,6 +316,7 @@ func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
 		PlainHTTP:                 o.Registry.PlainHTTP,
 		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
 		Offline:                   o.Offline,
+		AllowUnbound:              o.AllowUnboundSecrets,
 		Warn:                      warner(o.ErrOut),
 	}, nil
 }
@@ -367,24 +373,27 @@ func (o *FetchOptions) print(results []fetch.Result) error {
 	}
 }
 
+// printText prints one result as a line. Everything in it that came from the
+// cluster or a registry is escaped (pkg/termsafe).
 func printText(w io.Writer, r fetch.Result, dryRun bool) error {
 	creds := "anonymous"
 	if r.Credentials != "" {
 		creds = "credentials: " + r.Credentials
 	}
+	var line string
 	if dryRun {
-		_, err := fmt.Fprintf(w, "Would pull %s: %s (%s)\n", r.Component, r.Chart, creds)
-		return err
+		line = fmt.Sprintf("Would pull %s: %s (%s)", r.Component, r.Chart, creds)
+	} else {
+		verb := "Pulled"
+		if r.Cached {
+			verb = "Cached"
+		}
+		line = fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
+		if r.Destination != "" {
+			line += ", placed in " + r.Destination
+		}
 	}
-	verb := "Pulled"
-	if r.Cached {
-		verb = "Cached"
-	}
-	line := fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
-	if r.Destination != "" {
-		line += ", placed in " + r.Destination
-	}
-	_, err := fmt.Fprintln(w, line)
+	_, err := fmt.Fprintln(w, termsafe.Escape(line))
 	return err
 }
 
@@ -416,9 +425,30 @@ func joinErrors(errs []error, total int) error {
 		}
 	}
 	sort.Strings(msgs)
-	err := fmt.Errorf("%d of %d Components failed:\n  %s", len(errs), total, strings.Join(msgs, "\n  "))
+	err := &BulkError{Failed: len(errs), Total: total, Messages: msgs}
 	if code == clierror.CodeInvalid {
 		return clierror.Invalid(err)
 	}
 	return err
+}
+
+// BulkError is the failure of some Components of a run: one line per failure.
+type BulkError struct {
+	Failed, Total int
+	// Messages are the failures, one each, sorted.
+	Messages []string
+}
+
+func (e *BulkError) Error() string {
+	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(e.Messages, "\n  "))
+}
+
+// Lines is the message for a terminal: its own line breaks kept, each
+// failure's text escaped.
+func (e *BulkError) Lines() string {
+	lines := make([]string, len(e.Messages))
+	for i, m := range e.Messages {
+		lines[i] = termsafe.Escape(m)
+	}
+	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(lines, "\n  "))
 }

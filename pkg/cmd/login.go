@@ -27,6 +27,8 @@ type LoginOptions struct {
 	// RegistryConfig is Helm's registry config file.
 	RegistryConfig string
 	Timeout        time.Duration
+	// AllowUnboundSecrets lets Secrets from the system namespace that are bound to no registry be used.
+	AllowUnboundSecrets bool
 
 	genericiooptions.IOStreams
 }
@@ -50,6 +52,9 @@ func (o *LoginOptions) bind(c *cobra.Command) {
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
 	fs.StringVar(&o.RegistryConfig, "registry-config", o.RegistryConfig, "Helm's registry config file (env HELM_REGISTRY_CONFIG).")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long.")
+	if c.Name() == "login" {
+		fs.BoolVar(&o.AllowUnboundSecrets, "allow-unbound-secrets", o.AllowUnboundSecrets, "Use a Secret from the system namespace that is bound to no registry (prints a warning). Insecure.")
+	}
 }
 
 func oneName(_ *cobra.Command, args []string) error {
@@ -85,7 +90,7 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, Warn: warner(o.ErrOut)}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Warn: warner(o.ErrOut)}
 	if !withCredentials {
 		return f.Source(c)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // Face is how the binary was started.
@@ -160,11 +161,21 @@ func Main(ctx context.Context, argv0 string, args []string, streams genericioopt
 		// Interrupted: the caller reports the signal once.
 		return clierror.CodeRuntime
 	}
-	fmt.Fprintf(streams.ErrOut, "Error: %s\n", err)
+	fmt.Fprintf(streams.ErrOut, "Error: %s\n", errorText(err))
 	if hint := clierror.Hint(err); hint != "" {
-		fmt.Fprintf(streams.ErrOut, "Hint: %s\n", hint)
+		fmt.Fprintf(streams.ErrOut, "Hint: %s\n", termsafe.EscapeLines(hint))
 	}
 	return clierror.ExitCode(err)
+}
+
+// errorText is err's message for the terminal: control characters from
+// registries and cluster objects escaped, the line breaks of a bulk failure kept.
+func errorText(err error) string {
+	var bulk *BulkError
+	if errors.As(err, &bulk) {
+		return bulk.Lines()
+	}
+	return termsafe.Escape(err.Error())
 }
 
 // Execute runs root and classifies the error: a failure before any command

@@ -14,6 +14,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // session is what every command that reads Components needs: the namespace,
@@ -71,7 +72,7 @@ func warner(w io.Writer) func(string) {
 			return
 		}
 		seen[msg] = true
-		fmt.Fprintf(w, "Warning: %s\n", msg)
+		fmt.Fprintf(w, "Warning: %s\n", termsafe.Escape(msg))
 	}
 }
 

@@ -58,14 +58,37 @@ func TestResolve(t *testing.T) {
 		wantReads []string
 		wantErr   string
 		wantCode  int
+		wantHint  string
+		// allowUnbound is --allow-unbound-secrets; types sets Secret types by namespace/name.
+		allowUnbound bool
+		types        map[string]string
 	}{
 		"component namespace": {
 			ref: ref{"c", "team-a"}, have: map[string]map[string]string{"team-a/c": good},
 			want: "team-a/c", wantReads: []string{"team-a/c"},
 		},
-		"falls back to the system namespace, with a warning when unbound": {
+		"an unbound system Secret is refused": {
 			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": good},
-			want: "sys/c", wantReads: []string{"team-a/c", "sys/c"}, wantWarn: `kubectl patch secret c -n sys --type merge -p '{"stringData":{"registry":"registry.example.com"}}'`,
+			wantErr: `secret "sys/c" in the system namespace is bound to no registry: refusing to send its credentials to registry.example.com, a host the Component chose`, wantCode: 2,
+			wantHint:  "stringData:\n      registry: <the registry host these credentials are for>",
+			wantReads: []string{"team-a/c", "sys/c"},
+		},
+		"an unbound system Secret with --allow-unbound-secrets, with a warning": {
+			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": good}, allowUnbound: true,
+			want: "sys/c", wantReads: []string{"team-a/c", "sys/c"}, wantWarn: `secret "sys/c" in the system namespace is bound to no registry and --allow-unbound-secrets is set`,
+		},
+		"an unbound Secret in the Component's own namespace": {
+			ref: ref{"c", "team-a"}, have: map[string]map[string]string{"team-a/c": good},
+			want: "team-a/c", wantReads: []string{"team-a/c"},
+		},
+		"a service-account token in the system namespace": {
+			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": {"token": secretValue, "registry": host}}, types: map[string]string{"sys/c": "kubernetes.io/service-account-token"},
+			wantErr: `secret "sys/c" is of type "kubernetes.io/service-account-token", which ocisrc never uses`, wantCode: 2, wantReads: []string{"team-a/c", "sys/c"},
+		},
+		"a bad Secret in the Component's namespace that shadows the system one": {
+			ref: ref{"c", "sys"}, have: map[string]map[string]string{"team-a/c": {"username": "u"}, "sys/c": bound},
+			wantErr: `secret "team-a/c" cannot be used`, wantCode: 2, wantHint: `secret "team-a/c" in the Component's namespace was used: it shadows "sys/c"`,
+			wantReads: []string{"team-a/c", "sys/c"},
 		},
 		"a bound system Secret gives no warning": {
 			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": bound},
@@ -97,11 +120,14 @@ func TestResolve(t *testing.T) {
 			for k, data := range tc.have {
 				ns, n, _ := strings.Cut(k, "/")
 				m.secrets[k] = secret(ns, n, data)
+				if typ, ok := tc.types[k]; ok {
+					m.secrets[k].Type = corev1.SecretType(typ)
+				}
 			}
 			for _, ns := range tc.forbidden {
 				m.forbidden[ns] = true
 			}
-			got, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: tc.ref.name, SecretNamespace: tc.ref.namespace, Host: host})
+			got, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: tc.ref.name, SecretNamespace: tc.ref.namespace, Host: host, AllowUnbound: tc.allowUnbound})
 			if strings.Join(m.reads, ",") != strings.Join(tc.wantReads, ",") {
 				t.Errorf("reads = %v, want %v", m.reads, tc.wantReads)
 			}
@@ -111,6 +137,12 @@ func TestResolve(t *testing.T) {
 				}
 				if clierror.ExitCode(err) != tc.wantCode {
 					t.Errorf("exit code %d, want %d", clierror.ExitCode(err), tc.wantCode)
+				}
+				if !strings.Contains(clierror.Hint(err), tc.wantHint) {
+					t.Errorf("hint = %q, want %q", clierror.Hint(err), tc.wantHint)
+				}
+				if strings.Contains(clierror.Hint(err), host) && strings.Contains(tc.wantErr, "bound to no registry") {
+					t.Errorf("the hint suggests binding the Secret to the host the Component chose: %q", clierror.Hint(err))
 				}
 				return
 			}

@@ -71,6 +71,10 @@ type Request struct {
 	SecretName, SecretNamespace string
 	// Host is the chart's registry host[:port].
 	Host string
+	// AllowUnbound lets a Secret from the system namespace that is bound to
+	// no registry be used (with a warning): --allow-unbound-secrets, or the
+	// local registry policy's allowUnboundSystemSecrets.
+	AllowUnbound bool
 }
 
 // Resolve finds the Secret named by the request, Component namespace first,
@@ -95,18 +99,23 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		case err != nil:
 			return nil, fmt.Errorf("reading secret %q: %w", ns+"/"+req.SecretName, err)
 		}
-		d, err := secretformat.Decode(secretformat.Secret{Name: ns + "/" + req.SecretName, Type: string(secret.Type), Data: secret.Data}, host)
+		used := ns + "/" + req.SecretName
+		d, err := secretformat.Decode(secretformat.Secret{Name: used, Type: string(secret.Type), Data: secret.Data}, host)
 		if err != nil {
-			return nil, err
+			return nil, withShadowHint(ctx, r, req, ns, err)
 		}
-		res := &Resolved{Decoded: d, Secret: ns + "/" + req.SecretName}
+		res := &Resolved{Decoded: d, Secret: used}
 		if err := checkBinding(res, host); err != nil {
-			return nil, err
+			return nil, withShadowHint(ctx, r, req, ns, err)
 		}
 		if d.Hosts == nil && ns == systemNS && ns != componentNS {
+			if !req.AllowUnbound {
+				ue := &UnboundError{Secret: used, Host: host}
+				return nil, clierror.InvalidWithHint(ue, ue.Hint())
+			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
-				"secret %q in the system namespace is not bound to a registry, so any Component may send its credentials to a host of its choosing; bind it with: kubectl patch secret %s -n %s --type merge -p '{\"stringData\":{\"registry\":\"%s\"}}'",
-				res.Secret, req.SecretName, ns, host))
+				"secret %q in the system namespace is bound to no registry and --allow-unbound-secrets is set: its credentials go to %s, the host the Component %s/… names",
+				used, host, componentNS))
 		}
 		return res, nil
 	}
@@ -117,6 +126,56 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 	return nil, clierror.WithHint(
 		fmt.Errorf("secret %q not found in %s", req.SecretName, where),
 		"create the Secret, or fix spec.source.authentication.secretRef.name")
+}
+
+// UnboundError is a Secret from the system namespace that is bound to no
+// registry: a Component could send its credentials to any host it writes
+// into its chart reference. It is refused before any request (exit 2).
+type UnboundError struct {
+	// Secret is namespace/name; Host is the host the Component asked for.
+	Secret, Host string
+}
+
+func (e *UnboundError) Error() string {
+	return fmt.Sprintf("secret %q in the system namespace is bound to no registry: refusing to send its credentials to %s, a host the Component chose", e.Secret, e.Host)
+}
+
+// Hint shows how to bind the Secret. It never suggests the Component's host:
+// the Secret's owner must name the registry its credentials belong to.
+func (e *UnboundError) Hint() string {
+	ns, name, _ := strings.Cut(e.Secret, "/")
+	return fmt.Sprintf("the owner of the Secret should bind it to the registry its credentials belong to, with the key %q (host[:port], comma-separated for several):\n"+
+		"    apiVersion: v1\n    kind: Secret\n    metadata: {name: %s, namespace: %s}\n    stringData:\n      registry: <the registry host these credentials are for>\n"+
+		"  or, if every Component that may name this Secret is trusted, pass --allow-unbound-secrets", secretformat.KeyRegistry, name, ns)
+}
+
+// withShadowHint adds to a problem with the Secret found in namespace ns a
+// hint saying so when it hid the system namespace's Secret of the same name.
+func withShadowHint(ctx context.Context, r SecretReader, req Request, ns string, err error) error {
+	if shadowed := Shadowed(ctx, r, req, ns); shadowed != "" {
+		return clierror.WithHint(err, ShadowHint(ns+"/"+req.SecretName, shadowed))
+	}
+	return err
+}
+
+// Shadowed returns namespace/name of the system namespace's Secret that the
+// Secret found in namespace ns hid ("" when ns is not the Component's
+// namespace or the system namespace has no such Secret). It reads the system
+// namespace's Secret (through r), so call it only to explain a failure.
+func Shadowed(ctx context.Context, r SecretReader, req Request, ns string) string {
+	if ns != req.ComponentNamespace || req.SystemNamespace == "" || req.SystemNamespace == ns {
+		return ""
+	}
+	if _, err := r.GetSecret(ctx, req.SystemNamespace, req.SecretName); err != nil {
+		return ""
+	}
+	return req.SystemNamespace + "/" + req.SecretName
+}
+
+// ShadowHint says that the Secret used (in the Component's namespace) hid the
+// system namespace's.
+func ShadowHint(used, shadowed string) string {
+	return fmt.Sprintf("secret %q in the Component's namespace was used: it shadows %q, because the Component's namespace is searched first; fix it, or delete it to use the shared one", used, shadowed)
 }
 
 // checkBinding refuses a Secret bound to other registries than host.

@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
 
 	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -23,6 +26,7 @@ import (
 type ChartPuller interface {
 	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
 	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
+	Exists(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) error
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -72,10 +76,21 @@ type Fetcher struct {
 	AllowPlainHTTPCredentials bool
 	// Offline answers from the cache only: tags from its index, no request.
 	Offline bool
+	// AllowUnbound lets Secrets from the system namespace that are bound to
+	// no registry be used, with a warning.
+	AllowUnbound bool
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
 
 	inflight singleflight.Group
+	// placed is what --destination received in this run, by file name.
+	placedMu sync.Mutex
+	placed   map[string]placement
+}
+
+// placement is a chart placed in --destination by a Component of this run.
+type placement struct {
+	digest, component string
 }
 
 // Resolution is a Component's source with its credentials resolved.
@@ -85,6 +100,8 @@ type Resolution struct {
 	// Secret is namespace/name of the Secret used, "" when anonymous.
 	Secret string
 	Auth   oci.Auth
+	// request is how the Secret was looked up, to explain a refusal.
+	request credentials.Request
 }
 
 // Source validates a Component's source; an invalid one is invalid input
@@ -112,13 +129,15 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 	}
 	src, ref := r.Source, r.Ref
 	if src.Authentication != nil {
-		resolved, err := credentials.Resolve(ctx, f.Secrets, credentials.Request{
+		r.request = credentials.Request{
 			ComponentNamespace: c.Namespace,
 			SystemNamespace:    f.SystemNamespace,
 			SecretName:         src.Authentication.SecretRef.Name,
 			SecretNamespace:    src.Authentication.SecretRef.Namespace,
 			Host:               ref.Registry,
-		})
+			AllowUnbound:       f.AllowUnbound,
+		}
+		resolved, err := credentials.Resolve(ctx, f.Secrets, r.request)
 		if err != nil {
 			return r, fmt.Errorf("component %q: %w", c.Key(), err)
 		}
@@ -126,6 +145,7 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 			f.warn(w)
 		}
 		r.Secret = resolved.Secret
+		r.Auth.Secret = resolved.Secret
 		if resolved.Credential != auth.EmptyCredential {
 			cred := resolved.Credential
 			r.Auth.Credential = &cred
@@ -162,7 +182,7 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 	}
 	got, err := f.obtain(ctx, r)
 	if err != nil {
-		return res, err
+		return res, f.explain(ctx, r, err)
 	}
 	res.Version = got.entry.Version
 	res.Digest = got.entry.ManifestDigest
@@ -170,13 +190,58 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 	res.Cached = got.cached
 	res.size = got.entry.Size
 	if f.Destination != "" {
-		dest, err := place(got.path, f.Destination, got.entry.Chart, f.Untar)
+		dest, err := f.place(c, got)
 		if err != nil {
 			return res, err
 		}
 		res.Destination = dest
 	}
 	return res, nil
+}
+
+// place puts the chart into --destination, once per file name in a run: a
+// second Component whose chart has the same name and version but other bytes
+// (another registry) is an error naming both, never an overwrite; one with the
+// same digest gets the same destination.
+func (f *Fetcher) place(c component.Component, got *obtained) (string, error) {
+	name := got.entry.FileName()
+	if f.Untar {
+		name = got.entry.Chart
+	}
+	f.placedMu.Lock()
+	defer f.placedMu.Unlock()
+	if f.placed == nil {
+		f.placed = map[string]placement{}
+	}
+	target := filepath.Join(f.Destination, name)
+	if p, ok := f.placed[name]; ok {
+		if p.digest == got.entry.ManifestDigest {
+			return target, nil
+		}
+		return "", fmt.Errorf("--destination: %s %q and %s %q both pull a chart named %s, with different content (%s and %s): refusing to overwrite %q",
+			c.Resource, p.component, c.Resource, c.Key(), name, p.digest, got.entry.ManifestDigest, target)
+	}
+	dest, err := place(got.path, f.Destination, got.entry.Chart, f.Untar)
+	if err != nil {
+		return "", err
+	}
+	f.placed[name] = placement{digest: got.entry.ManifestDigest, component: c.Key()}
+	return dest, nil
+}
+
+// explain adds to a registry's refusal of a Secret's credentials a hint when
+// that Secret, in the Component's namespace, shadowed the system
+// namespace's Secret of the same name.
+func (f *Fetcher) explain(ctx context.Context, r *Resolution, err error) error {
+	var ce *oci.CredentialError
+	if !errors.As(err, &ce) || r.Secret == "" {
+		return err
+	}
+	ns, _, _ := strings.Cut(r.Secret, "/")
+	if shadowed := credentials.Shadowed(ctx, f.Secrets, r.request, ns); shadowed != "" {
+		return clierror.WithHint(err, credentials.ShadowHint(r.Secret, shadowed))
+	}
+	return err
 }
 
 func (f *Fetcher) warn(msg string) {
@@ -195,18 +260,25 @@ type obtained struct {
 // obtain gets the chart into the store with as few registry requests as
 // possible:
 //
-//	digest pinned, in the store   0 requests
-//	tag known to the index        1 (resolve the tag), + the pull if its digest is new
-//	anything else                 the pull (manifest, config, chart)
+//	digest pinned, in the store, read before at this place with this Secret  0 requests
+//	digest pinned, in the store, not yet read so                             1 (HEAD repo@digest proves access)
+//	tag known to the index                                                   1 (resolve the tag), + the proof or the pull as above
+//	anything else                                                            the pull (manifest, config, chart)
 //
-// With Offline, tags are answered from the index and nothing is requested.
+// With Offline, pins and tags are answered from the store and nothing is
+// requested: --offline trusts the local cache.
 func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) {
 	ref := r.Ref
 	if ref.Digest != "" {
-		if got, err := f.hit(ref, ref.Digest); got != nil || err != nil {
-			return got, err
-		}
-		if f.Offline {
+		got, err := f.hit(ref, ref.Digest)
+		switch {
+		case err != nil:
+			return nil, err
+		case got != nil && f.Offline:
+			return got, nil
+		case got != nil:
+			return f.authorize(ctx, r, ref, got)
+		case f.Offline:
 			return nil, offlineMiss(ref)
 		}
 		return f.pull(ctx, ref, r)
@@ -228,14 +300,18 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		if err != nil {
 			return nil, err
 		}
-		if got, err := f.hit(ref, digest); got != nil || err != nil {
-			if err == nil {
-				f.record(tag, digest)
-			}
-			return got, err
-		}
 		pinned := ref
 		pinned.Digest = digest
+		if got, err := f.hit(ref, digest); got != nil || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			if got, err = f.authorize(ctx, r, pinned, got); err != nil {
+				return nil, err
+			}
+			f.record(tag, digest)
+			return got, nil
+		}
 		got, err := f.pull(ctx, pinned, r)
 		if err == nil {
 			f.record(tag, got.entry.ManifestDigest)
@@ -247,6 +323,32 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		f.record(tag, got.entry.ManifestDigest)
 	}
 	return got, err
+}
+
+// authorize serves a chart the store holds to a Component only when the store
+// records that the Component's Secret read it at the Component's place
+// (registry and repository); otherwise one HEAD repo@digest at that place,
+// with that Secret's credentials, must find it first (and is then recorded).
+// A digest alone never opens the store: another tenant's private chart is
+// not served to a Component that merely knows its digest.
+func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
+	digest := got.entry.ManifestDigest
+	place := pinned.Repo()
+	if got.entry.Allows(place, r.Secret) {
+		return got, nil
+	}
+	if err := f.Puller.Exists(ctx, pinned, digest, r.Auth); err != nil {
+		who := "anonymous access"
+		if r.Secret != "" {
+			who = fmt.Sprintf("secret %q", r.Secret)
+		}
+		return nil, fmt.Errorf("the cache holds %s, but the registry did not confirm that %s may read it at %s, so it is not served: %w", digest, who, place, err)
+	}
+	if err := f.Store.Grant(digest, place, r.Secret); err != nil {
+		f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", digest, err))
+	}
+	got.cached = true
+	return got, nil
 }
 
 func (f *Fetcher) record(tag, digest string) {
@@ -270,16 +372,22 @@ func offlineMiss(ref chartref.Reference) error {
 //   - a shared download that failed with another Secret is tried again with
 //     this one, so a Component whose Secret is right never fails for another's.
 func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
+	downloaded := false
 	v, err, _ := f.inflight.Do(ref.PullRef(), func() (any, error) {
+		downloaded = true
 		got, err := f.download(ctx, ref, r)
 		return &shared{obtained: got, secret: r.Secret}, err
 	})
 	s := v.(*shared)
+	// A Component that waited for another's download did not download: for
+	// it the chart came from the cache.
 	reuse := func() (*obtained, error) {
 		if err := matches(ref, s.entry); err != nil {
 			return nil, err
 		}
-		return s.obtained, nil
+		got := *s.obtained
+		got.cached = !downloaded
+		return &got, nil
 	}
 	switch {
 	case s.secret == r.Secret:
@@ -290,17 +398,23 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 	case err != nil:
 		return f.download(ctx, ref, r)
 	case ref.Digest != "":
-		return reuse()
+		if err := matches(ref, s.entry); err != nil {
+			return nil, err
+		}
+		return f.authorize(ctx, r, ref, &obtained{entry: s.entry, path: s.path})
 	}
 	digest, err := f.Puller.Resolve(ctx, ref, r.Auth)
 	if err != nil {
 		return nil, err
 	}
-	if digest == s.entry.ManifestDigest {
-		return reuse()
-	}
 	pinned := ref
 	pinned.Digest = digest
+	if digest == s.entry.ManifestDigest {
+		if err := matches(ref, s.entry); err != nil {
+			return nil, err
+		}
+		return f.authorize(ctx, r, pinned, &obtained{entry: s.entry, path: s.path})
+	}
 	return f.download(ctx, pinned, r)
 }
 
@@ -323,6 +437,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		ManifestDigest: chart.ManifestDigest,
 		ChartDigest:    chart.LayerDigest,
 		Size:           int64(len(chart.Data)),
+		Access:         []cache.Access{{Repository: ref.Repo(), Secret: r.Secret}},
 	}
 	path, err := f.Store.Put(e, chart.Data)
 	if err != nil {

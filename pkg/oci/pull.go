@@ -19,11 +19,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/registry"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -32,6 +34,7 @@ import (
 
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // Chart is a pulled and verified chart.
@@ -53,6 +56,9 @@ type Puller struct {
 	userAgent string
 	// MaxChartSize refuses larger blobs before they are read (0: no limit).
 	MaxChartSize int64
+	// AllowPlainHTTPCredentials lets credentials go over plain HTTP to a host
+	// that is not this machine (--allow-plain-http-credentials).
+	AllowPlainHTTPCredentials bool
 	// Hints, when set, remembers across processes which auth scheme each
 	// registry asked for, so a known basic-auth registry gets credentials on
 	// the first request instead of after a 401.
@@ -76,7 +82,14 @@ type SchemeHints interface {
 }
 
 // NewPuller builds a Puller with the given connection settings.
+//
+// It also points DOCKER_CONFIG, for this process, at a path that holds no
+// file: Helm's registry.NewClient opens the user's Docker config
+// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) for a fallback
+// credential store, which ocisrc never uses; this way the file is not opened
+// at all. Helm's own registry config is likewise replaced by an empty file.
 func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
+	isolateFromDockerConfig()
 	t, err := newTransport(o, Extra{})
 	if err != nil {
 		return nil, err
@@ -84,11 +97,19 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	return &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}}, nil
 }
 
+// isolateFromDockerConfig makes Helm's client unable to open a Docker config.
+func isolateFromDockerConfig() {
+	_ = os.Setenv("DOCKER_CONFIG", os.DevNull)
+}
+
 // Auth is what a pull authenticates with: a credential (nil for anonymous)
 // and TLS material that came with it.
 type Auth struct {
 	Credential *auth.Credential
 	Extra      Extra
+	// Secret is namespace/name of the Secret the credential came from, for
+	// messages ("" when anonymous).
+	Secret string
 }
 
 // CheckPlainHTTP refuses to send credentials over plain HTTP to a host other
@@ -117,7 +138,7 @@ func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Cha
 	}
 	res, err := client.Pull(ref.PullRef())
 	if err != nil {
-		return nil, describePullError(ctx, ref, err)
+		return nil, describePullError(ctx, ref, a, err)
 	}
 	c, err := verify(ref, res)
 	if err == nil {
@@ -135,11 +156,38 @@ func (p *Puller) Resolve(ctx context.Context, ref chartref.Reference, a Auth) (s
 	}
 	desc, err := client.Resolve(ref.TagRef())
 	if err != nil {
-		return "", describePullError(ctx, ref, err)
+		return "", describePullError(ctx, ref, a, err)
 	}
 	done()
+	if !digestPattern.MatchString(desc.Digest.String()) {
+		return "", fmt.Errorf("resolving %q: the registry %s answered with a digest that is not sha256: %+q", ref.String(), ref.Registry, desc.Digest.String())
+	}
 	return desc.Digest.String(), nil
 }
+
+// Exists asks the registry whether ref's repository holds the manifest
+// digest, with a's credentials: one HEAD request. It proves that these
+// credentials may read that chart at that place before a cached copy is
+// served. Refused (401, 403) or not found (404) is an error.
+func (p *Puller) Exists(ctx context.Context, ref chartref.Reference, digest string, a Auth) error {
+	client, done, err := p.client(ctx, ref, a)
+	if err != nil {
+		return err
+	}
+	at := ref
+	at.Digest = digest
+	desc, err := client.Resolve(at.Repo() + "@" + digest)
+	if err != nil {
+		return describePullError(ctx, at, a, err)
+	}
+	done()
+	if desc.Digest.String() != digest {
+		return &DigestError{Ref: at.String(), What: "manifest", Want: digest, Got: desc.Digest.String()}
+	}
+	return nil
+}
+
+var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // authHost is the host oras-go authenticates against for a registry.
 func authHost(registry string) string {
@@ -221,7 +269,7 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := &http.Client{Transport: boundTransport{ctx: ctx, base: limitTransport{max: p.MaxChartSize, base: t}}, CheckRedirect: checkRedirect}
+	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: p.MaxChartSize, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: true}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
@@ -285,6 +333,9 @@ func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {
 		return nil, &DigestError{Ref: ref.String(), What: "chart layer", Want: layer, Got: got}
 	}
 	meta := res.Chart.Meta
+	if err := validateMetadata(ref, manifestDigest, *meta); err != nil {
+		return nil, err
+	}
 	if ref.Version != "" && meta.Version != ref.Version {
 		return nil, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), manifestDigest, meta.Version, ref.Version)
 	}
@@ -298,6 +349,33 @@ func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {
 		Version:        meta.Version,
 		Data:           res.Chart.Data,
 	}, nil
+}
+
+// validateMetadata checks the chart's metadata (its OCI config) with Helm's
+// own rules before anything is stored: the name as Helm loads it, the version
+// as a SemVer version. Helm's Validate strips unprintable characters from
+// some fields as it goes; a name it had to change is refused too.
+func validateMetadata(ref chartref.Reference, manifestDigest string, meta chart.Metadata) error {
+	name := meta.Name
+	if meta.APIVersion == "" {
+		meta.APIVersion = chart.APIVersionV1 // as Helm's loader does
+	}
+	err := meta.Validate()
+	if err == nil && meta.Name != name {
+		err = fmt.Errorf("chart.metadata.name %+q holds unprintable characters", name)
+	}
+	if err == nil {
+		return nil
+	}
+	what := fmt.Sprintf("pulling %q: the registry %s served a chart (%s)", ref.String(), ref.Registry, manifestDigest)
+	hint := "the chart in the registry is not one Helm would load; ask its publisher, or pin another digest"
+	switch {
+	case meta.Version != "" && strings.Contains(err.Error(), "chart.metadata.version"):
+		return clierror.WithHint(fmt.Errorf("%s whose version %+q is not a SemVer version", what, meta.Version), hint)
+	case strings.Contains(err.Error(), "chart.metadata.name"):
+		return clierror.WithHint(fmt.Errorf("%s whose name %+q is not a valid chart name", what, name), hint)
+	}
+	return clierror.WithHint(fmt.Errorf("%s with invalid metadata: %s", what, termsafe.Escape(strings.TrimPrefix(err.Error(), "validation: "))), hint)
 }
 
 func sha256Digest(b []byte) string {
@@ -314,9 +392,22 @@ func (e *DigestError) Error() string {
 	return fmt.Sprintf("pulling %q: %s digest mismatch: expected %s, got %s", e.Ref, e.What, e.Want, e.Got)
 }
 
+// CredentialError is a registry, or its token service, refusing the
+// credentials a Secret gave (401) or the access they give (403). It names the
+// Secret; fetch adds a hint when that Secret shadowed another.
+type CredentialError struct {
+	err error
+	// Secret is namespace/name of the Secret whose credentials were refused.
+	Secret string
+}
+
+func (e *CredentialError) Error() string { return e.err.Error() }
+func (e *CredentialError) Unwrap() error { return e.err }
+
 // describePullError turns registry and transport errors into one sentence that
-// names the chart and what happened, with a hint where one helps.
-func describePullError(ctx context.Context, ref chartref.Reference, err error) error {
+// names the chart and what happened, with a hint where one helps. Whatever
+// the registry said is escaped (see pkg/termsafe).
+func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err error) error {
 	what := fmt.Sprintf("pulling %q", ref.String())
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
@@ -328,31 +419,69 @@ func describePullError(ctx context.Context, ref chartref.Reference, err error) e
 	if errors.As(err, &sizeErr) {
 		return clierror.WithHint(fmt.Errorf("%s: %w", what, sizeErr), "raise --max-chart-size if the chart is really this large")
 	}
+	var manifestErr *ManifestError
+	if errors.As(err, &manifestErr) {
+		return clierror.WithHint(fmt.Errorf("%s: the registry %s served %s", what, ref.Registry, manifestErr.Reason),
+			"check that spec.source.chart names a Helm chart; nothing was downloaded beyond the manifest")
+	}
 	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
 		return fmt.Errorf("%s: the registry %s sent a manifest larger than the limit for manifests: is this a Helm chart?", what, ref.Registry)
 	}
+	var plainErr *PlainHTTPCredentialsError
+	if errors.As(err, &plainErr) {
+		return clierror.InvalidWithHint(fmt.Errorf("%s: %w", what, plainErr),
+			"the registry asked for credentials at an http:// address; use HTTPS, or pass --allow-plain-http-credentials if this network is trusted")
+	}
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return clierror.WithHint(fmt.Errorf("%s: the registry %s served a chart whose config is not a chart's metadata as JSON", what, ref.Registry),
+			"check that spec.source.chart names a Helm chart")
+	}
+	from := ""
+	if a.Secret != "" {
+		from = fmt.Sprintf(" from secret %q", a.Secret)
+	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
-		switch resp.StatusCode {
-		case http.StatusUnauthorized:
-			return clierror.WithHint(fmt.Errorf("%s: the registry %s refused the credentials (401 unauthorized)", what, ref.Registry),
-				"check the Secret named by spec.source.authentication.secretRef")
-		case http.StatusForbidden:
-			return clierror.WithHint(fmt.Errorf("%s: the registry %s denied access (403 forbidden)", what, ref.Registry),
-				"the credentials are valid but may not read this repository")
-		case http.StatusNotFound:
+		elsewhere := resp.URL != nil && !strings.EqualFold(resp.URL.Host, ref.Registry) && !strings.EqualFold(resp.URL.Host, authHost(ref.Registry))
+		token := elsewhere && (resp.Method == http.MethodPost || resp.URL.Query().Has("scope") || resp.URL.Query().Has("service"))
+		switch {
+		case token && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && a.Credential != nil:
+			return &CredentialError{Secret: a.Secret, err: clierror.WithHint(
+				fmt.Errorf("%s: the token service of the registry %s (%s) refused the credentials%s (%d %s)", what, ref.Registry, resp.URL.Host, from, resp.StatusCode, strings.ToLower(http.StatusText(resp.StatusCode))),
+				fmt.Sprintf("check the values in secret %q", a.Secret))}
+		case elsewhere && !token && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
+			return clierror.WithHint(
+				fmt.Errorf("%s: the registry %s redirected the download to %s, which answered %d %s; no credentials are sent to another host", what, ref.Registry, resp.URL.Host, resp.StatusCode, http.StatusText(resp.StatusCode)),
+				"the registry's storage should accept its own signed redirect; ask the registry's operator (the credentials are fine)")
+		case resp.StatusCode == http.StatusUnauthorized && a.Credential != nil:
+			return &CredentialError{Secret: a.Secret, err: clierror.WithHint(
+				fmt.Errorf("%s: the registry %s refused the credentials%s (401 unauthorized)", what, ref.Registry, from),
+				fmt.Sprintf("check the values in secret %q (a trailing newline from echo is a classic)", a.Secret))}
+		case resp.StatusCode == http.StatusUnauthorized:
+			return clierror.WithHint(fmt.Errorf("%s: the registry %s requires credentials (401 unauthorized)", what, ref.Registry),
+				"add spec.source.authentication with a secretRef to the Component")
+		case resp.StatusCode == http.StatusForbidden:
+			return &CredentialError{Secret: a.Secret, err: clierror.WithHint(fmt.Errorf("%s: the registry %s denied access%s (403 forbidden)", what, ref.Registry, strings.Replace(from, " from", " to the credentials from", 1)),
+				"the credentials are valid but may not read this repository")}
+		case resp.StatusCode == http.StatusNotFound:
 			return clierror.WithHint(fmt.Errorf("%s: not found in the registry %s", what, ref.Registry),
 				"check the repository, version and digest in spec.source.chart")
 		default:
 			request := ""
 			if resp.URL != nil {
-				request = fmt.Sprintf(" to %s %s", resp.Method, resp.URL.Path)
+				request = fmt.Sprintf(" to %s %s", resp.Method, termsafe.Escape(resp.URL.Path))
+			}
+			said := ""
+			if len(resp.Errors) > 0 {
+				said = fmt.Sprintf(": %+q", resp.Errors[0].Message)
 			}
 			hint := ""
 			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 				hint = "the registry kept failing after 5 retries; try again later"
 			}
-			return clierror.WithHint(fmt.Errorf("%s: the registry %s answered %d %s%s", what, ref.Registry, resp.StatusCode, http.StatusText(resp.StatusCode), request), hint)
+			return clierror.WithHint(fmt.Errorf("%s: the registry %s answered %d %s%s%s", what, ref.Registry, resp.StatusCode, http.StatusText(resp.StatusCode), request, said), hint)
 		}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
@@ -376,8 +505,18 @@ func describePullError(ctx context.Context, ref chartref.Reference, err error) e
 	var certErr *tls.CertificateVerificationError
 	var recordErr tls.RecordHeaderError
 	if errors.As(err, &certErr) || errors.As(err, &recordErr) {
-		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %w", what, ref.Registry, err),
+		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %s", what, ref.Registry, termsafe.Escape(err.Error())),
 			"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)")
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return &escaped{prefix: what, err: err}
 }
+
+// escaped prints an error that may hold a registry's words with those
+// escaped, and still unwraps to it.
+type escaped struct {
+	prefix string
+	err    error
+}
+
+func (e *escaped) Error() string { return e.prefix + ": " + termsafe.Escape(e.err.Error()) }
+func (e *escaped) Unwrap() error { return e.err }

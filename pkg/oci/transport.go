@@ -1,21 +1,24 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
 )
 
 // TLSOptions are the registry connection settings. Verification is on unless
@@ -149,24 +152,132 @@ func (e *SizeError) Error() string {
 	return fmt.Sprintf("the registry sends more than the maximum chart size of %d bytes", e.Limit)
 }
 
-// limitTransport refuses blob downloads larger than max before they are read
-// into memory (Helm's client holds the whole chart in memory): by the
-// Content-Length when there is one, and by counting otherwise.
-type limitTransport struct {
-	max  int64
-	base http.RoundTripper
+// Limits on what a chart pull reads. A Helm chart's manifest has a config
+// (Chart.yaml as JSON) and one or two layers (the chart, its .prov).
+const (
+	// MaxConfigSize bounds the chart's config blob.
+	MaxConfigSize = 1 << 20
+	// MaxLayers bounds the layers of a chart's manifest.
+	MaxLayers = 16
+	// maxManifestSize is oras-go's own limit on manifests.
+	maxManifestSize = 4 << 20
+)
+
+// ManifestError is a manifest that is not a Helm chart's, refused before any
+// of its blobs is downloaded.
+type ManifestError struct{ Reason string }
+
+func (e *ManifestError) Error() string { return e.Reason }
+
+// PlainHTTPCredentialsError is a request that would have carried credentials
+// over plain HTTP to a host that is not this machine; it was not sent.
+type PlainHTTPCredentialsError struct{ Host string }
+
+func (e *PlainHTTPCredentialsError) Error() string {
+	return fmt.Sprintf("refusing to send credentials over plain HTTP to %s: anyone on the network could read them", e.Host)
 }
 
-func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err != nil || t.max <= 0 || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/blobs/") || resp.StatusCode != http.StatusOK {
+// guardTransport is the part of every request ocisrc checks itself, below
+// Helm's and oras-go's clients:
+//
+//   - every request is tied to one operation's context (Helm's client makes
+//     its requests with context.Background(), so without this neither
+//     --timeout nor Ctrl-C could stop a pull);
+//   - no request carrying credentials (an Authorization header, or a token
+//     request's form) goes over plain HTTP to a host that is not this
+//     machine — the registry's token realm included — unless allowed;
+//   - a chart manifest is checked before any blob it names is fetched: an
+//     OCI image manifest with at most MaxLayers layers, a config of at most
+//     MaxConfigSize and layers of at most max bytes each;
+//   - every other GET body — blobs, wherever a redirect sends them — is
+//     refused beyond max bytes: by its Content-Length before it is read, and
+//     by counting otherwise (Helm's client holds the whole chart in memory).
+type guardTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+	// max is --max-chart-size (0: no limit).
+	max int64
+	// allowPlainCredentials is --allow-plain-http-credentials.
+	allowPlainCredentials bool
+	// chartManifests checks manifests as a chart's.
+	chartManifests bool
+}
+
+func (t guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.URL.Scheme == "http" && !t.allowPlainCredentials && !registryhost.IsLoopback(req.URL.Host) &&
+		(req.Header.Get("Authorization") != "" || req.Method == http.MethodPost) {
+		return nil, &PlainHTTPCredentialsError{Host: req.URL.Host}
+	}
+	resp, err := t.base.RoundTrip(req.WithContext(t.ctx))
+	if err != nil || req.Method != http.MethodGet || resp.StatusCode != http.StatusOK {
 		return resp, err
+	}
+	if strings.Contains(req.URL.Path, "/manifests/") {
+		if t.chartManifests {
+			return t.checkManifest(resp)
+		}
+		return resp, nil
+	}
+	if t.max <= 0 {
+		return resp, nil
 	}
 	if resp.ContentLength > t.max {
 		_ = resp.Body.Close()
 		return nil, &SizeError{Limit: t.max, Size: resp.ContentLength}
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: t.max, limit: t.max}
+	return resp, nil
+}
+
+// checkManifest reads a manifest response (oras-go would read it whole too)
+// and refuses one that is not a chart's before its blobs are fetched.
+func (t guardTransport) checkManifest(resp *http.Response) (*http.Response, error) {
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxManifestSize {
+		return nil, &ManifestError{Reason: fmt.Sprintf("a manifest larger than the limit for manifests (%d bytes)", maxManifestSize)}
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+		Config    *struct {
+			Size int64 `json:"size"`
+		} `json:"config"`
+		Layers    []struct{ Size int64 } `json:"layers"`
+		Manifests []json.RawMessage      `json:"manifests"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, &ManifestError{Reason: "a manifest that is not valid JSON"}
+	}
+	mediaType := m.MediaType
+	if ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); mediaType == "" {
+		mediaType = strings.TrimSpace(ct)
+	}
+	switch {
+	case m.Manifests != nil || mediaType == ocispec.MediaTypeImageIndex || strings.Contains(mediaType, "manifest.list"):
+		return nil, &ManifestError{Reason: "an index of manifests (a multi-platform image?), not a Helm chart's manifest"}
+	case m.Config == nil:
+		return nil, &ManifestError{Reason: "a manifest without a config: not a Helm chart's manifest"}
+	case len(m.Layers) > MaxLayers:
+		return nil, &ManifestError{Reason: fmt.Sprintf("a manifest with %d layers (a Helm chart has at most %d)", len(m.Layers), MaxLayers)}
+	case m.Config.Size < 0 || m.Config.Size > MaxConfigSize:
+		return nil, &ManifestError{Reason: fmt.Sprintf("a manifest whose config claims %d bytes (a Helm chart's config is at most %d)", m.Config.Size, MaxConfigSize)}
+	}
+	for _, l := range m.Layers {
+		if l.Size < 0 {
+			return nil, &ManifestError{Reason: "a manifest with a layer of negative size"}
+		}
+		if t.max > 0 && l.Size > t.max {
+			return nil, &SizeError{Limit: t.max, Size: l.Size}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	resp.ContentLength = int64(len(data))
 	return resp, nil
 }
 
@@ -214,30 +325,4 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // IsLoopback reports whether host ("h" or "h:port") is this machine.
-func IsLoopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// boundTransport ties every request to one operation's context: Helm's
-// registry client makes its requests with context.Background(), so without
-// this neither --timeout nor Ctrl-C could stop a pull.
-type boundTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.ctx.Err(); err != nil {
-		return nil, err
-	}
-	return t.base.RoundTrip(req.WithContext(t.ctx))
-}
+func IsLoopback(host string) bool { return registryhost.IsLoopback(host) }

@@ -1,7 +1,12 @@
 package oci
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -82,3 +87,96 @@ func TestCheckPlainHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestGuardTransport(t *testing.T) {
+	layers := func(n int, size int64) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"sha256:%064d","size":%d}`, i, size)
+		}
+		return b.String()
+	}
+	manifest := func(configSize int64, layerJSON string) string {
+		return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:%064d","size":%d},"layers":[%s]}`, 0, configSize, layerJSON)
+	}
+	for name, tc := range map[string]struct {
+		path, body string
+		wantErr    string
+	}{
+		"a chart's manifest":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(2, 1000))},
+		"hundreds of layers":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(300, 10)), wantErr: "a manifest with 300 layers (a Helm chart has at most 16)"},
+		"an oversized config": {path: "/v2/charts/app/manifests/1.0.0", body: manifest(64<<20, layers(1, 10)), wantErr: "whose config claims 67108864 bytes"},
+		"an oversized layer":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(1, 2<<20)), wantErr: "the registry sends 2097152 bytes, more than the maximum chart size of 1048576 bytes"},
+		"an index":            {path: "/v2/charts/app/manifests/1.0.0", body: `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`, wantErr: "an index of manifests"},
+		"not JSON":            {path: "/v2/charts/app/manifests/1.0.0", body: `<html>`, wantErr: "not valid JSON"},
+		"a blob under limit":  {path: "/v2/charts/app/blobs/sha256:x", body: strings.Repeat("x", 1<<20)},
+		"a blob over limit":   {path: "/v2/charts/app/blobs/sha256:x", body: strings.Repeat("x", 1<<20+1), wantErr: "more than the maximum chart size"},
+		"object storage over": {path: "/bucket/some-object", body: strings.Repeat("x", 1<<20+1), wantErr: "more than the maximum chart size"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(name, "over") {
+					w.(http.Flusher).Flush() // no Content-Length: the limit counts
+				}
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			g := guardTransport{ctx: context.Background(), base: http.DefaultTransport, max: 1 << 20, chartManifests: true}
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+			resp, err := g.RoundTrip(req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestGuardTransportPlainHTTPCredentials(t *testing.T) {
+	sent := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { sent++ }))
+	defer srv.Close()
+	for name, tc := range map[string]struct {
+		url, method, authz string
+		allow              bool
+		refused            bool
+	}{
+		"basic auth to another host": {url: "http://realm.example.test/token", method: http.MethodGet, authz: "Basic x", refused: true},
+		"token form to another host": {url: "http://realm.example.test/token", method: http.MethodPost, refused: true},
+		"anonymous to another host":  {url: "http://realm.example.test/token", method: http.MethodGet},
+		"allowed":                    {url: "http://realm.example.test/token", method: http.MethodPost, allow: true},
+		"loopback":                   {url: srv.URL + "/token", method: http.MethodPost},
+		"https":                      {url: "https://realm.example.test/token", method: http.MethodPost, authz: "Basic x"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := guardTransport{ctx: context.Background(), base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+				return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody}, nil
+			}), allowPlainCredentials: tc.allow}
+			req, _ := http.NewRequest(tc.method, tc.url, nil)
+			if tc.authz != "" {
+				req.Header.Set("Authorization", tc.authz)
+			}
+			_, err := g.RoundTrip(req)
+			var pe *PlainHTTPCredentialsError
+			if errors.As(err, &pe) != tc.refused {
+				t.Fatalf("err = %v, refused want %v", err, tc.refused)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

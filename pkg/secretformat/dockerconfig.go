@@ -4,56 +4,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/url"
 	"sort"
 	"strings"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
 )
-
-// dockerHub is the one name the Docker Hub aliases normalize to.
-const dockerHub = "docker.io"
-
-var dockerHubAliases = map[string]bool{
-	"docker.io": true, "index.docker.io": true, "registry-1.docker.io": true, "registry.hub.docker.com": true,
-}
 
 // NormalizeHost turns a registry address as people write it (host,
 // host:port, https://host/v1/, a Docker Hub alias) into host[:port] in lower
-// case, without the default HTTPS port, with every Docker Hub alias as docker.io.
+// case, without the default HTTPS port, with every Docker Hub alias as
+// docker.io. Only DNS names, IPv4 and bracketed IPv6 addresses are accepted
+// (see pkg/registryhost).
 func NormalizeHost(s string) (string, error) {
-	in := strings.TrimSpace(s)
-	if in == "" {
-		return "", fmt.Errorf("an empty host")
-	}
-	if !strings.Contains(in, "://") {
-		in = "https://" + in
-	}
-	u, err := url.Parse(in)
-	if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, " \t") {
-		return "", fmt.Errorf("%q is not a registry host: expected host or host:port", s)
-	}
-	host := strings.ToLower(u.Hostname())
-	if host == "" {
-		return "", fmt.Errorf("%q is not a registry host: expected host or host:port", s)
-	}
-	port := u.Port()
-	if port == "443" {
-		port = ""
-	}
-	if dockerHubAliases[host] && port == "" {
-		return dockerHub, nil
-	}
-	if port != "" {
-		return net.JoinHostPort(host, port), nil
-	}
-	if strings.Contains(host, ":") { // IPv6 without a port
-		return "[" + host + "]", nil
-	}
-	return host, nil
+	return registryhost.Normalize(s)
 }
 
 // dockerEntry is one registry in a docker config file.

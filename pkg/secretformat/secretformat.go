@@ -36,7 +36,15 @@ const (
 	KeyDockerCfg         = ".dockercfg"
 	TypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
 	TypeDockerCfg        = "kubernetes.io/dockercfg"
+	// The other Secret types ocisrc reads.
+	TypeOpaque    = "Opaque"
+	TypeBasicAuth = "kubernetes.io/basic-auth"
+	TypeTLS       = "kubernetes.io/tls"
 )
+
+// credentialKeys are the keys that hold a credential; a kubernetes.io/tls
+// Secret must hold none of them.
+var credentialKeys = []string{KeyUsername, KeyPassword, KeyToken, KeyIdentityToken, KeyDockerConfigJSON, KeyDockerCfg}
 
 // Secret is what the decoders need of a Kubernetes Secret.
 type Secret struct {
@@ -80,22 +88,46 @@ func (d Decoded) GoString() string { return d.String() }
 
 // Decode reads the credential for registry host from secret, in whichever
 // format it is: a kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg
-// Secret (or one with that key), or plain keys:
+// Secret (or an Opaque one with that key), or plain keys in an Opaque (or
+// untyped) or kubernetes.io/basic-auth Secret:
 //
 //	username + password        basic auth
 //	username + token           the token used as the password (personal access tokens)
 //	token                      a registry (bearer) token
 //	identitytoken [+ username] an OAuth2 refresh token
 //
-// plus the optional registry, ca.crt, tls.crt and tls.key keys. Any other
-// combination, an empty value or malformed content is invalid input (exit 2);
-// the error names the keys, never their values.
+// plus the optional registry, ca.crt, tls.crt and tls.key keys. A
+// kubernetes.io/tls Secret gives TLS material only (a client certificate, as
+// Flux's certSecretRef) and must hold no credential key. A Secret of any other
+// type (a service-account token, a bootstrap token, …) is never used. Any
+// other combination, an empty value or malformed content is invalid input
+// (exit 2); the error names the keys, never their values.
 func Decode(secret Secret, host string) (Decoded, error) {
 	name := secret.Name
 	var d Decoded
 	var err error
+	switch secret.Type {
+	case "", TypeOpaque, TypeBasicAuth, TypeDockerConfigJSON, TypeDockerCfg, TypeTLS:
+	default:
+		return Decoded{}, clierror.InvalidWithHint(
+			fmt.Errorf("secret %q is of type %+q, which ocisrc never uses for registry authentication", name, secret.Type),
+			"point spec.source.authentication.secretRef at a Secret of type Opaque, kubernetes.io/basic-auth, kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg (kubernetes.io/tls for a client certificate only)")
+	}
 	switch {
-	case secret.Type == TypeDockerConfigJSON || hasKey(secret, KeyDockerConfigJSON):
+	case secret.Type == TypeTLS:
+		for _, k := range credentialKeys {
+			if hasKey(secret, k) {
+				return Decoded{}, clierror.InvalidWithHint(
+					fmt.Errorf("secret %q is of type %s, which may hold a client certificate only, but it has a %q key", name, TypeTLS, k),
+					"keep registry credentials in an Opaque, kubernetes.io/basic-auth or kubernetes.io/dockerconfigjson Secret")
+			}
+		}
+		if hasKey(secret, KeyRegistry) {
+			if d.Hosts, err = registryKey(name, secret); err != nil {
+				return Decoded{}, err
+			}
+		}
+	case secret.Type == TypeDockerConfigJSON || secret.Type != TypeDockerCfg && hasKey(secret, KeyDockerConfigJSON):
 		d, err = decodeDockerConfig(name, secret, KeyDockerConfigJSON, true, host)
 	case secret.Type == TypeDockerCfg || hasKey(secret, KeyDockerCfg):
 		d, err = decodeDockerConfig(name, secret, KeyDockerCfg, false, host)
@@ -125,10 +157,9 @@ func decodeKeys(name string, secret Secret) (Decoded, error) {
 	}
 	var d Decoded
 	if present(KeyRegistry) {
-		hosts, err := parseHostList(string(secret.Data[KeyRegistry]))
+		hosts, err := registryKey(name, secret)
 		if err != nil {
-			return Decoded{}, clierror.InvalidWithHint(fmt.Errorf("secret %q has an invalid %q key: %w", name, KeyRegistry, err),
-				"set it to the registry host, e.g. registry.example.com or registry.example.com:5000, or a comma-separated list")
+			return Decoded{}, err
 		}
 		d.Hosts = hosts
 	}
@@ -201,6 +232,19 @@ func keyList(secret Secret) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// registryKey reads the registry key: the hosts the Secret is bound to.
+func registryKey(name string, secret Secret) ([]string, error) {
+	if len(secret.Data[KeyRegistry]) == 0 {
+		return nil, clierror.Invalid(fmt.Errorf("secret %q has an empty %q key: expected a non-empty value", name, KeyRegistry))
+	}
+	hosts, err := parseHostList(string(secret.Data[KeyRegistry]))
+	if err != nil {
+		return nil, clierror.InvalidWithHint(fmt.Errorf("secret %q has an invalid %q key: %w", name, KeyRegistry, err),
+			"set it to the registry host, e.g. registry.example.com or registry.example.com:5000, or a comma-separated list")
+	}
+	return hosts, nil
 }
 
 // parseHostList parses the registry key: host[:port] entries separated by commas.

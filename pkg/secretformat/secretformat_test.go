@@ -338,3 +338,53 @@ func TestNormalizeHost(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretTypes(t *testing.T) {
+	cert, key := certPair(t)
+	withType := func(typ string, data map[string]string) Secret {
+		s := secret("deployment-system", "x", data)
+		s.Type = typ
+		return s
+	}
+	creds := map[string]string{"username": "u", "password": secretValue}
+	for name, tc := range map[string]struct {
+		secret   Secret
+		wantKind Kind
+		wantErr  string
+	}{
+		"opaque":                   {secret: withType("Opaque", creds), wantKind: KindBasic},
+		"untyped":                  {secret: withType("", creds), wantKind: KindBasic},
+		"basic-auth":               {secret: withType("kubernetes.io/basic-auth", creds), wantKind: KindBasic},
+		"tls with a client cert":   {secret: withType("kubernetes.io/tls", map[string]string{"tls.crt": cert, "tls.key": key}), wantKind: KindClientCert},
+		"tls with a registry key":  {secret: withType("kubernetes.io/tls", map[string]string{"tls.crt": cert, "tls.key": key, "registry": host}), wantKind: KindClientCert},
+		"tls with a password":      {secret: withType("kubernetes.io/tls", map[string]string{"tls.crt": cert, "tls.key": key, "username": "u", "password": secretValue}), wantErr: `secret "deployment-system/x" is of type kubernetes.io/tls, which may hold a client certificate only, but it has a "username" key`},
+		"tls with a token":         {secret: withType("kubernetes.io/tls", map[string]string{"tls.crt": cert, "tls.key": key, "token": secretValue}), wantErr: `but it has a "token" key`},
+		"tls with a docker config": {secret: withType("kubernetes.io/tls", map[string]string{"tls.crt": cert, "tls.key": key, ".dockerconfigjson": "{}"}), wantErr: `but it has a ".dockerconfigjson" key`},
+		"service-account token":    {secret: withType("kubernetes.io/service-account-token", map[string]string{"token": secretValue, "ca.crt": cert}), wantErr: `secret "deployment-system/x" is of type "kubernetes.io/service-account-token", which ocisrc never uses for registry authentication`},
+		"bootstrap token":          {secret: withType("bootstrap.kubernetes.io/token", map[string]string{"token-id": "abcdef", "token-secret": secretValue}), wantErr: `is of type "bootstrap.kubernetes.io/token"`},
+		"helm release":             {secret: withType("helm.sh/release.v1", map[string]string{"release": secretValue}), wantErr: `is of type "helm.sh/release.v1"`},
+		"a type with an escape":    {secret: withType("x\x1b[2J", creds), wantErr: `is of type "x\x1b[2J"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := Decode(tc.secret, host)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Decode = %v, want an error containing %q", err, tc.wantErr)
+				}
+				if clierror.ExitCode(err) != clierror.CodeInvalid {
+					t.Errorf("exit code %d, want 2", clierror.ExitCode(err))
+				}
+				if strings.Contains(err.Error()+clierror.Hint(err), secretValue) {
+					t.Errorf("the error shows a value: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Kind != tc.wantKind {
+				t.Errorf("kind = %s, want %s", d.Kind, tc.wantKind)
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ func runMain(m *testing.M) int {
 	}
 	c := stack.Cluster
 	for _, step := range []error{
-		c.PutSecret(ctx, "deployment-system", "registry-credentials", map[string]string{"username": testenv.RegistryUser, "password": testenv.RegistryPassword}),
+		c.PutSecret(ctx, "deployment-system", "registry-credentials", map[string]string{"username": testenv.RegistryUser, "password": testenv.RegistryPassword, "registry": stack.Secure.Host}),
 		c.PutComponent(ctx, "team-a", "app", testenv.OCISource(app.Ref, "registry-credentials", "deployment-system")),
 	} {
 		if step != nil {

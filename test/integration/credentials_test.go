@@ -47,7 +47,7 @@ func TestTokenRealm(t *testing.T) {
 		"identitytoken with username":   {data: map[string]string{"username": testenv.RegistryUser, "identitytoken": identityToken}, wantGrant: "refresh_token"},
 		"registry token":                {data: map[string]string{"token": registryToken}},
 		"username and password":         {data: goodCreds(), wantGrant: "basic"},
-		"wrong identitytoken":           {data: map[string]string{"identitytoken": "idtok-wrong"}, wantCode: 1, wantErr: "refused the credentials (401 unauthorized)"},
+		"wrong identitytoken":           {data: map[string]string{"identitytoken": "idtok-wrong"}, wantCode: 1, wantErr: `refused the credentials from secret "team-a/tok" (401 unauthorized)`},
 		"registry token for other repo": {data: map[string]string{"token": mustMint(t, "charts/other")}, wantCode: 1, wantErr: "401 unauthorized"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -238,14 +238,43 @@ func TestSecretBinding(t *testing.T) {
 			t.Errorf("unexpected warning:\n%s", r)
 		}
 	})
-	t.Run("an unbound Secret from the system namespace warns how to bind it", func(t *testing.T) {
+	t.Run("an unbound Secret from the system namespace is refused before any request", func(t *testing.T) {
+		h := newHome(t)
+		putSecret(t, nsSys, "shared", goodCreds())
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "shared", nsSys))
+		stack.Secure.ResetLog()
+		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 2)
+		wantStderr(t, r, `secret "deployment-system/shared" in the system namespace is bound to no registry: refusing to send its credentials to `+stack.Secure.Host,
+			"stringData:\n      registry: <the registry host these credentials are for>", "--allow-unbound-secrets")
+		if strings.Contains(r.stderr, "kubectl patch") || strings.Contains(strings.SplitN(r.stderr, "Hint:", 2)[1], stack.Secure.Host) {
+			t.Errorf("the hint suggests a command, or the host the Component chose:\n%s", r)
+		}
+		if n := requests(stack.Secure); n != 0 {
+			t.Errorf("%d registry requests, want 0", n)
+		}
+		assertNoCacheEntries(t, h)
+	})
+	t.Run("--allow-unbound-secrets restores the old behaviour with a warning", func(t *testing.T) {
 		newHome(t)
 		putSecret(t, nsSys, "shared", goodCreds())
 		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "shared", nsSys))
-		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
+		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "--allow-unbound-secrets")
 		wantCode(t, r, 0)
-		wantStderr(t, r, `Warning: secret "deployment-system/shared" in the system namespace is not bound to a registry`,
-			`kubectl patch secret shared -n deployment-system --type merge -p '{"stringData":{"registry":"`+stack.Secure.Host+`"}}'`)
+		wantStderr(t, r, `Warning: secret "deployment-system/shared" in the system namespace is bound to no registry and --allow-unbound-secrets is set: its credentials go to `+stack.Secure.Host)
+		if strings.Contains(r.stderr, "kubectl patch") {
+			t.Errorf("the warning builds a command:\n%s", r)
+		}
+	})
+	t.Run("a Component in the system namespace may use an unbound Secret there", func(t *testing.T) {
+		newHome(t)
+		putSecret(t, nsSys, "own", goodCreds())
+		putComponent(t, nsSys, "app", testenv.OCISource(app123.Ref, "own", nsSys))
+		r := kubectl(t, "app", "-n", nsSys, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 0)
+		if strings.Contains(r.stderr, "Warning") {
+			t.Errorf("unexpected warning:\n%s", r)
+		}
 	})
 	t.Run("an unbound Secret from the Component's namespace does not warn", func(t *testing.T) {
 		newHome(t)
@@ -359,7 +388,7 @@ func TestRestrictedUser(t *testing.T) {
 
 func TestLoginLogout(t *testing.T) {
 	h := newHome(t)
-	putSecret(t, nsSys, "shared", goodCreds())
+	putSecret(t, nsSys, "shared", boundCreds(stack.Secure.Host))
 	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "shared", nsSys))
 	helmEnv := map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": nsA, "KUBECONFIG": stack.Cluster.Kubeconfig}
 	config := h.Env["HELM_REGISTRY_CONFIG"]
@@ -425,4 +454,57 @@ func TestLoginLogout(t *testing.T) {
 	if err := os.Remove(config); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
+}
+
+// TestRefusalNamesTheSecretUsed: when the registry refuses the credentials,
+// the error names the Secret that was sent, and says when a Secret in the
+// Component's namespace shadowed the system namespace's.
+func TestRefusalNamesTheSecretUsed(t *testing.T) {
+	t.Run("shadowed", func(t *testing.T) {
+		newHome(t)
+		putSecret(t, nsSys, "registry-credentials", boundCreds(stack.Secure.Host))
+		putSecret(t, nsA, "registry-credentials", map[string]string{"username": testenv.RegistryUser, "password": testenv.WrongPassword})
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "registry-credentials", nsSys))
+		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+		wantCode(t, r, 1)
+		wantStderr(t, r,
+			`the registry `+stack.Secure.Host+` refused the credentials from secret "team-a/registry-credentials" (401 unauthorized)`,
+			`Hint: secret "team-a/registry-credentials" in the Component's namespace was used: it shadows "deployment-system/registry-credentials"`)
+		if got := decodeJSON(t, r).Results[0].Error; !strings.Contains(got, `from secret "team-a/registry-credentials"`) {
+			t.Errorf("the JSON error does not name the Secret: %q", got)
+		}
+	})
+	t.Run("not shadowed", func(t *testing.T) {
+		newHome(t)
+		putSecret(t, nsSys, "registry-credentials", map[string]string{"username": testenv.RegistryUser, "password": testenv.WrongPassword, "registry": stack.Secure.Host})
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "registry-credentials", nsSys))
+		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, `refused the credentials from secret "deployment-system/registry-credentials" (401 unauthorized)`,
+			`Hint: check the values in secret "deployment-system/registry-credentials"`)
+		if strings.Contains(r.stderr, "shadows") {
+			t.Errorf("no shadowing here:\n%s", r)
+		}
+	})
+	t.Run("a bad key in a shadowing Secret", func(t *testing.T) {
+		newHome(t)
+		putSecret(t, nsSys, "registry-credentials", boundCreds(stack.Secure.Host))
+		putSecret(t, nsA, "registry-credentials", map[string]string{"username": testenv.RegistryUser})
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "registry-credentials", nsSys))
+		r := kubectl(t, "app", "-n", nsA)
+		wantCode(t, r, 2)
+		wantStderr(t, r, `secret "team-a/registry-credentials" cannot be used for registry authentication`,
+			`it shadows "deployment-system/registry-credentials"`)
+	})
+	t.Run("a binding mismatch in a shadowing Secret", func(t *testing.T) {
+		newHome(t)
+		putSecret(t, nsSys, "registry-credentials", boundCreds(stack.Secure.Host))
+		creds := goodCreds()
+		creds["registry"] = "ghcr.io"
+		putSecret(t, nsA, "registry-credentials", creds)
+		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "registry-credentials", nsSys))
+		r := kubectl(t, "app", "-n", nsA)
+		wantCode(t, r, 2)
+		wantStderr(t, r, `secret "team-a/registry-credentials" is bound to ghcr.io`, `it shadows "deployment-system/registry-credentials"`)
+	})
 }

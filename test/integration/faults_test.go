@@ -102,7 +102,7 @@ func TestRegistryFaults(t *testing.T) {
 		"a manifest larger than any chart's": {
 			rules:    []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Fault: testenv.Fault{Pad: 5 << 20}}},
 			wantCode: 1,
-			want:     []string{"sent a manifest larger than the limit for manifests"},
+			want:     []string{"served a manifest larger than the limit for manifests"},
 		},
 		"a chart larger than --max-chart-size": {
 			args:     []string{"--max-chart-size", "100"},

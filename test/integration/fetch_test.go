@@ -24,6 +24,7 @@ type fetchDoc struct {
 		Credentials string `json:"credentials"`
 		Cached      bool   `json:"cached"`
 		Destination string `json:"destination"`
+		Error       string `json:"error"`
 	} `json:"results"`
 }
 
@@ -82,7 +83,7 @@ func TestFetchWithSecretInComponentNamespace(t *testing.T) {
 
 func TestFetchFallsBackToSystemNamespace(t *testing.T) {
 	newHome(t)
-	putSecret(t, nsSys, "shared-creds", goodCreds())
+	putSecret(t, nsSys, "shared-creds", boundCreds(stack.Secure.Host))
 	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "shared-creds", nsSys))
 
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
@@ -482,7 +483,7 @@ func TestFetchClusterErrors(t *testing.T) {
 
 func TestHelmFace(t *testing.T) {
 	newHome(t)
-	putSecret(t, nsSys, "shared", goodCreds())
+	putSecret(t, nsSys, "shared", boundCreds(stack.Secure.Host))
 	putComponent(t, nsB, "app", testenv.OCISource(app123.Ref, "shared", nsSys))
 	// Helm strips --namespace and --kube-context and passes them as HELM_* variables.
 	env := map[string]string{
@@ -505,7 +506,7 @@ func TestHelmFace(t *testing.T) {
 
 func TestSystemNamespaceFromEnvironment(t *testing.T) {
 	newHome(t)
-	putSecret(t, nsB, "shared", goodCreds())
+	putSecret(t, nsB, "shared", boundCreds(stack.Secure.Host))
 	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "shared", nsB))
 	t.Setenv("OCISRC_SYSTEM_NAMESPACE", nsB)
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")

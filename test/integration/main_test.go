@@ -213,6 +213,14 @@ func goodCreds() map[string]string {
 	return map[string]string{"username": testenv.RegistryUser, "password": testenv.RegistryPassword}
 }
 
+// boundCreds are goodCreds bound to host, as a shared Secret in the system
+// namespace must be.
+func boundCreds(host string) map[string]string {
+	c := goodCreds()
+	c["registry"] = host
+	return c
+}
+
 // requests counts the registry requests since the last reset.
 func requests(reg *testenv.Registry) int { return len(reg.Requests()) }
 

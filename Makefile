@@ -15,7 +15,8 @@ TOOLS := kube-apiserver etcd helm3 helm4 krew golangci-lint
 TOOLS_DIR := $(CURDIR)/.tools
 # What the tests find the tools by (internal/testenv).
 TEST_ENV := KUBEBUILDER_ASSETS=$(TOOLS_DIR)/envtest \
-	$(foreach t,$(TOOLS),OCISRC_TOOL_$(shell echo $(t) | tr a-z- A-Z_)_DIR=$(TOOLS_DIR)/$(t))
+	$(foreach t,$(TOOLS),OCISRC_TOOL_$(shell echo $(t) | tr a-z- A-Z_)_DIR=$(TOOLS_DIR)/$(t)) \
+	OCISRC_TOOL_WINE_DIR=$(TOOLS_DIR)/wine
 
 .PHONY: build
 build: ## Build bin/ocisrc (the place plugin.yaml points to)
@@ -34,11 +35,12 @@ dist: ## Cross-build the release: archives, Helm plugin archives, checksums.txt 
 	$(GO) run ./cmd/internal/dist --out dist --platforms "$(PLATFORMS)"
 
 .PHONY: tools
-tools: ## Build (once) and link the pinned test tools
+tools: ## Build (once) and link the pinned test tools, and Wine for the Windows test (tools/wine.sh)
 	@mkdir -p $(TOOLS_DIR)/envtest
 	@for t in $(TOOLS); do \
 		d=$$(tools/build.sh $$t); ln -sfn "$$d" $(TOOLS_DIR)/$$t; \
 	done
+	@d=$$(tools/wine.sh); ln -sfn "$$d" $(TOOLS_DIR)/wine
 	@ln -sfn $(TOOLS_DIR)/kube-apiserver/kube-apiserver $(TOOLS_DIR)/envtest/kube-apiserver
 	@ln -sfn $(TOOLS_DIR)/etcd/etcd $(TOOLS_DIR)/envtest/etcd
 

@@ -38,7 +38,8 @@ func run() int {
 	select {
 	case s := <-caught:
 		// Interrupted: the command has stopped and cleaned up; exit as shells expect.
-		fmt.Fprintf(os.Stderr, "Error: interrupted by %s\n", s)
+		name := map[os.Signal]string{os.Interrupt: "SIGINT", syscall.SIGTERM: "SIGTERM"}[s]
+		fmt.Fprintf(os.Stderr, "Error: interrupted (%s): nothing was written\n", name)
 		if n, ok := s.(syscall.Signal); ok {
 			return 128 + int(n)
 		}

@@ -53,7 +53,11 @@ func ToolDir(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(root, "tools", "build.sh"), name)
+	script, args := "build.sh", []string{name}
+	if name == "wine" {
+		script, args = "wine.sh", nil
+	}
+	cmd := exec.Command(filepath.Join(root, "tools", script), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,8 +191,7 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("creating the chart cache %q: %w", parent, err)
 	}
-	s.removeStaleTemp(time.Now())
-	tmp, err := os.MkdirTemp(parent, ".tmp-")
+	tmp, err := os.MkdirTemp(parent, tempPrefix())
 	if err != nil {
 		return "", fmt.Errorf("writing to the chart cache %q: %w", parent, err)
 	}
@@ -250,7 +250,9 @@ func (s *ChartStore) grantAll(manifestDigest string, access []Access) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path, append(meta, '\n')); err != nil {
+	// The temporary file is written beside the entries, not in the entry,
+	// where leftovers are looked for.
+	if err := writeAtomicVia(filepath.Dir(dir), path, append(meta, '\n')); err != nil {
 		return fmt.Errorf("recording access in cache entry %q: %w", dir, err)
 	}
 	return nil
@@ -318,11 +320,19 @@ func (s *ChartStore) Record(tagRef, digest string) error {
 
 // writeAtomic writes data beside path and renames it into place.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return writeAtomicVia(filepath.Dir(path), path, data)
+}
+
+// writeAtomicVia writes data into a temporary file in tmpDir (on path's file
+// system) and renames it to path.
+func writeAtomicVia(tmpDir, path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(tmpDir, tempPrefix()+"*")
 	if err != nil {
 		return err
 	}
@@ -440,35 +450,51 @@ func (s *ChartStore) Prune(cutoff time.Time) ([]Listed, error) {
 			}
 		}
 	}
-	s.removeStaleTemp(cutoff)
+	s.RemoveLeftovers()
 	return removed, nil
 }
 
-// staleAfter is how old a temporary file or directory must be before it is
-// taken for the leftover of an interrupted write.
-const staleAfter = 10 * time.Minute
+// Temporary files and directories are named .tmp-<pid>-<random>: the
+// process that writes them. A write is finished by a rename, so a temporary
+// name whose process is gone is the leftover of a killed process.
+const tempMark = ".tmp-"
 
-// removeStaleTemp removes temporary files and directories of writes that
-// never finished (a killed process) and are older than cutoff and staleAfter.
-func (s *ChartStore) removeStaleTemp(cutoff time.Time) {
-	limit := time.Now().Add(-staleAfter)
-	if cutoff.Before(limit) {
-		limit = cutoff
-	}
+func tempPrefix() string { return fmt.Sprintf("%s%d-", tempMark, os.Getpid()) }
+
+// legacyStaleAfter is how old a temporary name without a process id (written
+// by an earlier ocisrc) must be before it is taken for a leftover.
+const legacyStaleAfter = 10 * time.Minute
+
+// RemoveLeftovers removes the temporary files and directories of writes
+// whose process is no longer running (a killed process): in the store's
+// entry, index and hosts directories. A live writer's are kept. Every fetch
+// and prune runs it.
+func (s *ChartStore) RemoveLeftovers() {
 	for _, dir := range []string{filepath.Join(s.Root, "sha256"), filepath.Join(s.Root, "index"), filepath.Join(s.Root, "hosts")} {
 		items, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, it := range items {
-			if !strings.HasPrefix(it.Name(), ".tmp-") {
+			if !strings.HasPrefix(it.Name(), tempMark) {
 				continue
 			}
-			if info, err := it.Info(); err == nil && info.ModTime().Before(limit) {
+			if leftover(it) {
 				_ = os.RemoveAll(filepath.Join(dir, it.Name()))
 			}
 		}
 	}
+}
+
+// leftover reports whether a temporary name belongs to no running process.
+func leftover(it fs.DirEntry) bool {
+	pidText, _, ok := strings.Cut(strings.TrimPrefix(it.Name(), tempMark), "-")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 {
+		info, err := it.Info()
+		return err == nil && info.ModTime().Before(time.Now().Add(-legacyStaleAfter))
+	}
+	return pid != os.Getpid() && !processRunning(pid)
 }
 
 // Scheme returns the auth scheme ("basic", "bearer") last seen for a

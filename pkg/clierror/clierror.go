@@ -26,6 +26,17 @@ type coded struct {
 func (e *coded) Error() string { return e.err.Error() }
 func (e *coded) Unwrap() error { return e.err }
 
+// Hint is the hint given with WithHint, or "".
+func (e *coded) Hint() string { return e.hint }
+
+// Hinter is an error that carries a hint. Errors of other packages may
+// implement it; the outermost non-empty hint in a chain is the one shown.
+type Hinter interface {
+	error
+	Hint() string
+	Unwrap() error
+}
+
 // Invalid marks err as invalid input or a refusal by policy (exit code 2).
 func Invalid(err error) error {
 	if err == nil {
@@ -66,14 +77,14 @@ func ExitCode(err error) int {
 // Hint returns the outermost hint attached to err, or "".
 func Hint(err error) string {
 	for err != nil {
-		var c *coded
-		if !errors.As(err, &c) {
+		var h Hinter
+		if !errors.As(err, &h) {
 			return ""
 		}
-		if c.hint != "" {
-			return c.hint
+		if hint := h.Hint(); hint != "" {
+			return hint
 		}
-		err = c.err
+		err = h.Unwrap()
 	}
 	return ""
 }

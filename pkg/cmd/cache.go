@@ -110,10 +110,10 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch {
+			case olderThan < 0:
+				return clierror.Invalid(fmt.Errorf("--older-than must be a positive duration such as 720h, got %s", olderThan))
 			case all == (olderThan > 0):
 				return clierror.InvalidWithHint(errors.New("give exactly one of --older-than and --all"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
-			case olderThan < 0:
-				return clierror.Invalid(fmt.Errorf("--older-than must be positive, got %s", olderThan))
 			}
 			cutoff := time.Now().Add(-olderThan)
 			if all {
@@ -125,7 +125,11 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 				freed += e.Size
 				fmt.Fprintf(streams.Out, "Removed %s-%s (%s)\n", e.Chart, e.Version, shortDigest(e.ManifestDigest))
 			}
-			fmt.Fprintf(streams.Out, "Pruned %d charts, %s freed\n", len(removed), humanBytes(freed))
+			noun := "charts"
+			if len(removed) == 1 {
+				noun = "chart"
+			}
+			fmt.Fprintf(streams.Out, "Pruned %d %s, %s freed\n", len(removed), noun, humanBytes(freed))
 			return err
 		},
 	}

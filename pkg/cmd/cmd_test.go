@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,39 @@ func TestTextOutput(t *testing.T) {
 		"Would pull team-a/app: oci://r/charts/app:1.2.3@sha256:abc (anonymous)\n"
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestGetterWordsAreCurrent: every phrase the downloader rewrites is still
+// in a message somewhere, so a reworded message cannot silently lose its
+// translation.
+func TestGetterWordsAreCurrent(t *testing.T) {
+	var sources strings.Builder
+	for _, dir := range []string{"..", "../../pkg"} {
+		_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") && !strings.HasSuffix(path, "getter.go") {
+				b, _ := os.ReadFile(path)
+				sources.Write(b)
+			}
+			return nil
+		})
+	}
+	src := strings.ReplaceAll(sources.String(), `\"`, `"`)
+	for _, old := range getterPhrases {
+		if !strings.Contains(src, old) {
+			t.Errorf("no message says %q any more: update getterWords", old)
+		}
+	}
+	for _, msg := range []string{
+		"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)",
+		"check the name, or pass -n/--namespace",
+		"raise --timeout, or check that the registry is reachable",
+	} {
+		got := getterWords.Replace(msg)
+		for _, bad := range []string{"--registry-", "-n/--namespace", "--timeout", "--insecure"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("%q became %q, which still names %s", msg, got, bad)
+			}
+		}
 	}
 }

@@ -92,8 +92,15 @@ to Helm's registry client in memory, for the chart's registry host only: they
 are never written to disk, and your Helm registry config and Docker config are
 not used.
 
+A chart already in the cache is served without a download when this
+Component's place and Secret have read it before; otherwise one request
+proves access first. --offline answers from the cache alone and trusts it
+(a miss exits 1). With -d, the chart is also placed in DIR; --untar expands
+it into DIR/<chart> and refuses to overwrite one.
+
 Exit codes: 0 every chart pulled; 1 a runtime failure (cluster, network,
-registry); 2 invalid input or a request refused by policy.`
+registry); 2 invalid input or a request refused by policy; 130 and 143
+interrupted by SIGINT and SIGTERM (nothing is written).`
 
 const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
   %[1]s app -n team-a
@@ -105,7 +112,13 @@ const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
   %[1]s app -n team-a -d ./charts --untar
 
   # Show what would be pulled, without contacting the registry
-  %[1]s app -n team-a --dry-run`
+  %[1]s app -n team-a --dry-run
+
+  # Pull every Component labelled team=a, in every namespace
+  %[1]s -l team=a -A
+
+  # Pull every Component in the namespace, from the cache only
+  %[1]s --all -n team-a --offline`
 
 // helmKubeNote tells Helm users where the Kubernetes settings come from.
 const helmKubeNote = `
@@ -210,7 +223,7 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	s, f, err := o.prepare()
+	s, f, err := o.prepare(ctx)
 	if err != nil {
 		return err
 	}
@@ -285,7 +298,7 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 
 // prepare prints the insecurity warnings and builds the session and the
 // Fetcher every fetch-like command (fetch, the Helm downloader) runs with.
-func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
+func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, error) {
 	if o.Registry.InsecureSkipTLSVerify {
 		fmt.Fprintln(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the registry's certificate is not verified")
 	}
@@ -298,11 +311,12 @@ func (o *FetchOptions) prepare() (*session, *fetch.Fetcher, error) {
 	}
 	puller.MaxChartSize = o.MaxChartSize
 	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTPCredentials
-	s, err := openSession(o.KubeFlags, o.Resource)
+	s, err := openSession(ctx, o.KubeFlags, o.Resource)
 	if err != nil {
 		return nil, nil, err
 	}
 	store := cache.NewChartStore()
+	store.RemoveLeftovers()
 	puller.Hints = store
 	return s, &fetch.Fetcher{
 		Validator:                 component.NewValidator(),
@@ -419,7 +433,13 @@ func joinErrors(errs []error, total int) error {
 	code := clierror.CodeInvalid
 	msgs := make([]string, len(errs))
 	for i, e := range errs {
-		msgs[i] = e.Error()
+		// One line per Component: "namespace/name: what went wrong".
+		var ce *fetch.ComponentError
+		if errors.As(e, &ce) {
+			msgs[i] = ce.Component + ": " + ce.Err.Error()
+		} else {
+			msgs[i] = e.Error()
+		}
 		if clierror.ExitCode(e) != clierror.CodeInvalid {
 			code = clierror.CodeRuntime
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -74,6 +75,17 @@ func addVerbosityFlag(fs *pflag.FlagSet) {
 	v := pflag.PFlagFromGoFlag(gfs.Lookup("v"))
 	v.Usage = "Log level for the Kubernetes client (0-10): 6 shows requests, 9 shows them as curl commands."
 	fs.AddFlag(v)
+}
+
+// quietKlogBelowV1 keeps client-go's own log lines (discovery's "Couldn't
+// get current server API group list", …) off stderr unless -v is 1 or more:
+// ocisrc reports those failures itself, once, as an Error.
+func quietKlogBelowV1() {
+	if klog.V(1).Enabled() {
+		klog.ClearLogger()
+		return
+	}
+	klog.SetLogger(logr.Discard())
 }
 
 // sizeValue is a byte size flag that takes Kubernetes quantities (100Mi, 1G, 5000000).

@@ -74,18 +74,72 @@ func NewGetterCommand(kube *genericclioptions.ConfigFlags, streams genericioopti
 			// Helm's --ca-file, --cert-file and --key-file reach downloaders as arguments.
 			o.Registry.CAFile, o.Registry.CertFile, o.Registry.KeyFile = args[2], args[0], args[1]
 			if err := o.Validate(); err != nil {
-				return err
+				return inGetterWords(err)
 			}
-			return o.get(c.Context())
+			return inGetterWords(o.get(c.Context()))
 		},
 	}
 }
+
+// getterWords turn what fetch's messages tell users to type into what a
+// user of the downloader can type: helm's own flags, or the URL. Flags the
+// downloader cannot take are turned into advice that works.
+var getterWords = strings.NewReplacer(getterPairs...)
+
+// getterPairs are getterWords' old and new phrases, in turn.
+var getterPairs = []string{
+	"--registry-ca-file", "helm's --ca-file",
+	"--registry-cert-file", "helm's --cert-file",
+	"--registry-key-file", "helm's --key-file",
+	"; --registry-insecure-skip-tls-verify turns verification off (not recommended)", "",
+	"within --timeout", "in time",
+	"raise --timeout, or check", "check",
+	"raise --max-chart-size if the chart is really this large", "the downloader refuses charts over 100Mi; pull a larger one with helm ocisrc fetch --max-chart-size",
+	"check the name, or pass -n/--namespace", "check NAMESPACE and NAME in component://NAMESPACE/NAME",
+	"check -n/--namespace and --context", "check NAMESPACE in component://NAMESPACE/NAME, and helm's --kube-context",
+	"check --kubeconfig, KUBECONFIG and --context", "check helm's --kubeconfig, KUBECONFIG and --kube-context",
+	"--context, --kubeconfig or --server", "helm's --kube-context and --kubeconfig",
+	"that --context,", "that helm's --kube-context,",
+	"pass --resource with the namespaced Component resource", "the downloader reads the resource \"components\"; use helm ocisrc fetch --resource for another",
+	"pass --resource with the resource that holds your Components", "use helm ocisrc fetch --resource for a resource with another name",
+	"  or, if every Component that may name this Secret is trusted, pass --allow-unbound-secrets", "  (the downloader takes no flag to use an unbound Secret)",
+	", or pass --allow-plain-http-credentials if this network is trusted", "",
+}
+
+// getterPhrases are the phrases getterWords rewrites.
+var getterPhrases = func() []string {
+	var old []string
+	for i := 0; i < len(getterPairs); i += 2 {
+		old = append(old, getterPairs[i])
+	}
+	return old
+}()
+
+// inGetterWords rewrites err's message and hint in the downloader's words,
+// keeping its exit code.
+func inGetterWords(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &rewordedError{err: err, msg: getterWords.Replace(err.Error()), hint: getterWords.Replace(clierror.Hint(err))}
+}
+
+type rewordedError struct {
+	err       error
+	msg, hint string
+}
+
+func (e *rewordedError) Error() string { return e.msg }
+func (e *rewordedError) Unwrap() error { return e.err }
+
+// Hint is the rewritten hint (clierror.Hint finds it first).
+func (e *rewordedError) Hint() string { return e.hint }
 
 // get pulls one Component's chart (through the cache) and streams it to Out.
 func (o *FetchOptions) get(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	s, f, err := o.prepare()
+	s, f, err := o.prepare(ctx)
 	if err != nil {
 		return err
 	}

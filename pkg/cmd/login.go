@@ -82,7 +82,7 @@ func (o *LoginOptions) Validate() error {
 // resolve reads the Component and resolves its source (and, when withCredentials,
 // its credentials) as fetch does.
 func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetch.Resolution, error) {
-	s, err := openSession(o.KubeFlags, o.Resource)
+	s, err := openSession(ctx, o.KubeFlags, o.Resource)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	}
 	r, err := f.Resolve(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, &fetch.ComponentError{Component: c.Key(), Err: err}
 	}
 	if r.Secret == "" {
 		return nil, clierror.Invalid(fmt.Errorf("%s %q has no spec.source.authentication: there are no credentials to log in with", c.Resource, c.Key()))

@@ -55,15 +55,19 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 	case FaceKubectl:
 		kube := genericclioptions.NewConfigFlags(true)
 		o := NewFetchOptions(kube, streams, getenv)
-		root = NewFetchCommand(o, "component-pull NAME...", "kubectl component-pull", "")
+		root = NewFetchCommand(o, "component-pull (NAME... | -l SELECTOR | --all) [-A]", "kubectl component-pull", "")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
+		// The positional arguments are Component names, always: no
+		// "completion" subcommand (kubectl asks kubectl_complete-component_pull,
+		// which answers through cobra's hidden __complete).
+		root.CompletionOptions.DisableDefaultCmd = true
 		kube.AddFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 	case FaceHelm:
 		kube := kubeFlagsFromHelmEnv(getenv)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
 		root.AddCommand(
-			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "helm ocisrc fetch", helmKubeNote),
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "helm ocisrc fetch", helmKubeNote),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
 			NewCacheCommand(streams, "helm ocisrc"),
@@ -78,7 +82,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		kube.AddFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 		root.AddCommand(
-			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch NAME...", "ocisrc fetch", ""),
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "ocisrc fetch", ""),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
 			NewCacheCommand(streams, "ocisrc"),
@@ -88,6 +92,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 	root.Version = currentVersion().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	addVerbosityFlag(root.PersistentFlags())
+	root.PersistentPreRun = func(*cobra.Command, []string) { quietKlogBelowV1() }
 	root.SilenceErrors = true // only main prints errors
 	root.SilenceUsage = true  // input errors get a hint to --help instead of the whole usage
 	root.SetIn(streams.In)

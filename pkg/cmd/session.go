@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/component"
@@ -25,7 +28,12 @@ type session struct {
 	secrets   credentials.SecretReader
 }
 
-func openSession(kube *genericclioptions.ConfigFlags, resource string) (*session, error) {
+// openSession reads the kubeconfig and builds the clients. Every request
+// they make is tied to ctx: its deadline (--timeout) and its cancellation
+// (Ctrl-C) bound the cluster side as they bound the registry side, TLS
+// handshakes and discovery included.
+func openSession(ctx context.Context, kube *genericclioptions.ConfigFlags, resource string) (*session, error) {
+	bindToContext(ctx, kube)
 	hint := "check --kubeconfig, KUBECONFIG and --context"
 	namespace, _, err := kube.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
@@ -44,6 +52,33 @@ func openSession(kube *genericclioptions.ConfigFlags, resource string) (*session
 		finder:    &component.Finder{Getter: kube, Resource: resource},
 		secrets:   secretReader{client: clientset},
 	}, nil
+}
+
+// bindToContext makes every request of the clients built from kube use ctx.
+// client-go's resource builder and discovery make their requests with
+// context.TODO(), so without this neither --timeout nor Ctrl-C could stop an
+// API server that accepts connections and never answers.
+func bindToContext(ctx context.Context, kube *genericclioptions.ConfigFlags) {
+	kube.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return contextTransport{ctx: ctx, base: rt} })
+		if deadline, ok := ctx.Deadline(); ok {
+			c.Timeout = time.Until(deadline)
+		}
+		return c
+	}
+}
+
+// contextTransport sends every request with one context.
+type contextTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return t.base.RoundTrip(req.WithContext(t.ctx))
 }
 
 // component reads one named Component.

@@ -1,6 +1,7 @@
 package component
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -191,6 +192,10 @@ func describeReadError(resourceArg, namespace string, err error) error {
 		return clierror.InvalidWithHint(
 			fmt.Errorf("the server doesn't have a resource type %q", resourceArg),
 			"install the Component CRD in the cluster, or pass --resource with the resource that holds your Components")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return clierror.WithHint(fmt.Errorf("reading %s %s: the Kubernetes API server did not answer within --timeout", resourceArg, scope),
+			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up")
 	}
 	if server, reason, ok := unreachable(err); ok {
 		return clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),

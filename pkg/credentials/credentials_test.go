@@ -163,8 +163,16 @@ func TestResolve(t *testing.T) {
 func TestForbiddenHintNamesThePermission(t *testing.T) {
 	m := &secretMap{forbidden: map[string]bool{"team-a": true}}
 	_, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "team-a", Host: host})
-	if h := clierror.Hint(err); !strings.Contains(h, `"get secrets" in namespace "team-a"`) {
+	if h := clierror.Hint(err); !strings.Contains(h, `needs "get" on secrets in its own namespace "team-a" (kubectl auth can-i get secret/c -n team-a), and in the system namespace "sys"`) {
 		t.Errorf("hint = %q", h)
+	}
+	if !strings.Contains(err.Error(), `which is searched first because it is the Component's namespace`) {
+		t.Errorf("error = %q", err)
+	}
+	m = &secretMap{secrets: map[string]*corev1.Secret{}, forbidden: map[string]bool{"sys": true}}
+	_, err = Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "sys", Host: host})
+	if !strings.Contains(err.Error(), `cannot get secrets in the system namespace "sys", which is searched because the Component's namespace "team-a" has no secret "c"`) {
+		t.Errorf("error = %q", err)
 	}
 }
 

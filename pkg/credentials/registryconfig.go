@@ -2,13 +2,17 @@ package credentials
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"helm.sh/helm/v3/pkg/helmpath"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	orascreds "oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
 )
 
 // RegistryConfigPath is Helm's registry config file, as Helm resolves it:
@@ -41,6 +45,9 @@ func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Creden
 	if cred == auth.EmptyCredential {
 		return errors.New("the Secret holds no credential to log in with (only TLS material)")
 	}
+	if err := c.checkNoHelper(host); err != nil {
+		return err
+	}
 	fs, err := c.store()
 	if err != nil {
 		return err
@@ -52,6 +59,41 @@ func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Creden
 		return fmt.Errorf("restricting Helm's registry config %q to its owner: %w", c.Path, err)
 	}
 	return nil
+}
+
+// checkNoHelper refuses to log in when the registry config names a
+// credential helper for host ("credsStore", as helm registry login writes
+// where a helper exists, or "credHelpers"): Helm would then ask only the
+// helper, and an entry written to the file would be silently ignored. ocisrc
+// never hands credentials to a helper.
+func (c RegistryConfig) checkNoHelper(host string) error {
+	raw, err := os.ReadFile(c.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Helm's registry config %q: %w", c.Path, err)
+	}
+	var cfg struct {
+		CredsStore  string            `json:"credsStore"`
+		CredHelpers map[string]string `json:"credHelpers"`
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return clierror.Invalid(fmt.Errorf("reading Helm's registry config %q: it is not a valid docker config file", c.Path))
+	}
+	helper, key := cfg.CredHelpers[host], "credHelpers"
+	if helper == "" {
+		helper, key = cfg.CredsStore, "credsStore"
+	}
+	if helper == "" {
+		return nil
+	}
+	return clierror.InvalidWithHint(
+		fmt.Errorf("logging in to %s: Helm's registry config %q names the credential helper %+q (%s), which helm would ask instead of the file, so credentials stored in the file would be ignored; ocisrc never hands credentials to a helper", host, c.Path, helper, key),
+		fmt.Sprintf("use \"fetch\", which needs no login; or remove %q from that file (helm registry login would then store credentials in it too); or point --registry-config (HELM_REGISTRY_CONFIG) at a file of its own and give helm the same --registry-config", key))
 }
 
 // ErrNotLoggedIn is returned by Logout when there is nothing stored for the host.

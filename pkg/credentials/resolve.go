@@ -10,6 +10,7 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -93,9 +94,10 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		case apierrors.IsNotFound(err):
 			continue
 		case apierrors.IsForbidden(err):
-			return nil, clierror.WithHint(
-				fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", ns+"/"+req.SecretName, ns),
-				fmt.Sprintf("ask your cluster admin for \"get secrets\" in namespace %q (kubectl auth can-i get secrets -n %s)", ns, ns))
+			return nil, forbidden(req, ns, len(tried) == 2)
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, clierror.WithHint(fmt.Errorf("reading secret %q: the Kubernetes API server did not answer within --timeout", ns+"/"+req.SecretName),
+				"raise --timeout, or check that the cluster is up")
 		case err != nil:
 			return nil, fmt.Errorf("reading secret %q: %w", ns+"/"+req.SecretName, err)
 		}
@@ -126,6 +128,27 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 	return nil, clierror.WithHint(
 		fmt.Errorf("secret %q not found in %s", req.SecretName, where),
 		"create the Secret, or fix spec.source.authentication.secretRef.name")
+}
+
+// forbidden explains a Forbidden reading the Secret in namespace ns: which
+// lookup rule needed that permission, and which permissions the whole lookup needs.
+func forbidden(req Request, ns string, twoNamespaces bool) error {
+	name := ns + "/" + req.SecretName
+	can := fmt.Sprintf("kubectl auth can-i get secret/%s -n %s", req.SecretName, ns)
+	switch {
+	case !twoNamespaces:
+		return clierror.WithHint(
+			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", name, ns),
+			fmt.Sprintf("ask your cluster admin for \"get\" on secrets in namespace %q (%s)", ns, can))
+	case ns == req.ComponentNamespace:
+		return clierror.WithHint(
+			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q, which is searched first because it is the Component's namespace; a Forbidden there stops the search, so that a Secret you cannot read there never goes unnoticed", name, ns),
+			fmt.Sprintf("a Component with a secretRef needs \"get\" on secrets in its own namespace %q (%s), and in the system namespace %q when the Secret lives there; see the README's RBAC section", ns, can, req.SystemNamespace))
+	default:
+		return clierror.WithHint(
+			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in the system namespace %q, which is searched because the Component's namespace %q has no secret %q", name, ns, req.ComponentNamespace, req.SecretName),
+			fmt.Sprintf("ask your cluster admin for \"get\" on secrets in namespace %q (%s)", ns, can))
+	}
 }
 
 // UnboundError is a Secret from the system namespace that is bound to no

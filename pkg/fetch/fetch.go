@@ -27,6 +27,8 @@ type ChartPuller interface {
 	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
 	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
 	Exists(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) error
+	// CheckTLS builds the TLS settings a's material gives, without a request.
+	CheckTLS(a oci.Auth) error
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -139,7 +141,7 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 		}
 		resolved, err := credentials.Resolve(ctx, f.Secrets, r.request)
 		if err != nil {
-			return r, fmt.Errorf("component %q: %w", c.Key(), err)
+			return r, err
 		}
 		for _, w := range resolved.Warnings {
 			f.warn(w)
@@ -153,13 +155,32 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 		r.Auth.Extra = oci.Extra{CAPEM: resolved.CAPEM, CertPEM: resolved.CertPEM, KeyPEM: resolved.KeyPEM}
 	}
 	if err := oci.CheckPlainHTTP(ref.Registry, f.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
-		return r, fmt.Errorf("component %q: %w", c.Key(), err)
+		return r, err
 	}
 	return r, nil
 }
 
-// Fetch pulls one Component's chart into the cache.
+// Fetch pulls one Component's chart into the cache. Its error names the
+// Component.
 func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, error) {
+	res, err := f.fetch(ctx, c)
+	if err != nil {
+		return res, &ComponentError{Component: c.Key(), Err: err}
+	}
+	return res, nil
+}
+
+// ComponentError is the failure of one Component.
+type ComponentError struct {
+	// Component is namespace/name.
+	Component string
+	Err       error
+}
+
+func (e *ComponentError) Error() string { return fmt.Sprintf("component %q: %s", e.Component, e.Err) }
+func (e *ComponentError) Unwrap() error { return e.Err }
+
+func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, error) {
 	res := Result{Component: c.Key()}
 	r, err := f.Resolve(ctx, c)
 	if r != nil {
@@ -172,13 +193,17 @@ func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, err
 	res.Version = ref.Version
 	res.Digest = ref.Digest
 	res.Credentials = r.Secret
-	if f.DryRun {
-		return res, nil
-	}
+	// Every check that needs no registry runs before the dry run stops.
 	if f.Destination != "" {
 		if err := checkDestination(f.Destination, ref.Chart, f.Untar); err != nil {
 			return res, err
 		}
+	}
+	if err := f.Puller.CheckTLS(r.Auth); err != nil {
+		return res, err
+	}
+	if f.DryRun {
+		return res, nil
 	}
 	got, err := f.obtain(ctx, r)
 	if err != nil {

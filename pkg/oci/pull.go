@@ -165,6 +165,14 @@ func (p *Puller) Resolve(ctx context.Context, ref chartref.Reference, a Auth) (s
 	return desc.Digest.String(), nil
 }
 
+// CheckTLS builds the TLS settings for a's material (the Secret's CA and
+// client certificate, with the flags') without making a request: a conflict
+// or bad material is reported in a dry run too.
+func (p *Puller) CheckTLS(a Auth) error {
+	_, err := p.transport(a.Extra)
+	return err
+}
+
 // Exists asks the registry whether ref's repository holds the manifest
 // digest, with a's credentials: one HEAD request. It proves that these
 // credentials may read that chart at that place before a cached copy is

@@ -183,7 +183,7 @@ func TestKubectlPlugin(t *testing.T) {
 	checkPulled(t, h, stdout, true)
 
 	stdout, _, code = run(t, h, env, "kubectl", "component-pull", "--help")
-	if code != 0 || !strings.Contains(stdout, "kubectl component-pull NAME...") {
+	if code != 0 || !strings.Contains(stdout, "kubectl component-pull (NAME... | -l SELECTOR | --all) [-A]") {
 		t.Errorf("help does not read as a kubectl plugin:\n%s", stdout)
 	}
 	stdout, _, code = run(t, h, env, "kubectl", "component-pull", "--version")

@@ -224,13 +224,27 @@ func TestBulk(t *testing.T) {
 		t.Fatalf("want exit 1 (one Component failed), got %s", r)
 	}
 	var d struct {
-		Results []struct{ Component, Digest, Error string } `json:"results"`
+		Results []struct {
+			Component, Digest, Error string
+			Cached                   bool
+		} `json:"results"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
 		t.Fatalf("stdout: %v\n%s", err, r)
 	}
 	if len(d.Results) != 7 {
 		t.Fatalf("want 7 results, got %d:\n%s", len(d.Results), r.stdout)
+	}
+	// Of the Components that share a download, only the one that made it
+	// reports cached: false.
+	downloaded := map[string]int{}
+	for _, res := range d.Results {
+		if res.Error == "" && !res.Cached {
+			downloaded[res.Digest]++
+		}
+	}
+	if downloaded[app123.Digest] != 1 || downloaded[app124.Digest] != 1 {
+		t.Errorf("want one result with cached: false per chart, got %v:\n%s", downloaded, r.stdout)
 	}
 	for _, res := range d.Results {
 		switch {
@@ -242,7 +256,7 @@ func TestBulk(t *testing.T) {
 			t.Errorf("%s: %+v", res.Component, res)
 		}
 	}
-	wantStderr(t, r, "1 of 7 Components failed", "bulk-2/broken")
+	wantStderr(t, r, "Error: 1 of 7 Components failed:\n  bulk-2/broken: secret \"missing\" not found")
 
 	// The registry: each distinct chart downloaded once.
 	reqs := stack.Secure.Requests()
@@ -348,6 +362,9 @@ func TestCacheListAndPrune(t *testing.T) {
 	}
 	r = runFace(t, "ocisrc", nil, "cache", "prune")
 	wantCode(t, r, 2)
+	r = runFace(t, "ocisrc", nil, "cache", "prune", "--older-than", "-5h")
+	wantCode(t, r, 2)
+	wantStderr(t, r, "Error: --older-than must be a positive duration such as 720h, got -5h0m0s")
 	r = runFace(t, "ocisrc", nil, "cache", "prune", "--all")
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "Pruned 2 charts") {
@@ -385,5 +402,29 @@ func TestProgressOnATerminal(t *testing.T) {
 	data, _ := os.ReadFile(out)
 	if strings.Count(string(data), "Pulled ") != 2 || strings.Contains(string(data), "Pulling Components") {
 		t.Errorf("stdout:\n%s", data)
+	}
+}
+
+// TestBulkFailuresNameEachComponent: four Components share a chart that
+// cannot be pulled: each gets its own line, named, on stderr.
+func TestBulkFailuresNameEachComponent(t *testing.T) {
+	newHome(t)
+	const ns = "bulk-fail"
+	missing := "oci://" + stack.Open.Host + "/charts/web:9.9.9"
+	for _, n := range []string{"a", "b", "c", "d"} {
+		putComponent(t, ns, n, testenv.OCISource(missing, "", ""))
+	}
+	putComponent(t, ns, "ok", testenv.OCISource(openApp.Ref, "", ""))
+	r := kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile)
+	wantCode(t, r, 1)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if lines[0] != "Error: 4 of 5 Components failed:" {
+		t.Errorf("first line %q", lines[0])
+	}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		wantStderr(t, r, "\n  "+ns+"/"+n+": pulling \""+missing+"\": not found in the registry")
+	}
+	if !strings.HasPrefix(r.stdout, "Pulled "+ns+"/ok: ") || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("stdout = %q", r.stdout)
 	}
 }

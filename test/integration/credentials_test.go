@@ -374,8 +374,8 @@ func TestRestrictedUser(t *testing.T) {
 
 	r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
 	wantCode(t, r, 1)
-	wantStderr(t, r, `reading secret "team-a/creds": forbidden: your identity cannot get secrets in namespace "team-a"`,
-		`Hint: ask your cluster admin for "get secrets" in namespace "team-a"`)
+	wantStderr(t, r, `reading secret "team-a/creds": forbidden: your identity cannot get secrets in namespace "team-a", which is searched first because it is the Component's namespace`,
+		`Hint: a Component with a secretRef needs "get" on secrets in its own namespace "team-a" (kubectl auth can-i get secret/creds -n team-a), and in the system namespace "deployment-system" when the Secret lives there`)
 	if n := requests(stack.Secure); n != 0 {
 		t.Errorf("%d registry requests, want 0", n)
 	}
@@ -384,6 +384,45 @@ func TestRestrictedUser(t *testing.T) {
 	r = runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", nsB)
 	wantCode(t, r, 1)
 	wantStderr(t, r, "forbidden", `ask for permission to get and list components in namespace "team-b"`)
+}
+
+// TestDocumentedRBAC: the permissions the README lists are enough, and the
+// case the README warns about (Secrets readable only in the system
+// namespace) fails with a message that says which rule needs what.
+func TestDocumentedRBAC(t *testing.T) {
+	ctx := context.Background()
+	user := "rbac-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	kubeconfig, err := stack.Cluster.AddUser(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "rbac-team"
+	if err := stack.Cluster.EnsureNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	putSecret(t, nsSys, "rbac-shared", boundCreds(stack.Secure.Host))
+	putComponent(t, ns, "app", testenv.OCISource(app123.Ref, "rbac-shared", nsSys))
+	if err := stack.Cluster.Grant(ctx, ns, user, "deploy.example.io", []string{"components"}, []string{"get"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.Cluster.Grant(ctx, nsSys, user, "", []string{"secrets"}, []string{"get"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("secrets readable only in the system namespace", func(t *testing.T) {
+		newHome(t)
+		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", ns, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, `cannot get secrets in namespace "rbac-team", which is searched first because it is the Component's namespace`,
+			`needs "get" on secrets in its own namespace "rbac-team"`, `and in the system namespace "deployment-system" when the Secret lives there`)
+	})
+	t.Run("the documented Role", func(t *testing.T) {
+		newHome(t)
+		if err := stack.Cluster.Grant(ctx, ns, user, "", []string{"secrets"}, []string{"get"}); err != nil {
+			t.Fatal(err)
+		}
+		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", ns, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 0)
+	})
 }
 
 func TestLoginLogout(t *testing.T) {
@@ -507,4 +546,34 @@ func TestRefusalNamesTheSecretUsed(t *testing.T) {
 		wantCode(t, r, 2)
 		wantStderr(t, r, `secret "team-a/registry-credentials" is bound to ghcr.io`, `it shadows "deployment-system/registry-credentials"`)
 	})
+}
+
+// TestLoginWithACredentialHelper: a registry config that names a credential
+// helper would make helm ignore what login writes; login says so and writes
+// nothing.
+func TestLoginWithACredentialHelper(t *testing.T) {
+	for name, cfg := range map[string]string{
+		"credsStore":  `{"auths":{},"credsStore":"osxkeychain"}`,
+		"credHelpers": `{"credHelpers":{"HOST":"secretservice"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHome(t)
+			putSecret(t, nsA, "creds", goodCreds())
+			putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "creds", nsA))
+			config := h.Env["HELM_REGISTRY_CONFIG"]
+			cfg = strings.ReplaceAll(cfg, "HOST", stack.Secure.Host)
+			if err := os.MkdirAll(filepath.Dir(config), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": nsA, "KUBECONFIG": stack.Cluster.Kubeconfig}, "login", "app")
+			wantCode(t, r, 2)
+			wantStderr(t, r, "names the credential helper", "("+name+")", "which helm would ask instead of the file", "Hint: use \"fetch\", which needs no login")
+			if got, _ := os.ReadFile(config); string(got) != cfg {
+				t.Errorf("login changed the registry config:\n%s", got)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,7 +183,8 @@ func TestInterruption(t *testing.T) {
 			if want := 128 + int(sig); cmd.ProcessState.ExitCode() != want {
 				t.Errorf("exit %d, want %d\n%s", cmd.ProcessState.ExitCode(), want, errOut)
 			}
-			if !strings.Contains(errOut.String(), "Error: interrupted by "+sig.String()) {
+			name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig]
+			if !strings.Contains(errOut.String(), "Error: interrupted ("+name+"): nothing was written") {
 				t.Errorf("stderr:\n%s", errOut)
 			}
 			assertNoCacheEntries(t, h)
@@ -202,9 +204,20 @@ func TestKilledProcessLeavesNothingBroken(t *testing.T) {
 	assertNoCacheEntries(t, h)
 
 	// kill -9 between the temporary write and the rename leaves what this
-	// simulates: a temporary entry directory and a temporary index file.
+	// simulates: a temporary entry directory and a temporary index file of
+	// a process that is gone (the one just killed), and an old one of an
+	// earlier ocisrc without a process id.
 	store := filepath.Join(h.Env["HELM_REPOSITORY_CACHE"], "ocisrc")
-	leftovers := []string{filepath.Join(store, "sha256", ".tmp-123"), filepath.Join(store, "index", ".tmp-456")}
+	dead := cmd.Process.Pid
+	leftovers := []string{filepath.Join(store, "sha256", fmt.Sprintf(".tmp-%d-123", dead)), filepath.Join(store, "index", fmt.Sprintf(".tmp-%d-456", dead)), filepath.Join(store, "hosts", ".tmp-789")}
+	// A live writer's temporary file (this test process's) is kept.
+	live := filepath.Join(store, "index", fmt.Sprintf(".tmp-%d-live", os.Getpid()))
+	if err := os.MkdirAll(filepath.Dir(leftovers[2]), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftovers[2], nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(leftovers[0], 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -218,10 +231,11 @@ func TestKilledProcessLeavesNothingBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-time.Hour)
-	for _, p := range leftovers {
-		if err := os.Chtimes(p, old, old); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Chtimes(leftovers[2], old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(live, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 
 	// The next run is correct and cleans up.
@@ -235,10 +249,25 @@ func TestKilledProcessLeavesNothingBroken(t *testing.T) {
 			t.Errorf("leftover %s is still there", p)
 		}
 	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live writer's temporary file was removed: %v", err)
+	}
 	files, _ := testenv.Files(filepath.Join(store, "sha256"))
 	hex := strings.TrimPrefix(app123.Digest, "sha256:")
 	if strings.Join(files, ",") != hex+"/app-1.2.3.tgz,"+hex+"/entry.json" {
 		t.Errorf("the cache holds %v", files)
+	}
+
+	// A run that writes nothing (a cache hit) removes a fresh leftover too.
+	if err := os.MkdirAll(leftovers[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = runBinary(t, h, nil, "fetch", "faulty", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"cached": true`) {
+		t.Fatalf("the warm run: %s", r)
+	}
+	if _, err := os.Stat(leftovers[0]); !os.IsNotExist(err) {
+		t.Errorf("a warm run left %s", leftovers[0])
 	}
 }
 
@@ -264,6 +293,40 @@ func TestClusterFaults(t *testing.T) {
 		wantCode(t, r, 1)
 		wantStderr(t, r, "the Kubernetes API server https://127.0.0.1:1 cannot be reached: connection refused", "Hint: check the cluster is up")
 	})
+	t.Run("API server unreachable, through the binary: no client-go log lines", func(t *testing.T) {
+		kc := write(t, func(c *clientcmdapi.Config) { c.Clusters["test"].Server = "https://127.0.0.1:1" })
+		h := mustHome(t, t.TempDir())
+		r := runBinary(t, h, nil, "fetch", "app", "-n", nsA, "--kubeconfig", kc)
+		wantCode(t, r, 1)
+		if !strings.HasPrefix(r.stderr, "Error: the Kubernetes API server https://127.0.0.1:1 cannot be reached") || strings.Contains(r.stderr, "memcache.go") {
+			t.Errorf("stderr should be the one error:\n%s", r.stderr)
+		}
+		// -v=1 and up show them again.
+		r = runBinary(t, h, nil, "fetch", "app", "-n", nsA, "--kubeconfig", kc, "-v=1")
+		if !strings.Contains(r.stderr, "Couldn't get current server API group list") {
+			t.Errorf("-v=1 hides client-go's log:\n%s", r.stderr)
+		}
+	})
+	for _, face := range []struct {
+		name string
+		args []string
+	}{
+		{"fetch", []string{"fetch", "app", "-n", nsA}},
+		{"login", []string{"login", "app", "-n", nsA}},
+	} {
+		t.Run("an API server that accepts and never answers, "+face.name, func(t *testing.T) {
+			stall := testenv.NewStallingServer()
+			defer stall.Close()
+			h := mustHome(t, t.TempDir())
+			args := append(append([]string{}, face.args...), "--kubeconfig", stack.Cluster.Kubeconfig, "--server", "https://"+stall.Addr, "--timeout", "2s")
+			r := runBinary(t, h, nil, args...)
+			wantCode(t, r, 1)
+			wantStderr(t, r, "the Kubernetes API server did not answer within --timeout", "Hint: raise --timeout")
+			if stall.Accepted() == 0 {
+				t.Error("the stalling server saw no connection: the test proves nothing")
+			}
+		})
+	}
 	t.Run("API server certificate not trusted", func(t *testing.T) {
 		other, err := testenv.NewCA()
 		if err != nil {

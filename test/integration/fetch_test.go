@@ -351,6 +351,29 @@ func TestFetchDryRun(t *testing.T) {
 	putComponent(t, nsA, "foreign", testenv.OCISource(app123.Ref, "creds", nsB))
 	r = kubectl(t, "foreign", "-n", nsA, "--dry-run")
 	wantCode(t, r, 2)
+
+	// Every check the real run makes without the registry, the dry run makes.
+	t.Run("an --untar target that exists", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "app"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := kubectl(t, "app", "-n", nsA, "--dry-run", "-d", dir, "--untar")
+		wantCode(t, r, 2)
+		wantStderr(t, r, "--untar: ", "already exists")
+	})
+	t.Run("a client certificate from both a flag and the Secret", func(t *testing.T) {
+		_, certPEM, keyPEM, err := clientCA.ClientCertificate("dry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile := writePair(t, certPEM, keyPEM)
+		putSecret(t, nsA, "mtls", map[string]string{"tls.crt": string(certPEM), "tls.key": string(keyPEM)})
+		putComponent(t, nsA, "mtls", testenv.OCISource(mtlsApp.Ref, "mtls", nsA))
+		r := kubectl(t, "mtls", "-n", nsA, "--dry-run", "--registry-cert-file", certFile, "--registry-key-file", keyFile)
+		wantCode(t, r, 2)
+		wantStderr(t, r, "both --registry-cert-file and the Secret's tls.crt give a client certificate")
+	})
 }
 
 func TestFetchDestination(t *testing.T) {
@@ -526,5 +549,38 @@ func assertNoCacheEntries(t *testing.T, h *testenv.Home) {
 	}
 	if len(files) != 0 {
 		t.Errorf("the cache holds %v, want nothing", files)
+	}
+}
+
+// TestDownloaderHints: the component:// downloader's messages name what a
+// helm user can type: helm's flags and the URL, never fetch's flags.
+func TestDownloaderHints(t *testing.T) {
+	newHome(t)
+	env := map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig}
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "creds", nsA))
+	for name, tc := range map[string]struct {
+		args []string
+		want []string
+	}{
+		"no CA": {args: []string{"", "", "", "component://" + nsA + "/app"},
+			want: []string{"TLS connection to " + stack.Secure.Host + " failed", "Hint: pass helm's --ca-file with the registry's CA"}},
+		"no such Component": {args: []string{"", "", stack.Secure.CAFile, "component://" + nsA + "/nope"},
+			want: []string{`components "nope" not found in namespace "team-a"`, "Hint: check NAMESPACE and NAME in component://NAMESPACE/NAME"}},
+		"no such namespace": {args: []string{"", "", stack.Secure.CAFile, "component://no-such-ns/app"},
+			want: []string{`namespace "no-such-ns" not found`, "check NAMESPACE in component://NAMESPACE/NAME, and helm's --kube-context"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runFace(t, "ocisrc", env, tc.args...)
+			if r.code == 0 {
+				t.Fatalf("want a failure:\n%s", r)
+			}
+			wantStderr(t, r, tc.want...)
+			for _, bad := range []string{"--registry-", "-n/--namespace", "--timeout", "--insecure-skip"} {
+				if strings.Contains(r.stderr, bad) {
+					t.Errorf("the downloader's message names %s:\n%s", bad, r)
+				}
+			}
+		})
 	}
 }

@@ -247,3 +247,19 @@ func (r *Registry) PushCrafted(ctx context.Context, repo, tag string, cr Crafted
 	}
 	return &Pushed{Ref: "oci://" + r.Host + "/" + repo + ":" + tag, Digest: desc.Digest.String()}, nil
 }
+
+// CopyChart copies the manifest ref (a tag or a digest) of srcRepo, with
+// its blobs, byte for byte to dst's dstRepo under tag: a mirror of the
+// chart, with the same digest. srcCred reads the source.
+func (r *Registry) CopyChart(ctx context.Context, srcRepo, ref string, srcCred auth.Credential, dst *Registry, dstRepo, tag string) error {
+	src, err := r.RepositoryAs(srcRepo, srcCred)
+	if err != nil {
+		return err
+	}
+	to, err := dst.RepositoryAs(dstRepo, auth.Credential{})
+	if err != nil {
+		return err
+	}
+	_, err = oras.Copy(ctx, src, ref, to, tag, oras.DefaultCopyOptions)
+	return err
+}

@@ -186,6 +186,26 @@ func (c *Cluster) PutServiceAccountToken(ctx context.Context, namespace, name st
 	return err
 }
 
+// PutConfigMap creates or replaces a ConfigMap with data.
+func (c *Cluster) PutConfigMap(ctx context.Context, namespace, name string, data map[string]string) error {
+	if err := c.EnsureNamespace(ctx, namespace); err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Data: data}
+	_ = c.Client.CoreV1().ConfigMaps(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	_, err := c.Client.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{})
+	return err
+}
+
+// DeleteConfigMap deletes a ConfigMap; a missing one is fine.
+func (c *Cluster) DeleteConfigMap(ctx context.Context, namespace, name string) error {
+	err := c.Client.CoreV1().ConfigMaps(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // DeleteSecret deletes a Secret; a missing one is fine.
 func (c *Cluster) DeleteSecret(ctx context.Context, namespace, name string) error {
 	err := c.Client.CoreV1().Secrets(namespace).Delete(ctx, name, metav1.DeleteOptions{})

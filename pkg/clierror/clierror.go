@@ -34,7 +34,6 @@ func (e *coded) Hint() string { return e.hint }
 type Hinter interface {
 	error
 	Hint() string
-	Unwrap() error
 }
 
 // Invalid marks err as invalid input or a refusal by policy (exit code 2).
@@ -84,7 +83,7 @@ func Hint(err error) string {
 		if hint := h.Hint(); hint != "" {
 			return hint
 		}
-		err = h.Unwrap()
+		err = errors.Unwrap(h)
 	}
 	return ""
 }

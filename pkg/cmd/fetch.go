@@ -64,6 +64,8 @@ type FetchOptions struct {
 	Offline bool
 	// MaxChartSize refuses larger charts before they are read into memory.
 	MaxChartSize int64
+	// Policy selects the registry policy.
+	Policy PolicyOptions
 
 	genericiooptions.IOStreams
 }
@@ -78,6 +80,7 @@ func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericio
 		Timeout:         5 * time.Minute,
 		Concurrency:     4,
 		MaxChartSize:    oci.DefaultMaxChartSize,
+		Policy:          newPolicyOptions(getenv),
 		IOStreams:       streams,
 	}
 }
@@ -163,6 +166,7 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
+	o.Policy.addFlags(fs)
 	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
 	completeOutputFlag(c)
 	return c
@@ -267,6 +271,9 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	if err := o.applyPolicy(ctx, s, f, comps); err != nil {
+		return err
+	}
 	progress := newProgress(o.ErrOut, len(comps), o.Output == OutputText && !o.DryRun)
 	var mu sync.Mutex
 	g := new(errgroup.Group)
@@ -296,16 +303,69 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	return joinErrors(errs, len(results))
 }
 
-// prepare prints the insecurity warnings and builds the session and the
-// Fetcher every fetch-like command (fetch, the Helm downloader) runs with.
-func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, error) {
+// applyPolicy reads the registry policy (once the Components are known, so
+// that a cluster that cannot be read is reported as such first) and the
+// relaxing flags.
+func (o *FetchOptions) applyPolicy(ctx context.Context, s *session, f *fetch.Fetcher, comps []component.Component) error {
+	set, err := o.Policy.load(ctx, s, o.SystemNamespace, f.Warn)
+	if err != nil {
+		return err
+	}
+	f.Policy = set
+	return o.relax(f, comps)
+}
+
+// relax applies --registry-insecure-skip-tls-verify and --plain-http to the
+// one registry the run's Components name, with a warning that names it. A
+// relaxation always names its host: over several registries, it belongs in
+// the registry policy file, per prefix.
+func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) error {
+	var flags []string
 	if o.Registry.InsecureSkipTLSVerify {
-		fmt.Fprintln(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the registry's certificate is not verified")
+		flags = append(flags, "--registry-insecure-skip-tls-verify")
 	}
 	if o.Registry.PlainHTTP {
-		fmt.Fprintln(o.ErrOut, "Warning: --plain-http is set: the registry connection is not encrypted")
+		flags = append(flags, "--plain-http")
 	}
-	puller, err := oci.NewPuller(o.Registry, version.UserAgent())
+	if len(flags) == 0 {
+		return nil
+	}
+	hosts := map[string]bool{}
+	for _, c := range comps {
+		if r, err := f.Source(c); err == nil {
+			hosts[strings.ToLower(r.Ref.Registry)] = true
+		}
+	}
+	names := make([]string, 0, len(hosts))
+	for h := range hosts {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	if len(names) > 1 {
+		return clierror.InvalidWithHint(
+			fmt.Errorf("%s applies to one registry, but this run pulls from %d: %s", strings.Join(flags, " and "), len(names), strings.Join(names, ", ")),
+			"put plainHTTP: true or tls.insecureSkipVerify: true under the prefix of the registry that needs it, in the local registry policy file (--registry-policy)")
+	}
+	if len(names) == 1 {
+		f.RelaxHost = names[0]
+		if o.Registry.InsecureSkipTLSVerify {
+			fmt.Fprintf(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the certificate of %s is not verified\n", f.RelaxHost)
+		}
+		if o.Registry.PlainHTTP {
+			fmt.Fprintf(o.ErrOut, "Warning: --plain-http is set: the connection to %s is not encrypted\n", f.RelaxHost)
+		}
+	}
+	return nil
+}
+
+// prepare builds the session and the Fetcher every fetch-like command
+// (fetch, the Helm downloader) runs with, and reads the registry policy.
+func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, error) {
+	// The relaxing flags apply to the run's one registry (see relax), not to
+	// every connection.
+	global := o.Registry
+	global.InsecureSkipTLSVerify, global.PlainHTTP = false, false
+	puller, err := oci.NewPuller(global, version.UserAgent())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -315,6 +375,7 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	if err != nil {
 		return nil, nil, err
 	}
+	warn := warner(o.ErrOut)
 	store := cache.NewChartStore()
 	store.RemoveLeftovers()
 	puller.Hints = store
@@ -328,10 +389,11 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		Destination:               o.Destination,
 		Untar:                     o.Untar,
 		PlainHTTP:                 o.Registry.PlainHTTP,
+		InsecureSkipVerify:        o.Registry.InsecureSkipTLSVerify,
 		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
 		Offline:                   o.Offline,
 		AllowUnbound:              o.AllowUnboundSecrets,
-		Warn:                      warner(o.ErrOut),
+		Warn:                      warn,
 	}, nil
 }
 
@@ -403,6 +465,9 @@ func printText(w io.Writer, r fetch.Result, dryRun bool) error {
 			verb = "Cached"
 		}
 		line = fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
+		if r.FromMirror() {
+			line += ", from the mirror " + r.Source
+		}
 		if r.Destination != "" {
 			line += ", placed in " + r.Destination
 		}
@@ -431,21 +496,24 @@ func joinErrors(errs []error, total int) error {
 		}
 	}
 	code := clierror.CodeInvalid
-	msgs := make([]string, len(errs))
+	lines := make([]bulkLine, len(errs))
 	for i, e := range errs {
 		// One line per Component: "namespace/name: what went wrong".
 		var ce *fetch.ComponentError
 		if errors.As(e, &ce) {
-			msgs[i] = ce.Component + ": " + ce.Err.Error()
+			lines[i] = bulkLine{prefix: ce.Component + ": ", err: ce.Err}
 		} else {
-			msgs[i] = e.Error()
+			lines[i] = bulkLine{err: e}
 		}
 		if clierror.ExitCode(e) != clierror.CodeInvalid {
 			code = clierror.CodeRuntime
 		}
 	}
-	sort.Strings(msgs)
-	err := &BulkError{Failed: len(errs), Total: total, Messages: msgs}
+	sort.Slice(lines, func(i, j int) bool { return lines[i].text() < lines[j].text() })
+	err := &BulkError{Failed: len(errs), Total: total, lines: lines}
+	for _, l := range lines {
+		err.Messages = append(err.Messages, l.text())
+	}
 	if code == clierror.CodeInvalid {
 		return clierror.Invalid(err)
 	}
@@ -457,7 +525,16 @@ type BulkError struct {
 	Failed, Total int
 	// Messages are the failures, one each, sorted.
 	Messages []string
+	lines    []bulkLine
 }
+
+// bulkLine is one Component's failure.
+type bulkLine struct {
+	prefix string
+	err    error
+}
+
+func (l bulkLine) text() string { return l.prefix + l.err.Error() }
 
 func (e *BulkError) Error() string {
 	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(e.Messages, "\n  "))
@@ -466,9 +543,9 @@ func (e *BulkError) Error() string {
 // Lines is the message for a terminal: its own line breaks kept, each
 // failure's text escaped.
 func (e *BulkError) Lines() string {
-	lines := make([]string, len(e.Messages))
-	for i, m := range e.Messages {
-		lines[i] = termsafe.Escape(m)
+	lines := make([]string, len(e.lines))
+	for i, l := range e.lines {
+		lines[i] = termsafe.Escape(l.prefix) + strings.ReplaceAll(terminalText(l.err), "\n", "\n  ")
 	}
 	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(lines, "\n  "))
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
 )
 
 // ComponentScheme is the URL scheme of the Helm downloader plugin.
@@ -145,6 +146,9 @@ func (o *FetchOptions) get(ctx context.Context) error {
 	}
 	c, err := s.component(o.Names[0])
 	if err != nil {
+		return err
+	}
+	if err := o.applyPolicy(ctx, s, f, []component.Component{c}); err != nil {
 		return err
 	}
 	res, err := f.Fetch(ctx, c)

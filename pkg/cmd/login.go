@@ -29,6 +29,8 @@ type LoginOptions struct {
 	Timeout        time.Duration
 	// AllowUnboundSecrets lets Secrets from the system namespace that are bound to no registry be used.
 	AllowUnboundSecrets bool
+	// Policy selects the registry policy (blocked prefixes are refused).
+	Policy PolicyOptions
 
 	genericiooptions.IOStreams
 }
@@ -41,6 +43,7 @@ func NewLoginOptions(kube *genericclioptions.ConfigFlags, streams genericiooptio
 		SystemNamespace: defaultSystemNamespace(getenv),
 		RegistryConfig:  credentials.RegistryConfigPath(getenv),
 		Timeout:         time.Minute,
+		Policy:          newPolicyOptions(getenv),
 		IOStreams:       streams,
 	}
 }
@@ -52,6 +55,7 @@ func (o *LoginOptions) bind(c *cobra.Command) {
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
 	fs.StringVar(&o.RegistryConfig, "registry-config", o.RegistryConfig, "Helm's registry config file (env HELM_REGISTRY_CONFIG).")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long.")
+	o.Policy.addFlags(fs)
 	if c.Name() == "login" {
 		fs.BoolVar(&o.AllowUnboundSecrets, "allow-unbound-secrets", o.AllowUnboundSecrets, "Use a Secret from the system namespace that is bound to no registry (prints a warning). Insecure.")
 	}
@@ -90,7 +94,12 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Warn: warner(o.ErrOut)}
+	warn := warner(o.ErrOut)
+	set, err := o.Policy.load(ctx, s, o.SystemNamespace, warn)
+	if err != nil {
+		return nil, err
+	}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Policy: set, Warn: warn}
 	if !withCredentials {
 		return f.Source(c)
 	}

@@ -71,6 +71,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
 			NewCacheCommand(streams, "helm ocisrc"),
+			NewPolicyCommand(kube, streams, getenv, "helm ocisrc"),
 			NewVersionCommand(streams),
 			NewGetterCommand(kube, streams, getenv),
 		)
@@ -86,6 +87,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
 			NewCacheCommand(streams, "ocisrc"),
+			NewPolicyCommand(kube, streams, getenv, "ocisrc"),
 			NewVersionCommand(streams),
 		)
 	}
@@ -179,6 +181,17 @@ func errorText(err error) string {
 	var bulk *BulkError
 	if errors.As(err, &bulk) {
 		return bulk.Lines()
+	}
+	return terminalText(err)
+}
+
+// terminalText is one error's message for a terminal: escaped, unless the
+// error has several lines of its own, each escaped (TerminalText).
+func terminalText(err error) string {
+	var multi interface{ TerminalText() string }
+	if errors.As(err, &multi) {
+		prefix := strings.TrimSuffix(err.Error(), multi.(error).Error())
+		return termsafe.Escape(prefix) + multi.TerminalText()
 	}
 	return termsafe.Escape(err.Error())
 }

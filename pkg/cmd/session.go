@@ -26,6 +26,7 @@ type session struct {
 	namespace string
 	finder    *component.Finder
 	secrets   credentials.SecretReader
+	clientset kubernetes.Interface
 }
 
 // openSession reads the kubeconfig and builds the clients. Every request
@@ -51,6 +52,7 @@ func openSession(ctx context.Context, kube *genericclioptions.ConfigFlags, resou
 		namespace: namespace,
 		finder:    &component.Finder{Getter: kube, Resource: resource},
 		secrets:   secretReader{client: clientset},
+		clientset: clientset,
 	}, nil
 }
 
@@ -95,6 +97,9 @@ func (s *session) component(name string) (component.Component, error) {
 	}
 	return found[0], nil
 }
+
+// termsafeLines escapes each line of text made of cluster and registry data.
+func termsafeLines(s string) string { return termsafe.EscapeLines(s) }
 
 // warner prints each distinct warning once, as kubectl does: "Warning: …".
 func warner(w io.Writer) func(string) {

@@ -181,6 +181,26 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
+// DescribeClusterError turns an error of a request to the API server into
+// one sentence, as reading Components does: unreachable, not trusted, timed
+// out, forbidden; doing says what was being read.
+func DescribeClusterError(doing string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return clierror.WithHint(fmt.Errorf("%s: the Kubernetes API server did not answer within --timeout", doing),
+			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up")
+	}
+	if server, reason, ok := unreachable(err); ok {
+		return clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),
+			"check the cluster is up and that --context, --kubeconfig or --server point at it")
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
+			"check certificate-authority in your kubeconfig (or --certificate-authority)")
+	}
+	return clierror.WithHint(fmt.Errorf("%s: %w", doing, err), "pass --cluster-registry-policy=false to run without the cluster's registry policy")
+}
+
 func describeReadError(resourceArg, namespace string, err error) error {
 	scope := fmt.Sprintf("in namespace %q", namespace)
 	if namespace == "" {

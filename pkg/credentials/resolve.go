@@ -130,6 +130,36 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		"create the Secret, or fix spec.source.authentication.secretRef.name")
 }
 
+// ResolveBound reads the Secret name of namespace ns for a registry host
+// that the platform configured (a mirror of the registry policy): it must
+// be a registry credentials Secret bound to host. Only that namespace is read.
+func ResolveBound(ctx context.Context, r SecretReader, ns, name, host string) (*Resolved, error) {
+	used := ns + "/" + name
+	secret, err := r.GetSecret(ctx, ns, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, clierror.WithHint(fmt.Errorf("secret %q not found", used), "create it, or fix the registry policy's secretRef")
+	case apierrors.IsForbidden(err):
+		return nil, clierror.WithHint(fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", used, ns),
+			fmt.Sprintf("ask your cluster admin for \"get\" on secret %s in namespace %q", name, ns))
+	case err != nil:
+		return nil, fmt.Errorf("reading secret %q: %w", used, err)
+	}
+	d, err := secretformat.Decode(secretformat.Secret{Name: used, Type: string(secret.Type), Data: secret.Data}, host)
+	if err != nil {
+		return nil, err
+	}
+	res := &Resolved{Decoded: d, Secret: used}
+	if d.Hosts == nil {
+		return nil, clierror.InvalidWithHint(fmt.Errorf("secret %q is bound to no registry: refusing to send its credentials to %s", used, host),
+			fmt.Sprintf("add a %q key with the mirror's host to the Secret", secretformat.KeyRegistry))
+	}
+	if err := checkBinding(res, host); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
 // forbidden explains a Forbidden reading the Secret in namespace ns: which
 // lookup rule needed that permission, and which permissions the whole lookup needs.
 func forbidden(req Request, ns string, twoNamespaces bool) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/policy"
 )
 
 // ChartPuller pulls charts and resolves tags; *oci.Puller is the implementation.
@@ -50,11 +51,18 @@ type Result struct {
 	Cached bool `json:"cached"`
 	// Destination is where --destination placed the chart (a file, or a directory with --untar).
 	Destination string `json:"destination,omitempty"`
+	// Source is host[:port]/path the chart was downloaded from: the origin
+	// or a mirror of the registry policy; empty on a cache hit.
+	Source string `json:"source,omitempty"`
 	// Error is why this Component failed; the other fields hold what was known.
 	Error string `json:"error,omitempty"`
 
-	size int64
+	size   int64
+	mirror bool
 }
+
+// FromMirror reports whether a mirror of the registry policy served the chart.
+func (r Result) FromMirror() bool { return r.mirror }
 
 // Size is the chart archive's size in bytes (0 in a dry run or on failure).
 func (r Result) Size() int64 { return r.size }
@@ -72,9 +80,16 @@ type Fetcher struct {
 	// Destination, if set, also receives the chart; Untar expands it there.
 	Destination string
 	Untar       bool
-	// PlainHTTP is --plain-http; AllowPlainHTTPCredentials lets credentials
-	// go over it to a host that is not this machine.
-	PlainHTTP                 bool
+	// Policy is the run's registry policy: the local file and the ConfigMap.
+	Policy policy.Set
+	// RelaxHost is the one registry host of the run that --plain-http and
+	// --registry-insecure-skip-tls-verify (PlainHTTP, InsecureSkipVerify)
+	// apply to; a run over several registries cannot use those flags.
+	RelaxHost          string
+	PlainHTTP          bool
+	InsecureSkipVerify bool
+	// AllowPlainHTTPCredentials lets credentials go over plain HTTP to a host
+	// that is not this machine.
 	AllowPlainHTTPCredentials bool
 	// Offline answers from the cache only: tags from its index, no request.
 	Offline bool
@@ -102,6 +117,8 @@ type Resolution struct {
 	// Secret is namespace/name of the Secret used, "" when anonymous.
 	Secret string
 	Auth   oci.Auth
+	// Settings is the registry policy for the reference.
+	Settings policy.Settings
 	// request is how the Secret was looked up, to explain a refusal.
 	request credentials.Request
 }
@@ -130,14 +147,23 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 		return nil, err
 	}
 	src, ref := r.Source, r.Ref
-	if src.Authentication != nil {
+	r.Settings = f.Policy.For(ref.Repo())
+	if err := refusedByPolicy(ref, r.Settings); err != nil {
+		return r, err
+	}
+	if src.Authentication != nil && r.Settings.Origin == policy.OriginNever {
+		// The origin is never contacted: its credentials are never read.
+		if err := credentials.CheckNamespace(c.Namespace, f.SystemNamespace, src.Authentication.SecretRef.Namespace); err != nil {
+			return r, err
+		}
+	} else if src.Authentication != nil {
 		r.request = credentials.Request{
 			ComponentNamespace: c.Namespace,
 			SystemNamespace:    f.SystemNamespace,
 			SecretName:         src.Authentication.SecretRef.Name,
 			SecretNamespace:    src.Authentication.SecretRef.Namespace,
 			Host:               ref.Registry,
-			AllowUnbound:       f.AllowUnbound,
+			AllowUnbound:       f.AllowUnbound || r.Settings.AllowUnboundSystemSecrets,
 		}
 		resolved, err := credentials.Resolve(ctx, f.Secrets, r.request)
 		if err != nil {
@@ -154,10 +180,50 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 		}
 		r.Auth.Extra = oci.Extra{CAPEM: resolved.CAPEM, CertPEM: resolved.CertPEM, KeyPEM: resolved.KeyPEM}
 	}
-	if err := oci.CheckPlainHTTP(ref.Registry, f.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
+	f.connect(&r.Auth.Extra, ref.Registry, r.Settings.TLS)
+	if err := oci.CheckPlainHTTP(ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// connect adds to e how to reach host: the policy's TLS settings for it, and
+// the run's relaxing flags when host is the run's one registry.
+func (f *Fetcher) connect(e *oci.Extra, host string, t policy.TLSSettings) {
+	e.PolicyCAs = t.CAPEMs()
+	if c := t.ClientCertificate; c != nil {
+		e.PolicyCertPEM, e.PolicyKeyPEM = c.CertPEM, c.KeyPEM
+	}
+	if t.InsecureSkipVerify {
+		f.warn(fmt.Sprintf("the certificate of %s is not verified (insecureSkipVerify in the %s)", host, t.InsecureSkipVerifyFrom))
+	}
+	if t.PlainHTTP {
+		f.warn(fmt.Sprintf("the connection to %s is not encrypted (plainHTTP in the %s)", host, t.PlainHTTPFrom))
+	}
+	e.InsecureSkipVerify = t.InsecureSkipVerify || (f.InsecureSkipVerify && host == f.RelaxHost)
+	e.PlainHTTP = t.PlainHTTP || (f.PlainHTTP && host == f.RelaxHost)
+}
+
+// refusedByPolicy refuses, before any request, a reference the policy
+// blocks, and a tag the policy can never resolve (origin: never, and no
+// mirror that resolves tags).
+func refusedByPolicy(ref chartref.Reference, st policy.Settings) error {
+	if st.Blocked {
+		return clierror.InvalidWithHint(
+			fmt.Errorf("refused by the registry policy: %s is under a blocked prefix (%s)", ref.String(), strings.Join(st.BlockedBy, ", ")),
+			"ask the platform team which registry serves this chart; see: ocisrc policy explain "+ref.String())
+	}
+	if ref.Digest != "" || st.Origin != policy.OriginNever {
+		return nil
+	}
+	for _, m := range st.Mirrors {
+		if m.ResolveTags {
+			return nil
+		}
+	}
+	return clierror.InvalidWithHint(
+		fmt.Errorf("refused by the registry policy: %s needs a digest pin: its registry is never contacted (origin: never, %s) and no mirror resolves tags", ref.String(), st.OriginFrom),
+		"pin the digest in spec.source.chart, as oci://HOST/PATH/CHART:VERSION@sha256:DIGEST")
 }
 
 // Fetch pulls one Component's chart into the cache. Its error names the
@@ -213,6 +279,11 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	res.Digest = got.entry.ManifestDigest
 	res.Path = got.path
 	res.Cached = got.cached
+	res.Source = got.source
+	if got.via != nil {
+		res.Credentials = got.via.auth.Secret
+		res.mirror = true
+	}
 	res.size = got.entry.Size
 	if f.Destination != "" {
 		dest, err := f.place(c, got)
@@ -273,232 +344,4 @@ func (f *Fetcher) warn(msg string) {
 	if f.Warn != nil {
 		f.Warn(msg)
 	}
-}
-
-// obtained is a chart in the store.
-type obtained struct {
-	entry  *cache.Entry
-	path   string
-	cached bool
-}
-
-// obtain gets the chart into the store with as few registry requests as
-// possible:
-//
-//	digest pinned, in the store, read before at this place with this Secret  0 requests
-//	digest pinned, in the store, not yet read so                             1 (HEAD repo@digest proves access)
-//	tag known to the index                                                   1 (resolve the tag), + the proof or the pull as above
-//	anything else                                                            the pull (manifest, config, chart)
-//
-// With Offline, pins and tags are answered from the store and nothing is
-// requested: --offline trusts the local cache.
-func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) {
-	ref := r.Ref
-	if ref.Digest != "" {
-		got, err := f.hit(ref, ref.Digest)
-		switch {
-		case err != nil:
-			return nil, err
-		case got != nil && f.Offline:
-			return got, nil
-		case got != nil:
-			return f.authorize(ctx, r, ref, got)
-		case f.Offline:
-			return nil, offlineMiss(ref)
-		}
-		return f.pull(ctx, ref, r)
-	}
-	tag := ref.TagRef()
-	known := f.Store.Lookup(tag)
-	if f.Offline {
-		if known == nil {
-			return nil, offlineMiss(ref)
-		}
-		got, err := f.hit(ref, known.Digest)
-		if got == nil && err == nil {
-			return nil, offlineMiss(ref)
-		}
-		return got, err
-	}
-	if known != nil {
-		digest, err := f.Puller.Resolve(ctx, ref, r.Auth)
-		if err != nil {
-			return nil, err
-		}
-		pinned := ref
-		pinned.Digest = digest
-		if got, err := f.hit(ref, digest); got != nil || err != nil {
-			if err != nil {
-				return nil, err
-			}
-			if got, err = f.authorize(ctx, r, pinned, got); err != nil {
-				return nil, err
-			}
-			f.record(tag, digest)
-			return got, nil
-		}
-		got, err := f.pull(ctx, pinned, r)
-		if err == nil {
-			f.record(tag, got.entry.ManifestDigest)
-		}
-		return got, err
-	}
-	got, err := f.pull(ctx, ref, r)
-	if err == nil {
-		f.record(tag, got.entry.ManifestDigest)
-	}
-	return got, err
-}
-
-// authorize serves a chart the store holds to a Component only when the store
-// records that the Component's Secret read it at the Component's place
-// (registry and repository); otherwise one HEAD repo@digest at that place,
-// with that Secret's credentials, must find it first (and is then recorded).
-// A digest alone never opens the store: another tenant's private chart is
-// not served to a Component that merely knows its digest.
-func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
-	digest := got.entry.ManifestDigest
-	place := pinned.Repo()
-	if got.entry.Allows(place, r.Secret) {
-		return got, nil
-	}
-	if err := f.Puller.Exists(ctx, pinned, digest, r.Auth); err != nil {
-		who := "anonymous access"
-		if r.Secret != "" {
-			who = fmt.Sprintf("secret %q", r.Secret)
-		}
-		return nil, fmt.Errorf("the cache holds %s, but the registry did not confirm that %s may read it at %s, so it is not served: %w", digest, who, place, err)
-	}
-	if err := f.Store.Grant(digest, place, r.Secret); err != nil {
-		f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", digest, err))
-	}
-	got.cached = true
-	return got, nil
-}
-
-func (f *Fetcher) record(tag, digest string) {
-	if err := f.Store.Record(tag, digest); err != nil {
-		f.warn(fmt.Sprintf("could not record %s in the cache index: %v", tag, err))
-	}
-}
-
-func offlineMiss(ref chartref.Reference) error {
-	return clierror.WithHint(fmt.Errorf("--offline: %s is not in the cache", ref.String()),
-		"run once without --offline to fetch it")
-}
-
-// pull downloads ref into the store. Concurrent pulls of the same reference
-// (a bulk run) share one download, whichever Secret each Component names:
-//
-//   - a digest pin shared is as good as a cache hit;
-//   - a tag shared with a download made with another Secret is resolved again
-//     with this Component's own credentials (one HEAD), so a Component whose
-//     Secret is wrong never gets a chart through another's pull;
-//   - a shared download that failed with another Secret is tried again with
-//     this one, so a Component whose Secret is right never fails for another's.
-func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
-	downloaded := false
-	v, err, _ := f.inflight.Do(ref.PullRef(), func() (any, error) {
-		downloaded = true
-		got, err := f.download(ctx, ref, r)
-		return &shared{obtained: got, secret: r.Secret}, err
-	})
-	s := v.(*shared)
-	// A Component that waited for another's download did not download: for
-	// it the chart came from the cache.
-	reuse := func() (*obtained, error) {
-		if err := matches(ref, s.entry); err != nil {
-			return nil, err
-		}
-		got := *s.obtained
-		got.cached = !downloaded
-		return &got, nil
-	}
-	switch {
-	case s.secret == r.Secret:
-		if err != nil {
-			return nil, err
-		}
-		return reuse()
-	case err != nil:
-		return f.download(ctx, ref, r)
-	case ref.Digest != "":
-		if err := matches(ref, s.entry); err != nil {
-			return nil, err
-		}
-		return f.authorize(ctx, r, ref, &obtained{entry: s.entry, path: s.path})
-	}
-	digest, err := f.Puller.Resolve(ctx, ref, r.Auth)
-	if err != nil {
-		return nil, err
-	}
-	pinned := ref
-	pinned.Digest = digest
-	if digest == s.entry.ManifestDigest {
-		if err := matches(ref, s.entry); err != nil {
-			return nil, err
-		}
-		return f.authorize(ctx, r, pinned, &obtained{entry: s.entry, path: s.path})
-	}
-	return f.download(ctx, pinned, r)
-}
-
-// shared is a download and the Secret it was made with.
-type shared struct {
-	*obtained
-	secret string
-}
-
-// download pulls ref with r's credentials and stores it.
-func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
-	chart, err := f.Puller.Pull(ctx, ref, r.Auth)
-	if err != nil {
-		return nil, err
-	}
-	e := cache.Entry{
-		Ref:            ref.String(),
-		Chart:          chart.Name,
-		Version:        chart.Version,
-		ManifestDigest: chart.ManifestDigest,
-		ChartDigest:    chart.LayerDigest,
-		Size:           int64(len(chart.Data)),
-		Access:         []cache.Access{{Repository: ref.Repo(), Secret: r.Secret}},
-	}
-	path, err := f.Store.Put(e, chart.Data)
-	if err != nil {
-		return nil, err
-	}
-	return &obtained{entry: &e, path: path}, nil
-}
-
-// hit answers ref from the store entry for digest, if there is a good one.
-// A corrupt entry has been removed by the store: it is a miss, with a warning.
-func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) {
-	e, path, err := f.Store.Get(digest)
-	var corrupt *cache.CorruptError
-	switch {
-	case errors.Is(err, cache.ErrMiss):
-		return nil, nil
-	case errors.As(err, &corrupt):
-		f.warn(fmt.Sprintf("the cached chart for %s was corrupt: removed it, pulling it again", digest))
-		return nil, nil
-	case err != nil:
-		return nil, err
-	}
-	if err := matches(ref, e); err != nil {
-		return nil, err
-	}
-	return &obtained{entry: e, path: path, cached: true}, nil
-}
-
-// matches checks a stored chart against what ref asks for: the chart's name,
-// and its version when ref has one (a digest pin of another version fails).
-func matches(ref chartref.Reference, e *cache.Entry) error {
-	if ref.Version != "" && e.Version != ref.Version {
-		return fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), e.ManifestDigest, e.Version, ref.Version)
-	}
-	if e.Chart != ref.Chart {
-		return fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), e.ManifestDigest, e.Chart, ref.Chart)
-	}
-	return nil
 }

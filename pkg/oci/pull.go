@@ -251,12 +251,7 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 	if extra.empty() {
 		return p.base, nil
 	}
-	sum := sha256.New()
-	for _, b := range [][]byte{extra.CAPEM, extra.CertPEM, extra.KeyPEM} {
-		sum.Write(b)
-		sum.Write([]byte{0})
-	}
-	key := hex.EncodeToString(sum.Sum(nil))
+	key := extra.key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.variants[key]; ok {
@@ -299,7 +294,7 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 		// empty file so the user's registry config is never read.
 		registry.ClientOptCredentialsFile(os.DevNull),
 	}
-	if p.opts.PlainHTTP {
+	if p.opts.PlainHTTP || a.Extra.PlainHTTP {
 		opts = append(opts, registry.ClientOptPlainHTTP())
 	}
 	c, err := registry.NewClient(opts...)

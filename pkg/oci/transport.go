@@ -3,8 +3,10 @@ package oci
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,13 +37,37 @@ type TLSOptions struct {
 	PlainHTTP bool
 }
 
-// Extra is TLS material that comes with a credential (from its Secret): CAs
-// to trust in addition to the flags' and a client certificate.
+// Extra is how to connect to one registry host beyond the run's flags: TLS
+// material that comes with a credential (its Secret's ca.crt, tls.crt and
+// tls.key), and the registry policy's settings for that host.
 type Extra struct {
+	// CAPEM, CertPEM and KeyPEM are the Secret's.
 	CAPEM, CertPEM, KeyPEM []byte
+	// PolicyCAs are the registry policy's CAs for the host.
+	PolicyCAs [][]byte
+	// PolicyCertPEM and PolicyKeyPEM are the policy file's client
+	// certificate, used when neither the flags nor the Secret give one.
+	PolicyCertPEM, PolicyKeyPEM []byte
+	// InsecureSkipVerify and PlainHTTP relax this host only (the policy
+	// file's, or a flag in a run over this one registry).
+	InsecureSkipVerify bool
+	PlainHTTP          bool
 }
 
-func (e Extra) empty() bool { return len(e.CAPEM) == 0 && len(e.CertPEM) == 0 }
+func (e Extra) empty() bool {
+	return len(e.CAPEM) == 0 && len(e.CertPEM) == 0 && len(e.PolicyCAs) == 0 && len(e.PolicyCertPEM) == 0 && !e.InsecureSkipVerify
+}
+
+// key identifies the transport e needs (PlainHTTP is the client's, not the transport's).
+func (e Extra) key() string {
+	sum := sha256.New()
+	for _, b := range append([][]byte{e.CAPEM, e.CertPEM, e.KeyPEM, e.PolicyCertPEM, e.PolicyKeyPEM}, e.PolicyCAs...) {
+		fmt.Fprintf(sum, "%d:", len(b))
+		sum.Write(b)
+	}
+	fmt.Fprintf(sum, "%d:%v", len(e.PolicyCAs), e.InsecureSkipVerify)
+	return hex.EncodeToString(sum.Sum(nil))
+}
 
 // tlsConfig builds the TLS settings of o, plus those of extra.
 func tlsConfig(o TLSOptions, extra Extra) (*tls.Config, error) {
@@ -69,6 +95,11 @@ func tlsConfig(o TLSOptions, extra Extra) (*tls.Config, error) {
 	if len(extra.CAPEM) > 0 && !addCAs(extra.CAPEM) {
 		return nil, clierror.Invalid(errors.New("the Secret's ca.crt holds no PEM certificate"))
 	}
+	for _, ca := range extra.PolicyCAs {
+		if !addCAs(ca) {
+			return nil, clierror.Invalid(errors.New("a CA of the registry policy holds no PEM certificate"))
+		}
+	}
 	cfg.RootCAs = pool
 	if o.CertFile != "" || o.KeyFile != "" {
 		if o.CertFile == "" || o.KeyFile == "" {
@@ -91,7 +122,15 @@ func tlsConfig(o TLSOptions, extra Extra) (*tls.Config, error) {
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
-	cfg.InsecureSkipVerify = o.InsecureSkipTLSVerify
+	// The policy file's client certificate comes last: flag, else Secret, else file.
+	if len(cfg.Certificates) == 0 && len(extra.PolicyCertPEM) > 0 {
+		pair, err := tls.X509KeyPair(extra.PolicyCertPEM, extra.PolicyKeyPEM)
+		if err != nil {
+			return nil, clierror.Invalid(errors.New("the registry policy's certFile and keyFile are not a matching PEM certificate and key"))
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	cfg.InsecureSkipVerify = o.InsecureSkipTLSVerify || extra.InsecureSkipVerify
 	return cfg, nil
 }
 

@@ -91,6 +91,24 @@ func run(binary string, keep bool) error {
 	if err := os.Symlink(bin, filepath.Join(pluginDir, "kubectl-component_pull")); err != nil {
 		return err
 	}
+	// The registry's CA comes from the registry policy: the local file at its
+	// default place trusts it for this registry only (in addition to the
+	// system roots), so no --registry-ca-file is needed.
+	policyFile := filepath.Join(home.Env["XDG_CONFIG_HOME"], "ocisrc", "registry-policy.yaml")
+	caPEM, err := os.ReadFile(stack.Secure.CAFile)
+	if err != nil {
+		return err
+	}
+	policy := "apiVersion: ocisrc.dev/v1alpha1\nkind: RegistryPolicy\nregistries:\n  - prefix: " + stack.Secure.Host + "\n    tls:\n      ca: |\n        " +
+		strings.ReplaceAll(strings.TrimSpace(string(caPEM)), "\n", "\n        ") + "\n"
+	if err := os.MkdirAll(filepath.Dir(policyFile), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(policyFile, []byte(policy), 0o644); err != nil {
+		return err
+	}
+	step("Writing the registry policy %s", policyFile)
+	fmt.Println(indent(strings.SplitN(policy, "-----BEGIN", 2)[0] + "-----BEGIN CERTIFICATE----- …"))
 	env := home.Environ(map[string]string{
 		"PATH":       pluginDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"KUBECONFIG": c.Kubeconfig,
@@ -110,7 +128,7 @@ func run(binary string, keep bool) error {
 	fmt.Println()
 
 	step("Pulling the Component's chart through the kubectl plugin")
-	if err := kubectl("component-pull", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile, "-o", "yaml"); err != nil {
+	if err := kubectl("component-pull", "app", "-n", "team-a", "-o", "yaml"); err != nil {
 		return err
 	}
 
@@ -133,7 +151,7 @@ func run(binary string, keep bool) error {
 
 	step("Pulling again: the tag resolves (one registry request) to a digest already in the cache")
 	stack.Secure.ResetLog()
-	if err := kubectl("component-pull", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile); err != nil {
+	if err := kubectl("component-pull", "app", "-n", "team-a"); err != nil {
 		return err
 	}
 	fmt.Printf("    registry requests: %d\n", len(stack.Secure.Requests()))
@@ -146,4 +164,9 @@ func run(binary string, keep bool) error {
 		return errors.New("interrupted")
 	}
 	return nil
+}
+
+// indent prefixes every line of s with four spaces.
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }

@@ -1,0 +1,395 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/policy"
+)
+
+// The registry policy's places.
+const (
+	// EnvRegistryPolicy names the local policy file when --registry-policy is not given.
+	EnvRegistryPolicy = "OCISRC_REGISTRY_POLICY"
+	// PolicyConfigMap is the cluster's policy: this ConfigMap in the system namespace, key PolicyKey.
+	PolicyConfigMap = "ocisrc-registry-policy"
+	PolicyKey       = "policy.yaml"
+)
+
+// PolicyOptions select the registry policy of a run.
+type PolicyOptions struct {
+	// File is --registry-policy ("" for the environment's or the default).
+	File string
+	// Cluster reads the ConfigMap (--cluster-registry-policy).
+	Cluster bool
+
+	getenv func(string) string
+}
+
+func newPolicyOptions(getenv func(string) string) PolicyOptions {
+	return PolicyOptions{Cluster: true, getenv: getenv}
+}
+
+func (p *PolicyOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&p.File, "registry-policy", p.File, "The local registry policy file (env "+EnvRegistryPolicy+"; default $XDG_CONFIG_HOME/ocisrc/registry-policy.yaml when it exists).")
+	fs.BoolVar(&p.Cluster, "cluster-registry-policy", p.Cluster, "Read the cluster's registry policy: ConfigMap "+PolicyConfigMap+" (key "+PolicyKey+") in the system namespace.")
+}
+
+// localFile is the local policy file to read, and whether it must exist
+// (named by the flag or the environment) or may be missing (the default).
+func (p *PolicyOptions) localFile() (path string, required bool) {
+	if p.File != "" {
+		return p.File, true
+	}
+	if v := p.getenv(EnvRegistryPolicy); v != "" {
+		return v, true
+	}
+	dir := p.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := p.getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		if home == "" {
+			return "", false
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "ocisrc", "registry-policy.yaml"), false
+}
+
+// loadFile reads the local policy file, if there is one.
+func (p *PolicyOptions) loadFile() (*policy.Loaded, error) {
+	path, required := p.localFile()
+	if path == "" {
+		return nil, nil
+	}
+	data, err := readPolicyFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil, nil
+	}
+	if err != nil {
+		hint := "pass --registry-policy with an existing file, or unset " + EnvRegistryPolicy
+		return nil, clierror.InvalidWithHint(fmt.Errorf("reading the registry policy file %q: %w", path, errors.Unwrap(err)), hint)
+	}
+	abs, _ := filepath.Abs(path)
+	l, err := policy.Load(data, policy.Source{Kind: policy.SourceFile, Name: abs})
+	if err != nil {
+		return nil, clierror.InvalidWithHint(err, "fix the file; `ocisrc policy validate FILE` checks it without a cluster")
+	}
+	return l, nil
+}
+
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, policy.MaxSize+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	return data, nil
+}
+
+// loadCluster reads the cluster's policy with the user's identity. NotFound
+// is no policy; Forbidden is a warning (the run goes on without it); a
+// policy that cannot be used fails the run.
+func (p *PolicyOptions) loadCluster(ctx context.Context, s *session, systemNS string, warn func(string)) (*policy.Loaded, error) {
+	if !p.Cluster {
+		return nil, nil
+	}
+	name := systemNS + "/" + PolicyConfigMap
+	cm, err := s.clientset.CoreV1().ConfigMaps(systemNS).Get(ctx, PolicyConfigMap, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case apierrors.IsForbidden(err):
+		warn(fmt.Sprintf("cannot read ConfigMap %s (forbidden): the cluster's registry policy is not applied; ask for \"get\" on it, or pass --cluster-registry-policy=false", name))
+		return nil, nil
+	case err != nil:
+		return nil, component.DescribeClusterError(fmt.Sprintf("reading the cluster's registry policy, ConfigMap %s", name), err)
+	}
+	data, ok := cm.Data[PolicyKey]
+	if !ok {
+		return nil, clierror.InvalidWithHint(fmt.Errorf("ConfigMap %q has no key %q: expected the registry policy there", name, PolicyKey),
+			"ask the platform team to fix it, or pass --cluster-registry-policy=false")
+	}
+	l, err := policy.Load([]byte(data), policy.Source{Kind: policy.SourceConfigMap, Name: name})
+	if err != nil {
+		return nil, clierror.InvalidWithHint(err, "ask the platform team to fix the ConfigMap, or pass --cluster-registry-policy=false to run without it")
+	}
+	return l, nil
+}
+
+// load reads the run's policy: the local file first (it wins routing ties),
+// then the cluster's.
+func (p *PolicyOptions) load(ctx context.Context, s *session, systemNS string, warn func(string)) (policy.Set, error) {
+	file, err := p.loadFile()
+	if err != nil {
+		return policy.Set{}, err
+	}
+	cluster, err := p.loadCluster(ctx, s, systemNS, warn)
+	if err != nil {
+		return policy.Set{}, err
+	}
+	return policy.Set{Layers: []*policy.Loaded{file, cluster}}, nil
+}
+
+// NewPolicyCommand returns "policy" with explain and validate.
+func NewPolicyCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "policy",
+		Short: "Explain and validate the registry policy (per-registry TLS, mirrors, blocks)",
+		Long: `The registry policy says, per registry prefix, which CAs to trust, which
+mirrors to try, whether the origin may be contacted, and which prefixes are
+blocked. It comes from a local file (--registry-policy, $` + EnvRegistryPolicy + `,
+or $XDG_CONFIG_HOME/ocisrc/registry-policy.yaml) and from the cluster's
+ConfigMap ` + PolicyConfigMap + ` (key ` + PolicyKey + `) in the system namespace.`,
+	}
+	c.AddCommand(newPolicyExplainCommand(kube, streams, getenv, invocation), newPolicyValidateCommand(streams, invocation))
+	return c
+}
+
+// explainOutput is the -o json|yaml document of "policy explain".
+type explainOutput struct {
+	Reference string `json:"reference"`
+	policy.Settings
+	// Sources are the documents read.
+	Sources []string `json:"sources"`
+	// Flags are the run's registry flags that apply too.
+	Flags []string `json:"flags,omitempty"`
+}
+
+func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	po := newPolicyOptions(getenv)
+	var reg oci.TLSOptions
+	output := OutputText
+	systemNS := defaultSystemNamespace(getenv)
+	c := &cobra.Command{
+		Use:   "explain REFERENCE",
+		Short: "Print the effective registry policy for an oci:// chart reference, and where each setting comes from",
+		Example: fmt.Sprintf(`  %[1]s policy explain oci://registry.example.com/charts/app:1.2.3
+  %[1]s policy explain oci://registry.example.com/charts/app:1.2.3 -o json --cluster-registry-policy=false`, invocation),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return clierror.Invalid(fmt.Errorf("exactly one oci:// REFERENCE is required, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			ref, err := chartref.Parse(args[0])
+			if err != nil {
+				return clierror.Invalid(fmt.Errorf("REFERENCE %w", err))
+			}
+			c.SilenceUsage = true
+			ctx := c.Context()
+			warn := warner(streams.ErrOut)
+			var set policy.Set
+			if po.Cluster {
+				s, err := openSession(ctx, kube, "components")
+				if err != nil {
+					return err
+				}
+				if set, err = po.load(ctx, s, systemNS, warn); err != nil {
+					return err
+				}
+			} else {
+				file, err := po.loadFile()
+				if err != nil {
+					return err
+				}
+				set = policy.Set{Layers: []*policy.Loaded{file}}
+			}
+			out := explainOutput{Reference: ref.String(), Settings: set.For(ref.Repo()), Sources: []string{}}
+			for _, l := range set.Layers {
+				if l != nil {
+					out.Sources = append(out.Sources, l.Source.String())
+				}
+			}
+			out.Flags = registryFlagsSet(reg)
+			return printExplain(streams.Out, output, out)
+		},
+	}
+	po.addFlags(c.Flags())
+	addRegistryFlags(c.Flags(), &reg)
+	c.Flags().StringVar(&systemNS, "system-namespace", systemNS, "Namespace of the cluster's registry policy ConfigMap (env "+EnvSystemNamespace+").")
+	addOutputFlag(c.Flags(), &output)
+	completeOutputFlag(c)
+	return c
+}
+
+// registryFlagsSet names the registry flags given, as explain shows them.
+func registryFlagsSet(o oci.TLSOptions) []string {
+	var out []string
+	if o.CAFile != "" {
+		out = append(out, "--registry-ca-file "+o.CAFile+" (a CA for every registry)")
+	}
+	if o.CertFile != "" {
+		out = append(out, "--registry-cert-file "+o.CertFile+" (the client certificate, before the Secret's and the policy file's)")
+	}
+	if o.InsecureSkipTLSVerify {
+		out = append(out, "--registry-insecure-skip-tls-verify (for a run over one registry only)")
+	}
+	if o.PlainHTTP {
+		out = append(out, "--plain-http (for a run over one registry only)")
+	}
+	return out
+}
+
+func printExplain(w io.Writer, output string, out explainOutput) error {
+	switch output {
+	case OutputJSON, OutputYAML:
+		data, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		if output == OutputYAML {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = w.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", data)
+		return err
+	}
+	var b strings.Builder
+	st := out.Settings
+	fmt.Fprintf(&b, "Reference:   %s\n", out.Reference)
+	fmt.Fprintf(&b, "Repository:  %s\n", st.Repository)
+	if len(out.Sources) == 0 {
+		b.WriteString("Policy:      none (no local file, no ConfigMap)\n")
+	}
+	for i, s := range out.Sources {
+		label := "Policy:      "
+		if i > 0 {
+			label = "             "
+		}
+		fmt.Fprintf(&b, "%s%s\n", label, s)
+	}
+	if len(st.Matches) == 0 {
+		b.WriteString("Matched:     no prefix\n")
+	}
+	for i, m := range st.Matches {
+		label := "Matched:     "
+		if i > 0 {
+			label = "             "
+		}
+		fmt.Fprintf(&b, "%sprefix %s (%s)\n", label, m.Prefix, m.From)
+	}
+	if st.Blocked {
+		fmt.Fprintf(&b, "Blocked:     yes, by %s: the reference is refused before any request\n", strings.Join(st.BlockedBy, ", "))
+	} else {
+		b.WriteString("Blocked:     no\n")
+	}
+	for i, m := range st.Mirrors {
+		fmt.Fprintf(&b, "Mirror %d:    %s", i+1, m.Repository)
+		if m.ResolveTags {
+			b.WriteString(" (resolves tags)")
+		} else {
+			b.WriteString(" (digest-pinned references only)")
+		}
+		if m.SecretRef != "" {
+			fmt.Fprintf(&b, ", credentials: secret %s of the system namespace", m.SecretRef)
+		} else {
+			b.WriteString(", anonymous")
+		}
+		fmt.Fprintf(&b, " (%s)\n", m.From)
+		writeTLS(&b, "             ", m.TLS)
+	}
+	origin := "contacted after the mirrors, with the Component's credentials"
+	if len(st.Mirrors) == 0 {
+		origin = "contacted directly, with the Component's credentials"
+	}
+	if st.Origin == policy.OriginNever {
+		origin = "never contacted (tag-only references are refused)"
+	}
+	from := ""
+	if st.OriginFrom != "" {
+		from = " (" + st.OriginFrom + ")"
+	}
+	fmt.Fprintf(&b, "Origin:      %s: %s%s\n", st.Repository, origin, from)
+	writeTLS(&b, "             ", st.TLS)
+	for _, f := range out.Flags {
+		fmt.Fprintf(&b, "Flag:        %s\n", f)
+	}
+	if st.AllowUnboundSystemSecrets {
+		b.WriteString("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
+	}
+	_, err := io.WriteString(w, termsafeLines(b.String()))
+	return err
+}
+
+func writeTLS(b *strings.Builder, pad string, t policy.TLSSettings) {
+	b.WriteString(pad + "TLS: system roots")
+	for _, ca := range t.CAs {
+		fmt.Fprintf(b, " + %s (%s)", strings.Join(ca.Subjects, "; "), ca.From)
+	}
+	b.WriteString("\n")
+	if c := t.ClientCertificate; c != nil {
+		fmt.Fprintf(b, "%sclient certificate %s (%s)\n", pad, c.Subject, c.From)
+	}
+	if t.InsecureSkipVerify {
+		fmt.Fprintf(b, "%sinsecureSkipVerify: the certificate is NOT verified (%s)\n", pad, t.InsecureSkipVerifyFrom)
+	}
+	if t.PlainHTTP {
+		fmt.Fprintf(b, "%splainHTTP: the connection is NOT encrypted (%s)\n", pad, t.PlainHTTPFrom)
+	}
+}
+
+func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
+	asConfigMap := false
+	c := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a registry policy file without a cluster (for CI)",
+		Example: fmt.Sprintf(`  %[1]s policy validate registry-policy.yaml
+  # the platform team's ConfigMap content: refuses what only a local file may set
+  %[1]s policy validate --as-configmap policy.yaml`, invocation),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return clierror.Invalid(fmt.Errorf("exactly one FILE is required, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			c.SilenceUsage = true
+			data, err := readPolicyFile(args[0])
+			if err != nil {
+				return clierror.Invalid(fmt.Errorf("reading %q: %w", args[0], errors.Unwrap(err)))
+			}
+			src := policy.Source{Kind: policy.SourceFile, Name: args[0]}
+			if asConfigMap {
+				src = policy.Source{Kind: policy.SourceConfigMap, Name: args[0]}
+			}
+			l, err := policy.Load(data, src)
+			if err != nil {
+				return clierror.Invalid(err)
+			}
+			_, err = fmt.Fprintf(streams.Out, "%s is a valid %s with %d registries\n", args[0], policy.Kind, len(l.Doc.Registries))
+			return err
+		},
+	}
+	c.Flags().BoolVar(&asConfigMap, "as-configmap", false, "Check the file as the cluster's ConfigMap content: refuse what only a local file may set.")
+	return c
+}

@@ -1,0 +1,212 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/ocisrc/ocisrc/pkg/cache"
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
+)
+
+// place is one registry a chart can come from: a mirror of the registry
+// policy, or the origin (the registry the Component names).
+type site struct {
+	// name is host[:port]/path: what results and messages call it.
+	name string
+	// ref is the reference at this place.
+	ref  chartref.Reference
+	auth oci.Auth
+	// mirror is nil for the origin.
+	mirror *policy.MirrorSettings
+	// err is why the place cannot be used (its credentials).
+	err error
+}
+
+func (p site) what() string {
+	if p.mirror != nil {
+		return "mirror " + p.name
+	}
+	return "origin " + p.name
+}
+
+// places lists where ref can come from, in the order to try them: the
+// policy's mirrors, then the origin unless the policy says never. The
+// Component's credentials go to the origin only; a mirror gets its own
+// Secret (from the system namespace, bound to the mirror) or nothing.
+func (f *Fetcher) places(ctx context.Context, r *Resolution, ref chartref.Reference) []site {
+	var out []site
+	for i := range r.Settings.Mirrors {
+		m := &r.Settings.Mirrors[i]
+		at := ref
+		at.Registry = m.Host
+		at.Repository = strings.TrimPrefix(m.Repository, m.Host+"/")
+		p := site{name: m.Repository, ref: at, mirror: m}
+		if at.Repository == "" || at.Repository == m.Repository {
+			p.err = fmt.Errorf("the mirror %s names no repository for %s", m.Location, ref.Repo())
+		} else {
+			p.auth, p.err = f.mirrorAuth(ctx, m)
+		}
+		out = append(out, p)
+	}
+	if r.Settings.Origin != policy.OriginNever {
+		out = append(out, site{name: ref.Repo(), ref: ref, auth: r.Auth})
+	}
+	return out
+}
+
+// mirrorAuth is how to reach a mirror: the policy's TLS for its host and,
+// with a secretRef, the credentials of that Secret in the system namespace,
+// which must be bound to the mirror's host.
+func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci.Auth, error) {
+	var a oci.Auth
+	if m.SecretRef != "" {
+		res, err := credentials.ResolveBound(ctx, f.Secrets, f.SystemNamespace, m.SecretRef, m.Host)
+		if err != nil {
+			return a, err
+		}
+		a.Secret = res.Secret
+		if res.Credential != auth.EmptyCredential {
+			cred := res.Credential
+			a.Credential = &cred
+		}
+		a.Extra = oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}
+	}
+	f.connect(&a.Extra, m.Host, m.TLS)
+	if err := oci.CheckPlainHTTP(m.Host, a.Extra.PlainHTTP, a.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// routed reports whether the policy sends r anywhere but its origin.
+func routed(r *Resolution) bool {
+	return len(r.Settings.Mirrors) > 0 || r.Settings.Origin == policy.OriginNever
+}
+
+// resolveTag asks what ref's tag points to: the origin (unless never), then
+// the mirrors that may resolve tags. One HEAD where the first answers.
+func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Reference) (string, error) {
+	var tried []string
+	var last error
+	candidates := 0
+	for _, p := range f.places(ctx, r, ref) {
+		if p.mirror != nil && !p.mirror.ResolveTags {
+			continue
+		}
+		candidates++
+		if p.err != nil {
+			tried, last = append(tried, p.what()+": "+p.err.Error()), p.err
+			continue
+		}
+		digest, err := f.Puller.Resolve(ctx, p.ref, p.auth)
+		if err == nil {
+			return digest, nil
+		}
+		if ctx.Err() != nil {
+			return "", err
+		}
+		tried, last = append(tried, p.what()+": "+err.Error()), err
+	}
+	if candidates == 1 {
+		return "", last
+	}
+	return "", &PlacesError{Ref: ref.String(), Doing: "resolving the tag of", Tried: tried}
+}
+
+// download pulls ref from the first place that serves it and stores it. A
+// mirror serves only a reference whose digest is known, unless it resolves
+// tags. A mirror that fails (network, not found, content that does not match
+// the digest, its credentials) is skipped with a warning naming it.
+func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
+	places := f.places(ctx, r, ref)
+	var tried []string
+	var last error
+	candidates := 0
+	for i := range places {
+		p := &places[i]
+		if p.mirror != nil && ref.Digest == "" && !p.mirror.ResolveTags {
+			continue
+		}
+		candidates++
+		if p.err != nil {
+			tried, last = append(tried, p.what()+": "+p.err.Error()), p.err
+			f.warn(fmt.Sprintf("skipping the %s for %s: %v", p.what(), ref.String(), p.err))
+			continue
+		}
+		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			tried, last = append(tried, p.what()+": "+err.Error()), err
+			if p.mirror != nil {
+				f.warn(fmt.Sprintf("the %s failed for %s, trying the next place: %v", p.what(), ref.String(), err))
+			}
+			continue
+		}
+		access := []cache.Access{{Repository: ref.Repo(), Secret: r.Secret}}
+		if p.mirror != nil {
+			access = append(access, cache.Access{Repository: p.ref.Repo(), Secret: p.auth.Secret})
+		}
+		e := cache.Entry{
+			Ref:            ref.String(),
+			Chart:          chart.Name,
+			Version:        chart.Version,
+			ManifestDigest: chart.ManifestDigest,
+			ChartDigest:    chart.LayerDigest,
+			Size:           int64(len(chart.Data)),
+			Access:         access,
+		}
+		path, err := f.Store.Put(e, chart.Data)
+		if err != nil {
+			return nil, err
+		}
+		got := &obtained{entry: &e, path: path, source: p.name}
+		if p.mirror != nil {
+			got.via = p
+		}
+		return got, nil
+	}
+	switch {
+	case candidates == 0:
+		return nil, clierror.Invalid(fmt.Errorf("pulling %q: no place may serve it: its mirrors serve digest-pinned references only and its origin is never contacted", ref.String()))
+	case candidates == 1 && last != nil:
+		return nil, last
+	}
+	return nil, &PlacesError{Ref: ref.String(), Doing: "pulling", Tried: tried}
+}
+
+// PlacesError is a chart that no place (mirror or origin) could serve: one
+// line per place tried.
+type PlacesError struct {
+	Ref   string
+	Doing string
+	Tried []string
+}
+
+func (e *PlacesError) Error() string {
+	return fmt.Sprintf("%s %q: every place failed: %s", e.Doing, e.Ref, strings.Join(e.Tried, "; "))
+}
+
+// TerminalText is the message for a terminal: one line per place, each
+// escaped.
+func (e *PlacesError) TerminalText() string {
+	lines := make([]string, len(e.Tried))
+	for i, t := range e.Tried {
+		lines[i] = "    " + termsafe.Escape(t)
+	}
+	return fmt.Sprintf("%s %q: every place failed:\n%s", e.Doing, termsafe.Escape(e.Ref), strings.Join(lines, "\n"))
+}
+
+// Hint says where to look.
+func (e *PlacesError) Hint() string {
+	return "check the mirrors and the origin the registry policy names: ocisrc policy explain " + e.Ref
+}

@@ -1,0 +1,480 @@
+// Package policy is the registry policy: per-registry TLS, mirrors and
+// blocks, from a local file and from the platform team's ConfigMap, merged
+// into the settings for one chart reference.
+//
+// It decodes untrusted input (a ConfigMap anyone with write access to it
+// can fill), so it is a leaf: no network, no Kubernetes client, and a fuzz
+// target. Decoding is strict: an unknown field, a wrong type or a bad value
+// is an error that names the document and the field path.
+package policy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
+)
+
+// The document's apiVersion and kind.
+const (
+	APIVersion = "ocisrc.dev/v1alpha1"
+	Kind       = "RegistryPolicy"
+)
+
+// Origin values.
+const (
+	// OriginFallback tries the origin registry after the mirrors (the default).
+	OriginFallback = "fallback"
+	// OriginNever never contacts the origin (an air gap).
+	OriginNever = "never"
+)
+
+// Document is a registry policy as written.
+type Document struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// AllowUnboundSystemSecrets lets Secrets of the system namespace that are
+	// bound to no registry be used (local file only).
+	AllowUnboundSystemSecrets bool       `json:"allowUnboundSystemSecrets,omitempty"`
+	Registries                []Registry `json:"registries,omitempty"`
+}
+
+// Registry is the policy for the references under one prefix.
+type Registry struct {
+	// Prefix is host[:port][/path]; the longest prefix that matches a
+	// reference on a path-segment boundary wins.
+	Prefix string `json:"prefix"`
+	TLS    *TLS   `json:"tls,omitempty"`
+	// PlainHTTP talks HTTP to the registry (local file only).
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Blocked refuses every reference under the prefix before any request.
+	Blocked bool `json:"blocked,omitempty"`
+	// Mirrors are tried in order before the origin.
+	Mirrors []Mirror `json:"mirrors,omitempty"`
+	// Origin is fallback (default) or never.
+	Origin string `json:"origin,omitempty"`
+}
+
+// TLS is how to connect to the registry.
+type TLS struct {
+	// CA is PEM certificates added to the system roots.
+	CA string `json:"ca,omitempty"`
+	// CAFile, CertFile and KeyFile are paths (local file only), relative to
+	// the policy file.
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	// InsecureSkipVerify turns certificate verification off (local file only).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// Mirror is a place that serves the prefix's charts.
+type Mirror struct {
+	// Location replaces the prefix in the reference: host[:port][/path].
+	Location string `json:"location"`
+	// ResolveTags lets the mirror resolve tags; by default it serves only
+	// references whose digest is known (pinned, or resolved at the origin).
+	ResolveTags bool `json:"resolveTags,omitempty"`
+	// SecretRef names the mirror's credentials in the system namespace.
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
+}
+
+// SecretRef names a Secret in the system namespace.
+type SecretRef struct {
+	Name string `json:"name"`
+}
+
+// Source says where a document came from, for messages and for explain.
+type Source struct {
+	// Kind is "file" or "ConfigMap".
+	Kind string
+	// Name is the file's path, or the ConfigMap's namespace/name (and key).
+	Name string
+}
+
+// Source kinds.
+const (
+	SourceFile      = "file"
+	SourceConfigMap = "ConfigMap"
+)
+
+func (s Source) String() string {
+	if s.Kind == SourceFile {
+		return fmt.Sprintf("registry policy file %q", s.Name)
+	}
+	return fmt.Sprintf("%s %q", s.Kind, s.Name)
+}
+
+// Error is a document that cannot be used: where it came from, the field
+// path (registries[1].mirrors[0].location) and what was expected.
+type Error struct {
+	Source Source
+	Path   string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %s", e.Source, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Source, e.Path, e.Reason)
+}
+
+// MaxSize bounds a policy document.
+const MaxSize = 1 << 20
+
+// Decode reads a document strictly: YAML or JSON, no unknown field, no
+// duplicate key, every value of the right type and valid. A ConfigMap may
+// not set what only a local file may (anything that weakens security, or
+// names local files): such a ConfigMap is refused as a whole.
+func Decode(data []byte, src Source) (*Document, error) {
+	fail := func(path, format string, a ...any) error {
+		return &Error{Source: src, Path: path, Reason: fmt.Sprintf(format, a...)}
+	}
+	if len(data) > MaxSize {
+		return nil, fail("", "larger than %d bytes", MaxSize)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fail("", "it is empty: expected apiVersion: %s and kind: %s", APIVersion, Kind)
+	}
+	raw, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fail("", "not valid YAML: %s", yamlReason(err))
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, fail("", "not valid YAML")
+	}
+	if err := checkShape(tree, reflect.TypeOf(Document{}), ""); err != nil {
+		return nil, fail(err.path, "%s", err.reason)
+	}
+	var doc Document
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fail("", "cannot be read: expected a %s", Kind)
+	}
+	if err := doc.validate(src); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// yamlReason keeps the useful part of a YAML parser error.
+func yamlReason(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return msg
+}
+
+type shapeError struct{ path, reason string }
+
+// checkShape walks a decoded JSON value against a Go type: every object key
+// must be a field of the struct (by its json tag), and every value of the
+// field's kind. It reports the first problem with its path.
+func checkShape(v any, t reflect.Type, path string) *shapeError {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if v == nil {
+		return nil // null is the zero value
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return &shapeError{path, "must be an object, got " + jsonKind(v)}
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+			names = append(names, name)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := fields[k]
+			if !ok {
+				return &shapeError{join(path, k), fmt.Sprintf("unknown field: expected one of %s", strings.Join(names, ", "))}
+			}
+			if err := checkShape(m[k], f.Type, join(path, k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		list, ok := v.([]any)
+		if !ok {
+			return &shapeError{path, "must be a list, got " + jsonKind(v)}
+		}
+		for i, item := range list {
+			if err := checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			return &shapeError{path, "must be a string, got " + jsonKind(v)}
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			return &shapeError{path, "must be true or false, got " + jsonKind(v)}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %+q", truncate(x))
+	case bool:
+		return fmt.Sprintf("%v", x)
+	case float64:
+		return fmt.Sprintf("the number %v", x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	default:
+		return "null"
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// localOnly are the fields a ConfigMap may not set: they weaken security
+// or name files on the machine that runs ocisrc.
+var localOnly = map[string]bool{
+	"tls.insecureSkipVerify": true, "plainHTTP": true, "tls.caFile": true, "tls.certFile": true, "tls.keyFile": true,
+}
+
+var pathSegment = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+
+func (d *Document) validate(src Source) error {
+	fail := func(path, format string, a ...any) error {
+		return &Error{Source: src, Path: path, Reason: fmt.Sprintf(format, a...)}
+	}
+	if d.APIVersion != APIVersion {
+		return fail("apiVersion", "must be %s, got %+q", APIVersion, d.APIVersion)
+	}
+	if d.Kind != Kind {
+		return fail("kind", "must be %s, got %+q", Kind, d.Kind)
+	}
+	configMap := src.Kind == SourceConfigMap
+	if configMap && d.AllowUnboundSystemSecrets {
+		return fail("allowUnboundSystemSecrets", "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole")
+	}
+	seen := map[string]int{}
+	for i := range d.Registries {
+		r := &d.Registries[i]
+		at := fmt.Sprintf("registries[%d]", i)
+		prefix, err := NormalizePrefix(r.Prefix)
+		if err != nil {
+			return fail(at+".prefix", "%s", err)
+		}
+		if j, dup := seen[prefix]; dup {
+			return fail(at+".prefix", "%+q is also the prefix of registries[%d]: each prefix appears once", r.Prefix, j)
+		}
+		seen[prefix] = i
+		r.Prefix = prefix
+		if configMap {
+			set := map[string]bool{"plainHTTP": r.PlainHTTP}
+			if r.TLS != nil {
+				set["tls.insecureSkipVerify"] = r.TLS.InsecureSkipVerify
+				set["tls.caFile"] = r.TLS.CAFile != ""
+				set["tls.certFile"] = r.TLS.CertFile != ""
+				set["tls.keyFile"] = r.TLS.KeyFile != ""
+			}
+			for _, f := range []string{"tls.insecureSkipVerify", "plainHTTP", "tls.caFile", "tls.certFile", "tls.keyFile"} {
+				if set[f] && localOnly[f] {
+					return fail(at+"."+f, "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole")
+				}
+			}
+		}
+		switch r.Origin {
+		case "", OriginFallback, OriginNever:
+		default:
+			return fail(at+".origin", "must be %s or %s, got %+q", OriginFallback, OriginNever, r.Origin)
+		}
+		if r.Origin == OriginNever && len(r.Mirrors) == 0 && !r.Blocked {
+			return fail(at+".origin", "is never, but the prefix has no mirrors: nothing could serve it (use blocked: true to refuse it)")
+		}
+		if r.Blocked && (len(r.Mirrors) > 0 || r.Origin != "") {
+			return fail(at+".blocked", "a blocked prefix has no mirrors and no origin setting: nothing under it is pulled")
+		}
+		if t := r.TLS; t != nil {
+			if t.CA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(t.CA)) {
+				return fail(at+".tls.ca", "holds no PEM certificate")
+			}
+			if (t.CertFile == "") != (t.KeyFile == "") {
+				return fail(at+".tls", "certFile and keyFile must be given together")
+			}
+		}
+		mirrors := map[string]bool{}
+		for j := range r.Mirrors {
+			m := &r.Mirrors[j]
+			mat := fmt.Sprintf("%s.mirrors[%d]", at, j)
+			loc, err := NormalizePrefix(m.Location)
+			if err != nil {
+				return fail(mat+".location", "%s", err)
+			}
+			if loc == prefix {
+				return fail(mat+".location", "is the prefix itself: a mirror is another place")
+			}
+			if mirrors[loc] {
+				return fail(mat+".location", "%+q is listed twice", m.Location)
+			}
+			mirrors[loc] = true
+			m.Location = loc
+			if m.SecretRef != nil && !validName(m.SecretRef.Name) {
+				return fail(mat+".secretRef.name", "must be a Secret name (lower-case letters, digits, '-' and '.'), got %+q", m.SecretRef.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// validName is a Kubernetes object name (RFC 1123 subdomain).
+func validName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !pathSegmentName.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+var pathSegmentName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// NormalizePrefix checks a prefix or a mirror location — host[:port][/path],
+// without a scheme, a tag or a digest — and returns it with the host in
+// lower case and without a trailing slash.
+func NormalizePrefix(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("is required: expected host[:port][/path], for example registry.example.com/charts")
+	}
+	if strings.Contains(s, "://") {
+		return "", fmt.Errorf("%+q must not have a scheme: expected host[:port][/path], for example registry.example.com/charts", s)
+	}
+	host, path, _ := strings.Cut(strings.TrimSuffix(s, "/"), "/")
+	if err := registryhost.Validate(host); err != nil {
+		var he *registryhost.Error
+		if errors.As(err, &he) {
+			return "", fmt.Errorf("%+q has an invalid host: %s", s, he.Reason)
+		}
+		return "", fmt.Errorf("%+q has an invalid host", s)
+	}
+	out := strings.ToLower(host)
+	if path != "" {
+		for _, seg := range strings.Split(path, "/") {
+			if !pathSegment.MatchString(seg) {
+				return "", fmt.Errorf("%+q has an invalid path: expected lower-case path segments of letters, digits, '.', '_' and '-', separated by '/' (no tag or digest)", s)
+			}
+		}
+		out += "/" + path
+	}
+	return out, nil
+}
+
+// Loaded is a document ready to be matched: its files read, and where it
+// came from.
+type Loaded struct {
+	Doc    *Document
+	Source Source
+	// per registries[i]: PEM read from caFile, certFile and keyFile.
+	files []fileMaterial
+}
+
+type fileMaterial struct {
+	ca, cert, key []byte
+}
+
+// Load decodes a document and, for a local file, reads the files it names
+// (relative to the file's directory) and checks them.
+func Load(data []byte, src Source) (*Loaded, error) {
+	doc, err := Decode(data, src)
+	if err != nil {
+		return nil, err
+	}
+	l := &Loaded{Doc: doc, Source: src, files: make([]fileMaterial, len(doc.Registries))}
+	dir := ""
+	if src.Kind == SourceFile {
+		dir = filepath.Dir(src.Name)
+	}
+	read := func(path, p string) ([]byte, error) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, &Error{Source: src, Path: path, Reason: fmt.Sprintf("cannot read %q: %v", p, errors.Unwrap(err))}
+		}
+		return b, nil
+	}
+	for i, r := range doc.Registries {
+		if r.TLS == nil {
+			continue
+		}
+		at := fmt.Sprintf("registries[%d].tls", i)
+		if r.TLS.CAFile != "" {
+			b, err := read(at+".caFile", r.TLS.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(b) {
+				return nil, &Error{Source: src, Path: at + ".caFile", Reason: fmt.Sprintf("%q holds no PEM certificate", r.TLS.CAFile)}
+			}
+			l.files[i].ca = b
+		}
+		if r.TLS.CertFile != "" {
+			cert, err := read(at+".certFile", r.TLS.CertFile)
+			if err != nil {
+				return nil, err
+			}
+			key, err := read(at+".keyFile", r.TLS.KeyFile)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tls.X509KeyPair(cert, key); err != nil {
+				return nil, &Error{Source: src, Path: at, Reason: "certFile and keyFile are not a matching PEM certificate and key"}
+			}
+			l.files[i].cert, l.files[i].key = cert, key
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,348 @@
+package policy
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	fileSrc = Source{Kind: SourceFile, Name: "/etc/ocisrc/registry-policy.yaml"}
+	cmSrc   = Source{Kind: SourceConfigMap, Name: "deployment-system/ocisrc-registry-policy"}
+)
+
+const head = "apiVersion: ocisrc.dev/v1alpha1\nkind: RegistryPolicy\n"
+
+func selfSigned(t testing.TB, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: k})
+}
+
+func indent(s, pad string) string {
+	return pad + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+pad)
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		src  Source
+		doc  string
+		want string
+	}{
+		"empty":            {fileSrc, "", `registry policy file "/etc/ocisrc/registry-policy.yaml": it is empty`},
+		"not YAML":         {fileSrc, "a: [", "not valid YAML"},
+		"duplicate key":    {fileSrc, head + "kind: RegistryPolicy\n", "not valid YAML"},
+		"wrong apiVersion": {fileSrc, "apiVersion: v1\nkind: RegistryPolicy\n", `apiVersion: must be ocisrc.dev/v1alpha1, got "v1"`},
+		"wrong kind":       {fileSrc, "apiVersion: ocisrc.dev/v1alpha1\nkind: ConfigMap\n", `kind: must be RegistryPolicy, got "ConfigMap"`},
+		"unknown top field": {fileSrc, head + "registires: []\n",
+			"registires: unknown field: expected one of apiVersion, kind, allowUnboundSystemSecrets, registries"},
+		"unknown nested field": {fileSrc, head + "registries:\n- prefix: r.io\n  mirrors:\n  - locaton: m.io\n",
+			"registries[0].mirrors[0].locaton: unknown field: expected one of location, resolveTags, secretRef"},
+		"wrong type":            {fileSrc, head + "registries:\n- prefix: r.io\n  blocked: \"yes please\"\n", `registries[0].blocked: must be true or false, got the string "yes please"`},
+		"registries not a list": {fileSrc, head + "registries: {prefix: r.io}\n", "registries: must be a list, got an object"},
+		"prefix missing":        {fileSrc, head + "registries:\n- blocked: true\n", "registries[0].prefix: is required"},
+		"prefix with a scheme":  {fileSrc, head + "registries:\n- prefix: oci://r.io/charts\n", `registries[0].prefix: "oci://r.io/charts" must not have a scheme`},
+		"prefix with a tag":     {fileSrc, head + "registries:\n- prefix: r.io/charts/app:1.0\n", "has an invalid path"},
+		"prefix shell":          {fileSrc, head + "registries:\n- prefix: \"r.io';x\"\n", `has an invalid host`},
+		"duplicate prefix":      {fileSrc, head + "registries:\n- prefix: r.io\n- prefix: R.io/\n", `registries[1].prefix: "R.io/" is also the prefix of registries[0]`},
+		"bad origin":            {fileSrc, head + "registries:\n- prefix: r.io\n  origin: sometimes\n", `registries[0].origin: must be fallback or never, got "sometimes"`},
+		"never without mirrors": {fileSrc, head + "registries:\n- prefix: r.io\n  origin: never\n", "is never, but the prefix has no mirrors"},
+		"blocked with mirrors":  {fileSrc, head + "registries:\n- prefix: r.io\n  blocked: true\n  mirrors: [{location: m.io}]\n", "registries[0].blocked: a blocked prefix has no mirrors"},
+		"bad CA":                {fileSrc, head + "registries:\n- prefix: r.io\n  tls: {ca: not a pem}\n", "registries[0].tls.ca: holds no PEM certificate"},
+		"cert without key":      {fileSrc, head + "registries:\n- prefix: r.io\n  tls: {certFile: c.pem}\n", "registries[0].tls: certFile and keyFile must be given together"},
+		"mirror is the prefix":  {fileSrc, head + "registries:\n- prefix: r.io/charts\n  mirrors: [{location: r.io/charts}]\n", "is the prefix itself"},
+		"mirror twice":          {fileSrc, head + "registries:\n- prefix: r.io\n  mirrors: [{location: m.io}, {location: m.io}]\n", `registries[0].mirrors[1].location: "m.io" is listed twice`},
+		"bad secret name":       {fileSrc, head + "registries:\n- prefix: r.io\n  mirrors: [{location: m.io, secretRef: {name: Bad_Name}}]\n", `registries[0].mirrors[0].secretRef.name: must be a Secret name`},
+		"ConfigMap insecure": {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {insecureSkipVerify: true}\n",
+			`ConfigMap "deployment-system/ocisrc-registry-policy": registries[0].tls.insecureSkipVerify: may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole`},
+		"ConfigMap plain HTTP":     {cmSrc, head + "registries:\n- prefix: r.io\n  plainHTTP: true\n", "registries[0].plainHTTP: may be set only in a local policy file"},
+		"ConfigMap caFile":         {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {caFile: /etc/passwd}\n", "registries[0].tls.caFile: may be set only in a local policy file"},
+		"ConfigMap certFile":       {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {certFile: c, keyFile: k}\n", "registries[0].tls.certFile: may be set only in a local policy file"},
+		"ConfigMap allows unbound": {cmSrc, head + "allowUnboundSystemSecrets: true\n", "allowUnboundSystemSecrets: may be set only in a local policy file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.doc), tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadReadsFilesRelativeToThePolicy(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := selfSigned(t, "file CA")
+	cert, key := selfSigned(t, "client")
+	for name, data := range map[string][]byte{"ca.pem": ca, "client.pem": cert, "client-key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := Source{Kind: SourceFile, Name: filepath.Join(dir, "policy.yaml")}
+	l, err := Load([]byte(head+"registries:\n- prefix: r.io\n  tls: {caFile: ca.pem, certFile: client.pem, keyFile: client-key.pem}\n"), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := Set{Layers: []*Loaded{l}}.For("r.io/charts/app")
+	if len(st.TLS.CAs) != 1 || st.TLS.CAs[0].Subjects[0] != "CN=file CA" || st.TLS.ClientCertificate == nil || st.TLS.ClientCertificate.Subject != "CN=client" {
+		t.Fatalf("TLS = %+v", st.TLS)
+	}
+	_, err = Load([]byte(head+"registries:\n- prefix: r.io\n  tls: {caFile: missing.pem}\n"), src)
+	if err == nil || !strings.Contains(err.Error(), `registries[0].tls.caFile: cannot read "`+filepath.Join(dir, "missing.pem")+`"`) {
+		t.Fatalf("missing file: %v", err)
+	}
+	_, err = Load([]byte(head+"registries:\n- prefix: r.io\n  tls: {certFile: client.pem, keyFile: ca.pem}\n"), src)
+	if err == nil || !strings.Contains(err.Error(), "not a matching PEM certificate and key") {
+		t.Fatalf("mismatched pair: %v", err)
+	}
+}
+
+func TestMatches(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, repo string
+		want         bool
+	}{
+		{"r.io", "r.io/charts/app", true},
+		{"r.io/charts", "r.io/charts/app", true},
+		{"r.io/charts/app", "r.io/charts/app", true},
+		{"r.io/char", "r.io/charts/app", false},
+		{"r.io", "r.io:5000/charts/app", false},
+		{"r.io:5000", "r.io:5000/charts/app", true},
+		{"r.io", "R.IO/charts/app", true},
+		{"r.io", "r.iox/app", false},
+		{"r.io/charts", "r.io/Charts/app", false},
+	} {
+		if got := Matches(tc.prefix, tc.repo); got != tc.want {
+			t.Errorf("Matches(%q, %q) = %v, want %v", tc.prefix, tc.repo, got, tc.want)
+		}
+	}
+}
+
+func mustLoad(t *testing.T, src Source, doc string) *Loaded {
+	t.Helper()
+	l, err := Load([]byte(head+doc), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestFor(t *testing.T) {
+	caA, _ := selfSigned(t, "CA of the file")
+	caB, _ := selfSigned(t, "CA of the cluster")
+	file := mustLoad(t, fileSrc, `allowUnboundSystemSecrets: true
+registries:
+- prefix: r.io
+  tls:
+    ca: |
+`+indent(string(caA), "      ")+`
+    insecureSkipVerify: true
+- prefix: r.io/charts/special
+  mirrors: [{location: local.mirror/special}]
+- prefix: blocked-by-file.io
+  blocked: true
+- prefix: mirror.internal:5000
+  tls:
+    ca: |
+`+indent(string(caA), "      ")+`
+`)
+	cm := mustLoad(t, cmSrc, `registries:
+- prefix: r.io/charts
+  tls:
+    ca: |
+`+indent(string(caB), "      ")+`
+  mirrors:
+  - location: mirror.internal:5000/base
+    secretRef: {name: mirror-credentials}
+  - location: second.mirror/x
+    resolveTags: true
+  origin: never
+- prefix: r.io/charts/special
+  origin: never
+  mirrors: [{location: cluster.mirror/special}]
+- prefix: evil.io
+  blocked: true
+`)
+	set := Set{Layers: []*Loaded{file, cm}}
+
+	st := set.For("r.io/charts/app")
+	if len(st.Matches) != 2 || st.Matches[0].Prefix != "r.io" || st.Matches[1].Prefix != "r.io/charts" {
+		t.Errorf("matches = %+v", st.Matches)
+	}
+	if st.Origin != OriginNever || st.OriginFrom != cmSrc.String() {
+		t.Errorf("origin = %s from %s", st.Origin, st.OriginFrom)
+	}
+	if len(st.Mirrors) != 2 || st.Mirrors[0].Repository != "mirror.internal:5000/base/app" || st.Mirrors[0].Host != "mirror.internal:5000" ||
+		st.Mirrors[0].SecretRef != "mirror-credentials" || st.Mirrors[1].Repository != "second.mirror/x/app" || !st.Mirrors[1].ResolveTags {
+		t.Errorf("mirrors = %+v", st.Mirrors)
+	}
+	if len(st.Mirrors[0].TLS.CAs) != 1 || st.Mirrors[0].TLS.CAs[0].Subjects[0] != "CN=CA of the file" {
+		t.Errorf("the mirror's TLS = %+v", st.Mirrors[0].TLS)
+	}
+	if len(st.TLS.CAs) != 2 || !st.TLS.InsecureSkipVerify || st.TLS.InsecureSkipVerifyFrom != fileSrc.String() {
+		t.Errorf("TLS = %+v: want the union of both CAs and the file's insecureSkipVerify", st.TLS)
+	}
+	if !st.AllowUnboundSystemSecrets {
+		t.Error("the file's allowUnboundSystemSecrets is lost")
+	}
+
+	// Routing: the longest prefix that routes wins; on a tie the file's.
+	st = set.For("r.io/charts/special/app")
+	if len(st.Mirrors) != 1 || st.Mirrors[0].Repository != "local.mirror/special/app" || st.Origin != OriginFallback || st.OriginFrom != fileSrc.String() {
+		t.Errorf("special: %+v", st)
+	}
+	// Blocked is a union.
+	for repo, want := range map[string]bool{"evil.io/x": true, "blocked-by-file.io/x": true, "r.io/charts/app": false} {
+		if got := set.For(repo).Blocked; got != want {
+			t.Errorf("blocked(%s) = %v, want %v", repo, got, want)
+		}
+	}
+	// Nothing matches: the defaults.
+	st = set.For("elsewhere.io/app")
+	if st.Blocked || st.Origin != OriginFallback || len(st.Mirrors) != 0 || len(st.TLS.CAs) != 0 || len(st.Matches) != 0 {
+		t.Errorf("no match: %+v", st)
+	}
+	// A ConfigMap alone never relaxes TLS or allows unbound Secrets.
+	if st := (Set{Layers: []*Loaded{cm}}).For("r.io/charts/app"); st.TLS.InsecureSkipVerify || st.TLS.PlainHTTP || st.AllowUnboundSystemSecrets {
+		t.Errorf("ConfigMap alone: %+v", st)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		head,
+		head + "registries:\n- prefix: r.io/charts\n  mirrors: [{location: m.io:5000/base, resolveTags: true, secretRef: {name: m}}]\n  origin: never\n",
+		head + "registries:\n- prefix: r.io\n  blocked: true\n",
+		head + "registries:\n- prefix: r.io\n  tls: {insecureSkipVerify: true, ca: x}\n  plainHTTP: true\n",
+		"{\"apiVersion\":\"ocisrc.dev/v1alpha1\",\"kind\":\"RegistryPolicy\",\"registries\":[{\"prefix\":\"a\"}]}",
+		head + "registries: [{prefix: r.io, blocked: 1}]\n",
+		"a: &a [*a, *a]\n",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, configMap bool) {
+		src := fileSrc
+		if configMap {
+			src = cmSrc
+		}
+		doc, err := Decode(data, src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), src.String()+": ") {
+				t.Fatalf("error does not name the source: %v", err)
+			}
+			return
+		}
+		for i, r := range doc.Registries {
+			if again, err := NormalizePrefix(r.Prefix); err != nil || again != r.Prefix {
+				t.Fatalf("registries[%d].prefix %q accepted, but normalizes to %q, %v", i, r.Prefix, again, err)
+			}
+			if configMap && (r.PlainHTTP || r.TLS != nil && (r.TLS.InsecureSkipVerify || r.TLS.CAFile != "" || r.TLS.CertFile != "" || r.TLS.KeyFile != "")) {
+				t.Fatalf("a ConfigMap set a local-only field: %+v", r)
+			}
+			for _, m := range r.Mirrors {
+				if _, err := NormalizePrefix(m.Location); err != nil {
+					t.Fatalf("mirror %q accepted: %v", m.Location, err)
+				}
+			}
+		}
+		if configMap && doc.AllowUnboundSystemSecrets {
+			t.Fatal("a ConfigMap allowed unbound Secrets")
+		}
+	})
+}
+
+// FuzzMatches: a prefix matches a repository only on a segment boundary,
+// and the repository under a matching prefix keeps its tail at a mirror.
+func FuzzMatches(f *testing.F) {
+	f.Add("r.io/charts", "r.io/charts/app")
+	f.Add("r.io", "r.io:5000/app")
+	f.Add("r.io/char", "r.io/charts")
+	f.Fuzz(func(t *testing.T, prefix, repo string) {
+		p, err := NormalizePrefix(prefix)
+		if err != nil {
+			return
+		}
+		if !Matches(p, repo) {
+			return
+		}
+		low := lowerHost(repo)
+		if low != p && !strings.HasPrefix(low, p+"/") {
+			t.Fatalf("%q matched %q off a segment boundary", p, repo)
+		}
+		l := &Loaded{Doc: &Document{Registries: []Registry{{Prefix: p, Mirrors: []Mirror{{Location: "m.io/base"}}}}}, Source: fileSrc, files: make([]fileMaterial, 1)}
+		st := Set{Layers: []*Loaded{l}}.For(repo)
+		if want := "m.io/base" + strings.TrimPrefix(low, p); st.Mirrors[0].Repository != want {
+			t.Fatalf("mirror repository %q, want %q", st.Mirrors[0].Repository, want)
+		}
+	})
+}
+
+// TestREADMEExamples: every RegistryPolicy in the README decodes (the
+// certificates elided there replaced by a real one). The air-gap example is
+// the platform's ConfigMap, so it must pass as one.
+func TestREADMEExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := selfSigned(t, "readme")
+	n := 0
+	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(body, "kind: RegistryPolicy") {
+			continue
+		}
+		n++
+		var lines []string
+		skipping := ""
+		for _, l := range strings.Split(body, "\n") {
+			trimmed := strings.TrimSpace(l)
+			if skipping != "" {
+				if trimmed == "…" || strings.HasPrefix(trimmed, "-----BEGIN") {
+					continue
+				}
+				skipping = ""
+			}
+			if trimmed == "-----BEGIN CERTIFICATE-----" {
+				pad := l[:len(l)-len(strings.TrimLeft(l, " "))]
+				lines = append(lines, indent(string(ca), pad))
+				skipping = pad
+				continue
+			}
+			lines = append(lines, l)
+		}
+		doc := strings.Join(lines, "\n")
+		src := fileSrc
+		if strings.Contains(doc, "origin: never") {
+			src = cmSrc
+		}
+		if _, err := Decode([]byte(doc), src); err != nil {
+			t.Errorf("README example %d: %v\n%s", n, err, doc)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d RegistryPolicy examples in the README, want 3", n)
+	}
+}

@@ -1,0 +1,234 @@
+package policy
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+)
+
+// Settings is the effective policy for one chart repository
+// (host[:port]/path), with where each setting came from. Its JSON form is
+// the output of `policy explain -o json`.
+type Settings struct {
+	// Repository is the reference's host[:port]/path.
+	Repository string `json:"repository"`
+	// Matches are the prefixes that matched, the longest of each document.
+	Matches []Match `json:"matches"`
+	// Blocked refuses the reference; BlockedBy says which documents block it.
+	Blocked   bool     `json:"blocked"`
+	BlockedBy []string `json:"blockedBy,omitempty"`
+	// Origin is fallback or never; OriginFrom says which document set it.
+	Origin     string `json:"origin"`
+	OriginFrom string `json:"originFrom,omitempty"`
+	// Mirrors are tried in order before the origin.
+	Mirrors []MirrorSettings `json:"mirrors"`
+	// TLS is how to connect to the origin registry.
+	TLS TLSSettings `json:"tls"`
+	// AllowUnboundSystemSecrets is the local file's allowUnboundSystemSecrets.
+	AllowUnboundSystemSecrets bool `json:"allowUnboundSystemSecrets,omitempty"`
+}
+
+// Match is a prefix that matched and the document it is in.
+type Match struct {
+	Prefix string `json:"prefix"`
+	From   string `json:"from"`
+}
+
+// MirrorSettings is one mirror, for one reference.
+type MirrorSettings struct {
+	// Location is the mirror as written (host[:port][/path]).
+	Location string `json:"location"`
+	// Repository is the reference's repository at the mirror.
+	Repository string `json:"repository"`
+	// Host is the mirror's host[:port].
+	Host        string `json:"host"`
+	ResolveTags bool   `json:"resolveTags"`
+	// SecretRef is the name of the mirror's credentials in the system namespace.
+	SecretRef string `json:"secretRef,omitempty"`
+	From      string `json:"from"`
+	// TLS is how to connect to the mirror (the policy's entries for its host).
+	TLS TLSSettings `json:"tls"`
+}
+
+// TLSSettings is how to connect to one registry.
+type TLSSettings struct {
+	// CAs are added to the system roots (never replace them).
+	CAs []CA `json:"cas,omitempty"`
+	// ClientCertificate is the policy file's client certificate.
+	ClientCertificate      *Cert  `json:"clientCertificate,omitempty"`
+	InsecureSkipVerify     bool   `json:"insecureSkipVerify,omitempty"`
+	InsecureSkipVerifyFrom string `json:"insecureSkipVerifyFrom,omitempty"`
+	PlainHTTP              bool   `json:"plainHTTP,omitempty"`
+	PlainHTTPFrom          string `json:"plainHTTPFrom,omitempty"`
+}
+
+// CA is one set of certificates to trust and where it came from.
+type CA struct {
+	// Subjects names the certificates (never their bytes).
+	Subjects []string `json:"subjects"`
+	From     string   `json:"from"`
+	PEM      []byte   `json:"-"`
+}
+
+// Cert is a client certificate and where it came from.
+type Cert struct {
+	Subject string `json:"subject"`
+	From    string `json:"from"`
+	CertPEM []byte `json:"-"`
+	KeyPEM  []byte `json:"-"`
+}
+
+// CAPEMs returns the PEM of every CA, in order.
+func (t TLSSettings) CAPEMs() [][]byte {
+	var out [][]byte
+	for _, c := range t.CAs {
+		out = append(out, c.PEM)
+	}
+	return out
+}
+
+// Set is the documents of one run, in precedence order: the local file,
+// then the cluster's ConfigMap. Either may be missing.
+type Set struct {
+	Layers []*Loaded
+}
+
+// Matches reports whether repository (host[:port]/path) is under prefix, on
+// a path-segment boundary. Both are compared with their hosts in lower case.
+func Matches(prefix, repository string) bool {
+	repository = lowerHost(repository)
+	return repository == prefix || strings.HasPrefix(repository, prefix+"/")
+}
+
+func lowerHost(repository string) string {
+	host, path, ok := strings.Cut(repository, "/")
+	if !ok {
+		return strings.ToLower(host)
+	}
+	return strings.ToLower(host) + "/" + path
+}
+
+// best returns the index of the longest prefix of l that matches
+// repository, or -1.
+func (l *Loaded) best(repository string) int {
+	best := -1
+	for i, r := range l.Doc.Registries {
+		if Matches(r.Prefix, repository) && (best < 0 || len(r.Prefix) > len(l.Doc.Registries[best].Prefix)) {
+			best = i
+		}
+	}
+	return best
+}
+
+// For returns the effective settings for repository (host[:port]/path):
+//
+//   - each document's longest matching prefix applies;
+//   - blocked is a union: any document that blocks it blocks it;
+//   - routing (mirrors, origin) comes from the longest of those prefixes that
+//     sets any; on a tie, the local file's wins over the ConfigMap's;
+//   - trust roots are a union of every document's CAs for the host;
+//   - the client certificate, insecureSkipVerify and plainHTTP come from the
+//     local file only (a ConfigMap cannot set them).
+func (s Set) For(repository string) Settings {
+	st := Settings{Repository: lowerHost(repository), Origin: OriginFallback, Mirrors: []MirrorSettings{}, Matches: []Match{}}
+	routeLen := -1
+	for _, l := range s.Layers {
+		if l == nil {
+			continue
+		}
+		if l.Source.Kind == SourceFile && l.Doc.AllowUnboundSystemSecrets {
+			st.AllowUnboundSystemSecrets = true
+		}
+		i := l.best(repository)
+		if i < 0 {
+			continue
+		}
+		r := l.Doc.Registries[i]
+		from := l.Source.String()
+		st.Matches = append(st.Matches, Match{Prefix: r.Prefix, From: from})
+		if r.Blocked {
+			st.Blocked = true
+			st.BlockedBy = append(st.BlockedBy, from)
+		}
+		if (len(r.Mirrors) > 0 || r.Origin != "") && len(r.Prefix) > routeLen {
+			routeLen = len(r.Prefix)
+			st.Origin, st.OriginFrom = OriginFallback, from
+			if r.Origin != "" {
+				st.Origin = r.Origin
+			}
+			st.Mirrors = []MirrorSettings{}
+			rest := strings.TrimPrefix(st.Repository, r.Prefix)
+			for _, m := range r.Mirrors {
+				ms := MirrorSettings{Location: m.Location, Repository: m.Location + rest, ResolveTags: m.ResolveTags, From: from}
+				ms.Host, _, _ = strings.Cut(m.Location, "/")
+				if m.SecretRef != nil {
+					ms.SecretRef = m.SecretRef.Name
+				}
+				st.Mirrors = append(st.Mirrors, ms)
+			}
+		}
+	}
+	st.TLS = s.tlsFor(repository)
+	for i := range st.Mirrors {
+		st.Mirrors[i].TLS = s.tlsFor(st.Mirrors[i].Repository)
+	}
+	return st
+}
+
+// tlsFor is the TLS settings for the registry of repository.
+func (s Set) tlsFor(repository string) TLSSettings {
+	var t TLSSettings
+	for _, l := range s.Layers {
+		if l == nil {
+			continue
+		}
+		i := l.best(repository)
+		if i < 0 {
+			continue
+		}
+		r := l.Doc.Registries[i]
+		from := l.Source.String()
+		if r.TLS != nil && r.TLS.CA != "" {
+			t.CAs = append(t.CAs, CA{PEM: []byte(r.TLS.CA), Subjects: subjects([]byte(r.TLS.CA)), From: from + " (tls.ca)"})
+		}
+		f := l.files[i]
+		if f.ca != nil {
+			t.CAs = append(t.CAs, CA{PEM: f.ca, Subjects: subjects(f.ca), From: from + " (tls.caFile " + r.TLS.CAFile + ")"})
+		}
+		if l.Source.Kind != SourceFile {
+			continue
+		}
+		if f.cert != nil && t.ClientCertificate == nil {
+			subject := ""
+			if s := subjects(f.cert); len(s) > 0 {
+				subject = s[0]
+			}
+			t.ClientCertificate = &Cert{Subject: subject, From: from + " (tls.certFile " + r.TLS.CertFile + ")", CertPEM: f.cert, KeyPEM: f.key}
+		}
+		if r.TLS != nil && r.TLS.InsecureSkipVerify && !t.InsecureSkipVerify {
+			t.InsecureSkipVerify, t.InsecureSkipVerifyFrom = true, from
+		}
+		if r.PlainHTTP && !t.PlainHTTP {
+			t.PlainHTTP, t.PlainHTTPFrom = true, from
+		}
+	}
+	return t
+}
+
+// subjects names the certificates in a PEM bundle.
+func subjects(b []byte) []string {
+	var out []string
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return out
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil {
+			out = append(out, c.Subject.String())
+		}
+	}
+}

@@ -23,6 +23,15 @@ type BlobServer struct {
 	server *httptest.Server
 	mu     sync.Mutex
 	blobs  map[string][]byte
+	status int
+}
+
+// Refuse makes every request answer status (0: serve again), as object
+// storage does when a signed URL has expired.
+func (bs *BlobServer) Refuse(status int) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.status = status
 }
 
 // NewBlobServer starts a TLS blob server whose certificate ca signs.
@@ -56,10 +65,18 @@ func (bs *BlobServer) serve(w http.ResponseWriter, r *http.Request) {
 	d := strings.TrimPrefix(r.URL.Path, "/blobs/")
 	bs.mu.Lock()
 	data, ok := bs.blobs[d]
+	refuse := bs.status
 	bs.mu.Unlock()
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusNotFound
+	}
+	if refuse != 0 {
+		bs.add(Request{Method: r.Method, Path: r.URL.Path, Status: refuse, Authorized: r.Header.Get("Authorization") != ""})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refuse)
+		_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"signature expired"}]}`)
+		return
 	}
 	bs.add(Request{Method: r.Method, Path: r.URL.Path, Status: status, Authorized: r.Header.Get("Authorization") != ""})
 	if !ok {

@@ -317,6 +317,19 @@ func TestRedirectedBlobsGetNoCredentials(t *testing.T) {
 			t.Errorf("the blob server (another host:port) received the Authorization header: %s %s", req.Method, req.Path)
 		}
 	}
+	// A 401 from the redirect target says what happened: no credentials
+	// went there, so they were not refused.
+	t.Run("a 401 from the redirect target", func(t *testing.T) {
+		newHome(t)
+		blobs.Refuse(401)
+		t.Cleanup(func() { blobs.Refuse(0) })
+		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "the registry "+stack.Secure.Host+" redirected the download to "+strings.TrimPrefix(blobs.URL, "https://")+", which answered 401 Unauthorized; no credentials are sent to another host")
+		if strings.Contains(r.stderr, "refused the credentials") {
+			t.Errorf("it blames the credentials:\n%s", r)
+		}
+	})
 }
 
 func TestPlainHTTPCredentials(t *testing.T) {

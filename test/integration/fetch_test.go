@@ -584,3 +584,17 @@ func TestDownloaderHints(t *testing.T) {
 		})
 	}
 }
+
+// TestComponentsNamedLikeSubcommands: the kubectl face's arguments are
+// Component names, always.
+func TestComponentsNamedLikeSubcommands(t *testing.T) {
+	newHome(t)
+	for _, name := range []string{"completion", "help"} {
+		putComponent(t, nsA, name, testenv.OCISource(openApp.Ref, "", ""))
+		r := kubectl(t, name, "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "-o", "json")
+		wantCode(t, r, 0)
+		if got := decodeJSON(t, r).Results[0]; got.Component != nsA+"/"+name || got.Digest != openApp.Digest {
+			t.Errorf("%s: %+v", name, got)
+		}
+	}
+}

@@ -85,6 +85,8 @@ type Pushed struct {
 	LayerDigest string
 	// Blobs are the config and the chart archive, as pushed.
 	Blobs [][]byte
+	// Manifest is the manifest's descriptor (a signature's subject).
+	Manifest ocispec.Descriptor
 }
 
 // PushChart pushes c to repo (e.g. "charts/app") with its version as tag,
@@ -101,6 +103,10 @@ func (r *Registry) PushChartWithToken(ctx context.Context, repo string, c *Chart
 }
 
 func (r *Registry) pushChart(ctx context.Context, repo string, c *Chart, cred auth.Credential) (*Pushed, error) {
+	return r.pushChartLayers(ctx, repo, c, cred, nil)
+}
+
+func (r *Registry) pushChartLayers(ctx context.Context, repo string, c *Chart, cred auth.Credential, extra *Layer) (*Pushed, error) {
 	config, err := json.Marshal(c.metadata)
 	if err != nil {
 		return nil, err
@@ -118,10 +124,18 @@ func (r *Registry) pushChart(ctx context.Context, repo string, c *Chart, cred au
 	if err != nil {
 		return nil, err
 	}
+	layers := []ocispec.Descriptor{layerDesc}
+	if extra != nil {
+		d, err := push(extra.MediaType, extra.Data)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, d)
+	}
 	tag := strings.ReplaceAll(c.Version, "+", "_")
 	manifest, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, "", oras.PackManifestOptions{
 		ConfigDescriptor:    &configDesc,
-		Layers:              []ocispec.Descriptor{layerDesc},
+		Layers:              layers,
 		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "2026-01-01T00:00:00Z"},
 	})
 	if err != nil {
@@ -142,6 +156,7 @@ func (r *Registry) pushChart(ctx context.Context, repo string, c *Chart, cred au
 		Digest:      manifest.Digest.String(),
 		LayerDigest: layerDesc.Digest.String(),
 		Blobs:       [][]byte{config, c.Archive},
+		Manifest:    manifest,
 	}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,30 @@ type Entry struct {
 	// cached chart is served without asking a registry only for a place and a
 	// Secret recorded here.
 	Access []Access `json:"access,omitempty"`
+	// Verified records the signatures the chart was verified with.
+	Verified []Verification `json:"verified,omitempty"`
+	// Prov is true when the chart's .prov is stored beside it.
+	Prov bool `json:"prov,omitempty"`
+}
+
+// Verification is a signature a chart was verified with: the provider
+// (cosign, helm) and the key's fingerprint. It is also the "verified" field
+// of fetch's output.
+type Verification struct {
+	Provider string `json:"provider"`
+	Key      string `json:"key"`
+}
+
+// VerifiedBy reports whether the entry was verified by one of the keys
+// (fingerprints).
+func (e *Entry) VerifiedBy(keys map[string]bool) []Verification {
+	var out []Verification
+	for _, v := range e.Verified {
+		if keys[v.Key] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Access is one place a chart was read at, and the Secret that read it.
@@ -170,6 +195,12 @@ func (s *ChartStore) remove(dir string) error {
 // hash to e.ChartDigest. If a good entry for the digest is already there (put
 // by another process), it is kept and its path returned.
 func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
+	return s.PutWithProv(e, data, nil)
+}
+
+// PutWithProv is Put, with the chart's .prov stored beside the archive as
+// <chart>-<version>.tgz.prov (where helm --verify looks for it).
+func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
 	dir, err := s.dir(e.ManifestDigest)
 	if err != nil {
 		return "", err
@@ -181,9 +212,10 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 		return "", fmt.Errorf("refusing to cache %s: invalid chart file name %q", e.Ref, e.FileName())
 	}
 	if _, path, err := s.Get(e.ManifestDigest); err == nil {
-		return path, s.grantAll(e.ManifestDigest, e.Access)
+		return path, s.update(e.ManifestDigest, e.Access, e.Verified)
 	}
 	e.Size = int64(len(data))
+	e.Prov = len(prov) > 0
 	if e.Created.IsZero() {
 		e.Created = time.Now().UTC()
 	}
@@ -199,6 +231,11 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 	if err := writeFileSync(filepath.Join(tmp, e.FileName()), data); err != nil {
 		return "", fmt.Errorf("writing to the chart cache: %w", err)
 	}
+	if e.Prov {
+		if err := writeFileSync(filepath.Join(tmp, e.FileName()+".prov"), prov); err != nil {
+			return "", fmt.Errorf("writing to the chart cache: %w", err)
+		}
+	}
 	meta, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return "", err
@@ -209,7 +246,7 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 	if err := os.Rename(tmp, dir); err != nil {
 		// Another process placed the same digest first: theirs is as good.
 		if _, path, gerr := s.Get(e.ManifestDigest); gerr == nil {
-			return path, s.grantAll(e.ManifestDigest, e.Access)
+			return path, s.update(e.ManifestDigest, e.Access, e.Verified)
 		}
 		return "", fmt.Errorf("placing cache entry %q: %w", dir, err)
 	}
@@ -219,11 +256,32 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 // Grant records that secret ("" for anonymous) was shown to read the chart
 // manifestDigest at repository.
 func (s *ChartStore) Grant(manifestDigest, repository, secret string) error {
-	return s.grantAll(manifestDigest, []Access{{Repository: repository, Secret: secret}})
+	return s.update(manifestDigest, []Access{{Repository: repository, Secret: secret}}, nil)
 }
 
-func (s *ChartStore) grantAll(manifestDigest string, access []Access) error {
-	if len(access) == 0 {
+// AddVerified records signatures the chart manifestDigest was verified with.
+func (s *ChartStore) AddVerified(manifestDigest string, vs []Verification) error {
+	return s.update(manifestDigest, nil, vs)
+}
+
+// Prov returns the .prov stored with the entry, or nil.
+func (s *ChartStore) Prov(e *Entry) []byte {
+	if !e.Prov {
+		return nil
+	}
+	dir, err := s.dir(e.ManifestDigest)
+	if err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, e.FileName()+".prov"))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (s *ChartStore) update(manifestDigest string, access []Access, verified []Verification) error {
+	if len(access) == 0 && len(verified) == 0 {
 		return nil
 	}
 	dir, err := s.dir(manifestDigest)
@@ -242,6 +300,12 @@ func (s *ChartStore) grantAll(manifestDigest string, access []Access) error {
 	changed := false
 	for _, a := range access {
 		changed = e.addAccess(a) || changed
+	}
+	for _, v := range verified {
+		if !slices.Contains(e.Verified, v) {
+			e.Verified = append(e.Verified, v)
+			changed = true
+		}
 	}
 	if !changed {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
 
@@ -66,6 +68,10 @@ type FetchOptions struct {
 	MaxChartSize int64
 	// Policy selects the registry policy.
 	Policy PolicyOptions
+	// VerifyKeys (--verify-key, cosign public keys) and Keyrings (--keyring,
+	// OpenPGP keyrings) make a valid signature required for every chart.
+	VerifyKeys []string
+	Keyrings   []string
 
 	genericiooptions.IOStreams
 }
@@ -167,6 +173,8 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
 	o.Policy.addFlags(fs)
+	fs.StringArrayVar(&o.VerifyKeys, "verify-key", o.VerifyKeys, "Require every chart to be signed with cosign by this public key (a PEM file; repeatable).")
+	fs.StringArrayVar(&o.Keyrings, "keyring", o.Keyrings, "Require every chart's Helm provenance (.prov) to be signed by a key of this OpenPGP keyring (binary, as pubring.gpg, or ASCII-armored; repeatable).")
 	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
 	completeOutputFlag(c)
 	return c
@@ -376,6 +384,31 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		return nil, nil, err
 	}
 	warn := warner(o.ErrOut)
+	var cosignKeys []trust.Key
+	for _, path := range o.VerifyKeys {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, clierror.Invalid(fmt.Errorf("reading --verify-key %q: %w", path, errors.Unwrap(err)))
+		}
+		k, err := trust.ParsePublicKey(data, fmt.Sprintf("--verify-key %q", path))
+		if err != nil {
+			return nil, nil, clierror.Invalid(err)
+		}
+		cosignKeys = append(cosignKeys, k)
+	}
+	var keyrings []fetch.KeyData
+	for _, path := range o.Keyrings {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, clierror.Invalid(fmt.Errorf("reading --keyring %q: %w", path, errors.Unwrap(err)))
+		}
+		from := fmt.Sprintf("--keyring %q", path)
+		var check trust.Keyring
+		if err := check.Add(data, from); err != nil {
+			return nil, nil, clierror.Invalid(err)
+		}
+		keyrings = append(keyrings, fetch.KeyData{Data: data, From: from})
+	}
 	store := cache.NewChartStore()
 	store.RemoveLeftovers()
 	puller.Hints = store
@@ -393,6 +426,8 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		AllowPlainHTTPCredentials: o.AllowPlainHTTPCredentials,
 		Offline:                   o.Offline,
 		AllowUnbound:              o.AllowUnboundSecrets,
+		CosignKeys:                cosignKeys,
+		Keyrings:                  keyrings,
 		Warn:                      warn,
 	}, nil
 }
@@ -467,6 +502,9 @@ func printText(w io.Writer, r fetch.Result, dryRun bool) error {
 		line = fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
 		if r.FromMirror() {
 			line += ", from the mirror " + r.Source
+		}
+		for _, v := range r.Verified {
+			line += fmt.Sprintf(", verified by %s key %s", v.Provider, v.Key)
 		}
 		if r.Destination != "" {
 			line += ", placed in " + r.Destination

@@ -24,6 +24,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
 // The registry policy's places.
@@ -334,11 +335,37 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	for _, f := range out.Flags {
 		fmt.Fprintf(&b, "Flag:        %s\n", f)
 	}
+	if v := st.Verify; v.Required {
+		fmt.Fprintf(&b, "Verify:      a valid signature is required (%s)\n", strings.Join(v.RequiredBy, ", "))
+		for _, k := range v.CosignKeys {
+			fmt.Fprintf(&b, "             cosign key %s (%s)\n", keyName(k.Data), k.From)
+		}
+		for _, k := range v.CosignSecrets {
+			fmt.Fprintf(&b, "             cosign keys: every *.pub of secret %s in the system namespace (%s)\n", k.Secret, k.From)
+		}
+		for _, k := range v.HelmKeyrings {
+			fmt.Fprintf(&b, "             helm keyring of %d bytes (%s)\n", len(k.Data), k.From)
+		}
+		for _, k := range v.HelmSecrets {
+			fmt.Fprintf(&b, "             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)
+		}
+	} else {
+		b.WriteString("Verify:      no signature required\n")
+	}
 	if st.AllowUnboundSystemSecrets {
 		b.WriteString("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
 	}
 	_, err := io.WriteString(w, termsafeLines(b.String()))
 	return err
+}
+
+// keyName is a cosign key's fingerprint, for explain.
+func keyName(pem []byte) string {
+	k, err := trust.ParsePublicKey(pem, "key")
+	if err != nil {
+		return "(unreadable)"
+	}
+	return k.Fingerprint
 }
 
 func writeTLS(b *strings.Builder, pad string, t policy.TLSSettings) {

@@ -21,15 +21,19 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
 // ChartPuller pulls charts and resolves tags; *oci.Puller is the implementation.
 type ChartPuller interface {
-	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
+	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth, withProv bool) (*oci.Chart, error)
 	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
 	Exists(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) error
 	// CheckTLS builds the TLS settings a's material gives, without a request.
 	CheckTLS(a oci.Auth) error
+	// CosignSignatures and SigstoreBundles read the signatures of a digest.
+	CosignSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.SimpleSigning, error)
+	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -54,6 +58,9 @@ type Result struct {
 	// Source is host[:port]/path the chart was downloaded from: the origin
 	// or a mirror of the registry policy; empty on a cache hit.
 	Source string `json:"source,omitempty"`
+	// Verified lists the signatures the chart was verified with (provider
+	// and key fingerprint); omitted when none was required.
+	Verified []cache.Verification `json:"verified,omitempty"`
 	// Error is why this Component failed; the other fields hold what was known.
 	Error string `json:"error,omitempty"`
 
@@ -96,6 +103,10 @@ type Fetcher struct {
 	// AllowUnbound lets Secrets from the system namespace that are bound to
 	// no registry be used, with a warning.
 	AllowUnbound bool
+	// CosignKeys (--verify-key) and Keyrings (--keyring) require every chart
+	// of the run to be signed by one of them.
+	CosignKeys []trust.Key
+	Keyrings   []KeyData
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
 
@@ -103,6 +114,7 @@ type Fetcher struct {
 	// placed is what --destination received in this run, by file name.
 	placedMu sync.Mutex
 	placed   map[string]placement
+	keys     secretKeys
 }
 
 // placement is a chart placed in --destination by a Component of this run.
@@ -121,6 +133,8 @@ type Resolution struct {
 	Settings policy.Settings
 	// request is how the Secret was looked up, to explain a refusal.
 	request credentials.Request
+	// trust is the signature requirement (nil: none).
+	trust *requirement
 }
 
 // Source validates a Component's source; an invalid one is invalid input
@@ -184,6 +198,11 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 	if err := oci.CheckPlainHTTP(ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
 		return r, err
 	}
+	req, err := f.requirementFor(ctx, r)
+	if err != nil {
+		return r, err
+	}
+	r.trust = req
 	return r, nil
 }
 
@@ -280,6 +299,7 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	res.Path = got.path
 	res.Cached = got.cached
 	res.Source = got.source
+	res.Verified = got.verified
 	if got.via != nil {
 		res.Credentials = got.via.auth.Secret
 		res.mirror = true

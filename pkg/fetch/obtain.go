@@ -19,6 +19,8 @@ type obtained struct {
 	// the mirror when a mirror served it.
 	source string
 	via    *site
+	// verified is the signatures it was verified with, under a requirement.
+	verified []cache.Verification
 }
 
 // obtain gets the chart into the store with as few registry requests as
@@ -39,9 +41,12 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		case err != nil:
 			return nil, err
 		case got != nil && f.Offline:
-			return got, nil
+			return f.trusted(ctx, r, ref, got)
 		case got != nil:
-			return f.authorize(ctx, r, ref, got)
+			if got, err = f.authorize(ctx, r, ref, got); err != nil {
+				return nil, err
+			}
+			return f.trusted(ctx, r, ref, got)
 		case f.Offline:
 			return nil, offlineMiss(ref)
 		}
@@ -57,7 +62,12 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		if got == nil && err == nil {
 			return nil, offlineMiss(ref)
 		}
-		return got, err
+		if err != nil {
+			return nil, err
+		}
+		pinned := ref
+		pinned.Digest = known.Digest
+		return f.trusted(ctx, r, pinned, got)
 	}
 	if known == nil && !routed(r) {
 		// A tag never seen, and only the origin: one pull by tag.
@@ -80,7 +90,9 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 	case err != nil:
 		return nil, err
 	case got != nil:
-		got, err = f.authorize(ctx, r, pinned, got)
+		if got, err = f.authorize(ctx, r, pinned, got); err == nil {
+			got, err = f.trusted(ctx, r, pinned, got)
+		}
 	default:
 		got, err = f.pull(ctx, pinned, r)
 	}
@@ -200,7 +212,11 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 		if err := matches(ref, s.entry); err != nil {
 			return nil, err
 		}
-		return f.authorize(ctx, r, ref, &obtained{entry: s.entry, path: s.path})
+		got, err := f.authorize(ctx, r, ref, &obtained{entry: s.entry, path: s.path})
+		if err != nil {
+			return nil, err
+		}
+		return f.trusted(ctx, r, ref, got)
 	}
 	digest, err := f.resolveTag(ctx, r, ref)
 	if err != nil {
@@ -212,7 +228,11 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 		if err := matches(ref, s.entry); err != nil {
 			return nil, err
 		}
-		return f.authorize(ctx, r, pinned, &obtained{entry: s.entry, path: s.path})
+		got, err := f.authorize(ctx, r, pinned, &obtained{entry: s.entry, path: s.path})
+		if err != nil {
+			return nil, err
+		}
+		return f.trusted(ctx, r, pinned, got)
 	}
 	return f.download(ctx, pinned, r)
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -128,8 +129,9 @@ func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Re
 func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
 	places := f.places(ctx, r, ref)
 	var tried []string
-	var last error
+	var last, refusal error
 	candidates := 0
+	withProv := r.trust != nil && r.trust.helm.Len() > 0
 	for i := range places {
 		p := &places[i]
 		if p.mirror != nil && ref.Digest == "" && !p.mirror.ResolveTags {
@@ -141,7 +143,16 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			f.warn(fmt.Sprintf("skipping the %s for %s: %v", p.what(), ref.String(), p.err))
 			continue
 		}
-		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
+		chart, err := f.Puller.Pull(ctx, p.ref, p.auth, withProv)
+		var verified []cache.Verification
+		if err == nil && r.trust != nil {
+			// Signatures are verified before the chart enters the store.
+			verified, err = f.verifyAt(ctx, r.trust, *p, chart.ManifestDigest, chart.Name, chart.Version, chart.Data, chart.Prov)
+			var ue *UnsignedError
+			if errors.As(err, &ue) {
+				refusal = err
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -164,18 +175,22 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			ChartDigest:    chart.LayerDigest,
 			Size:           int64(len(chart.Data)),
 			Access:         access,
+			Verified:       verified,
 		}
-		path, err := f.Store.Put(e, chart.Data)
+		path, err := f.Store.PutWithProv(e, chart.Data, chart.Prov)
 		if err != nil {
 			return nil, err
 		}
-		got := &obtained{entry: &e, path: path, source: p.name}
+		got := &obtained{entry: &e, path: path, source: p.name, verified: verified}
 		if p.mirror != nil {
 			got.via = p
 		}
 		return got, nil
 	}
 	switch {
+	case refusal != nil:
+		// Some place served the chart, but not signed as required.
+		return nil, refusal
 	case candidates == 0:
 		return nil, clierror.Invalid(fmt.Errorf("pulling %q: no place may serve it: its mirrors serve digest-pinned references only and its origin is never contacted", ref.String()))
 	case candidates == 1 && last != nil:

@@ -48,6 +48,9 @@ type Chart struct {
 	Version string
 	// Data is the chart archive (.tgz).
 	Data []byte
+	// Prov is the chart's provenance file, when it was asked for and the
+	// manifest has one.
+	Prov []byte
 }
 
 // Puller pulls charts. It is safe for concurrent use.
@@ -131,18 +134,28 @@ func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error
 // it; when it also has a version, the chart's own version must equal it. The
 // chart layer's bytes must hash to the layer digest in the manifest. Any
 // mismatch is an error and nothing is returned.
-func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Chart, error) {
+//
+// With withProv, the chart's provenance layer is fetched too when the
+// manifest has one (Chart.Prov), in the same pull.
+func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth, withProv bool) (*Chart, error) {
 	client, done, err := p.client(ctx, ref, a)
 	if err != nil {
 		return nil, err
 	}
-	res, err := client.Pull(ref.PullRef())
+	var opts []registry.PullOption
+	if withProv {
+		opts = append(opts, registry.PullOptWithProv(true), registry.PullOptIgnoreMissingProv(true))
+	}
+	res, err := client.Pull(ref.PullRef(), opts...)
 	if err != nil {
 		return nil, describePullError(ctx, ref, a, err)
 	}
 	c, err := verify(ref, res)
 	if err == nil {
 		done()
+		if res.Prov != nil {
+			c.Prov = res.Prov.Data
+		}
 	}
 	return c, err
 }
@@ -268,11 +281,37 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 // client builds Helm's registry client for one operation; call done after it
 // succeeds (it remembers the registry's auth scheme for later processes).
 func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, func(), error) {
+	authorizer, done, err := p.authorizer(ctx, ref, a, true, p.MaxChartSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []registry.ClientOption{
+		registry.ClientOptHTTPClient(authorizer.Client),
+		registry.ClientOptAuthorizer(*authorizer),
+		// The client opens its credentials file when built; point it at an
+		// empty file so the user's registry config is never read.
+		registry.ClientOptCredentialsFile(os.DevNull),
+	}
+	if p.opts.PlainHTTP || a.Extra.PlainHTTP {
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	}
+	c, err := registry.NewClient(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the registry client: %w", err)
+	}
+	return c, done, nil
+}
+
+// authorizer is the HTTP client of one operation against ref's registry:
+// the transport for a's TLS material, ocisrc's request guard (chart manifests
+// checked when chartManifests, bodies limited to max), and a's credential
+// for that registry host only.
+func (p *Puller) authorizer(ctx context.Context, ref chartref.Reference, a Auth, chartManifests bool, max int64) (*auth.Client, func(), error) {
 	t, err := p.transport(a.Extra)
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: p.MaxChartSize, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: true}, CheckRedirect: checkRedirect}
+	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
@@ -287,21 +326,7 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 	if p.userAgent != "" {
 		authorizer.SetUserAgent(p.userAgent)
 	}
-	opts := []registry.ClientOption{
-		registry.ClientOptHTTPClient(hc),
-		registry.ClientOptAuthorizer(authorizer),
-		// The client opens its credentials file when built; point it at an
-		// empty file so the user's registry config is never read.
-		registry.ClientOptCredentialsFile(os.DevNull),
-	}
-	if p.opts.PlainHTTP || a.Extra.PlainHTTP {
-		opts = append(opts, registry.ClientOptPlainHTTP())
-	}
-	c, err := registry.NewClient(opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating the registry client: %w", err)
-	}
-	return c, func() { p.rememberScheme(ctx, host, cache) }, nil
+	return &authorizer, func() { p.rememberScheme(ctx, host, cache) }, nil
 }
 
 func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
 // The document's apiVersion and kind.
@@ -65,6 +66,31 @@ type Registry struct {
 	Mirrors []Mirror `json:"mirrors,omitempty"`
 	// Origin is fallback (default) or never.
 	Origin string `json:"origin,omitempty"`
+	// Verify requires a valid signature by one of its keys.
+	Verify *Verify `json:"verify,omitempty"`
+}
+
+// Verify is the keys a chart under the prefix must be signed with: one valid
+// signature from any provider suffices.
+type Verify struct {
+	Cosign *CosignVerify `json:"cosign,omitempty"`
+	Helm   *HelmVerify   `json:"helm,omitempty"`
+}
+
+// CosignVerify is cosign public keys.
+type CosignVerify struct {
+	// Keys are PEM public keys (ECDSA P-256/P-384, RSA, Ed25519).
+	Keys []string `json:"keys,omitempty"`
+	// SecretRef names a Secret in the system namespace: every "*.pub" key.
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
+}
+
+// HelmVerify is the OpenPGP keyring Helm provenance is checked with.
+type HelmVerify struct {
+	// Keyring is ASCII-armored OpenPGP public keys.
+	Keyring string `json:"keyring,omitempty"`
+	// SecretRef names a Secret in the system namespace: key pubring.gpg or "*.asc".
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
 }
 
 // TLS is how to connect to the registry.
@@ -342,6 +368,11 @@ func (d *Document) validate(src Source) error {
 				return fail(at+".tls", "certFile and keyFile must be given together")
 			}
 		}
+		if v := r.Verify; v != nil {
+			if err := validateVerify(v, at+".verify"); err != nil {
+				return &Error{Source: src, Path: err.path, Reason: err.reason}
+			}
+		}
 		mirrors := map[string]bool{}
 		for j := range r.Mirrors {
 			m := &r.Mirrors[j]
@@ -361,6 +392,40 @@ func (d *Document) validate(src Source) error {
 			if m.SecretRef != nil && !validName(m.SecretRef.Name) {
 				return fail(mat+".secretRef.name", "must be a Secret name (lower-case letters, digits, '-' and '.'), got %+q", m.SecretRef.Name)
 			}
+		}
+	}
+	return nil
+}
+
+func validateVerify(v *Verify, at string) *shapeError {
+	if v.Cosign == nil && v.Helm == nil {
+		return &shapeError{at, "names no provider: expected cosign and/or helm"}
+	}
+	if c := v.Cosign; c != nil {
+		if len(c.Keys) == 0 && c.SecretRef == nil {
+			return &shapeError{at + ".cosign", "needs keys or a secretRef"}
+		}
+		for i, k := range c.Keys {
+			if _, err := trust.ParsePublicKey([]byte(k), "the key"); err != nil {
+				return &shapeError{fmt.Sprintf("%s.cosign.keys[%d]", at, i), err.Error()}
+			}
+		}
+		if c.SecretRef != nil && !validName(c.SecretRef.Name) {
+			return &shapeError{at + ".cosign.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", c.SecretRef.Name)}
+		}
+	}
+	if h := v.Helm; h != nil {
+		if h.Keyring == "" && h.SecretRef == nil {
+			return &shapeError{at + ".helm", "needs a keyring or a secretRef"}
+		}
+		if h.Keyring != "" {
+			var ring trust.Keyring
+			if err := ring.Add([]byte(h.Keyring), "the keyring"); err != nil {
+				return &shapeError{at + ".helm.keyring", err.Error()}
+			}
+		}
+		if h.SecretRef != nil && !validName(h.SecretRef.Name) {
+			return &shapeError{at + ".helm.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", h.SecretRef.Name)}
 		}
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocisrc/ocisrc/internal/testsign"
 )
 
 var (
@@ -308,6 +310,19 @@ func TestREADMEExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, _ := selfSigned(t, "readme")
+	cosignKey, err := testsign.NewCosignKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgpKey, err := testsign.NewPGPKey("readme", "readme@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := map[string][]byte{
+		"-----BEGIN CERTIFICATE-----":          ca,
+		"-----BEGIN PUBLIC KEY-----":           cosignKey.PublicPEM,
+		"-----BEGIN PGP PUBLIC KEY BLOCK-----": pgpKey.PublicArmored(),
+	}
 	n := 0
 	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
 		body, _, _ := strings.Cut(block, "```")
@@ -325,9 +340,9 @@ func TestREADMEExamples(t *testing.T) {
 				}
 				skipping = ""
 			}
-			if trimmed == "-----BEGIN CERTIFICATE-----" {
+			if pemData, ok := real[trimmed]; ok {
 				pad := l[:len(l)-len(strings.TrimLeft(l, " "))]
-				lines = append(lines, indent(string(ca), pad))
+				lines = append(lines, indent(string(pemData), pad))
 				skipping = pad
 				continue
 			}
@@ -344,5 +359,37 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	if n < 3 {
 		t.Errorf("found %d RegistryPolicy examples in the README, want 3", n)
+	}
+}
+
+func TestVerifySettings(t *testing.T) {
+	for name, tc := range map[string]struct{ doc, want string }{
+		"no provider":   {"registries:\n- prefix: r.io\n  verify: {}\n", "registries[0].verify: names no provider"},
+		"cosign empty":  {"registries:\n- prefix: r.io\n  verify: {cosign: {}}\n", "registries[0].verify.cosign: needs keys or a secretRef"},
+		"bad key":       {"registries:\n- prefix: r.io\n  verify: {cosign: {keys: [nope]}}\n", "registries[0].verify.cosign.keys[0]: the key holds no PEM public key"},
+		"bad keyring":   {"registries:\n- prefix: r.io\n  verify: {helm: {keyring: nope}}\n", "registries[0].verify.helm.keyring: the keyring is not an OpenPGP keyring"},
+		"unknown field": {"registries:\n- prefix: r.io\n  verify: {notation: {}}\n", "registries[0].verify.notation: unknown field: expected one of cosign, helm"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Decode([]byte(head+tc.doc), cmSrc); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	k1, _ := testsign.NewCosignKey()
+	k2, _ := testsign.NewCosignKey()
+	file := mustLoad(t, fileSrc, "registries:\n- prefix: r.io/charts/app\n  verify:\n    cosign:\n      keys:\n      - |\n"+indent(string(k1.PublicPEM), "        ")+"\n")
+	cm := mustLoad(t, cmSrc, "registries:\n- prefix: r.io\n  verify:\n    cosign:\n      keys:\n      - |\n"+indent(string(k2.PublicPEM), "        ")+"\n      secretRef: {name: keys}\n")
+	st := Set{Layers: []*Loaded{file, cm}}.For("r.io/charts/app")
+	if !st.Verify.Required || len(st.Verify.RequiredBy) != 2 || len(st.Verify.CosignKeys) != 2 || len(st.Verify.CosignSecrets) != 1 || st.Verify.CosignSecrets[0].Secret != "keys" {
+		t.Errorf("a union of both documents' requirements, got %+v", st.Verify)
+	}
+	// A file entry with no verify does not remove the cluster's.
+	file = mustLoad(t, fileSrc, "registries:\n- prefix: r.io/charts/app\n  origin: fallback\n")
+	if st := (Set{Layers: []*Loaded{file, cm}}).For("r.io/charts/app"); !st.Verify.Required {
+		t.Error("the local file removed the cluster's verify")
+	}
+	if st := (Set{Layers: []*Loaded{file}}).For("r.io/charts/app"); st.Verify.Required {
+		t.Error("verify required with none configured")
 	}
 }

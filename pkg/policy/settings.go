@@ -26,6 +26,32 @@ type Settings struct {
 	TLS TLSSettings `json:"tls"`
 	// AllowUnboundSystemSecrets is the local file's allowUnboundSystemSecrets.
 	AllowUnboundSystemSecrets bool `json:"allowUnboundSystemSecrets,omitempty"`
+	// Verify is the signature requirement: a union of every document's.
+	Verify VerifySettings `json:"verify"`
+}
+
+// VerifySettings is which keys a chart must be signed with. When Required,
+// one valid signature, for the exact digest pulled, by any of the keys of any
+// provider suffices.
+type VerifySettings struct {
+	Required   bool     `json:"required"`
+	RequiredBy []string `json:"requiredBy,omitempty"`
+	// CosignKeys are PEM public keys in the documents.
+	CosignKeys []KeySource `json:"cosignKeys,omitempty"`
+	// CosignSecrets name Secrets in the system namespace: every *.pub key.
+	CosignSecrets []KeySource `json:"cosignSecrets,omitempty"`
+	// HelmKeyrings are armored keyrings in the documents.
+	HelmKeyrings []KeySource `json:"helmKeyrings,omitempty"`
+	// HelmSecrets name Secrets in the system namespace: pubring.gpg or *.asc.
+	HelmSecrets []KeySource `json:"helmSecrets,omitempty"`
+}
+
+// KeySource is keys (or the Secret that holds them) and where that came from.
+type KeySource struct {
+	// Secret is the Secret's name, for the *Secrets lists.
+	Secret string `json:"secret,omitempty"`
+	From   string `json:"from"`
+	Data   []byte `json:"-"`
 }
 
 // Match is a prefix that matched and the document it is in.
@@ -149,6 +175,26 @@ func (s Set) For(repository string) Settings {
 		if r.Blocked {
 			st.Blocked = true
 			st.BlockedBy = append(st.BlockedBy, from)
+		}
+		if v := r.Verify; v != nil {
+			st.Verify.Required = true
+			st.Verify.RequiredBy = append(st.Verify.RequiredBy, from+" (prefix "+r.Prefix+")")
+			if c := v.Cosign; c != nil {
+				for _, k := range c.Keys {
+					st.Verify.CosignKeys = append(st.Verify.CosignKeys, KeySource{From: from, Data: []byte(k)})
+				}
+				if c.SecretRef != nil {
+					st.Verify.CosignSecrets = append(st.Verify.CosignSecrets, KeySource{Secret: c.SecretRef.Name, From: from})
+				}
+			}
+			if h := v.Helm; h != nil {
+				if h.Keyring != "" {
+					st.Verify.HelmKeyrings = append(st.Verify.HelmKeyrings, KeySource{From: from, Data: []byte(h.Keyring)})
+				}
+				if h.SecretRef != nil {
+					st.Verify.HelmSecrets = append(st.Verify.HelmSecrets, KeySource{Secret: h.SecretRef.Name, From: from})
+				}
+			}
 		}
 		if (len(r.Mirrors) > 0 || r.Origin != "") && len(r.Prefix) > routeLen {
 			routeLen = len(r.Prefix)

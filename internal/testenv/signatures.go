@@ -1,0 +1,85 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry/remote/auth"
+)
+
+// Media types of signature artifacts, as cosign writes them.
+const (
+	simpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	bundleMediaType        = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	provMediaType          = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+)
+
+// PushCosignSignature pushes a legacy cosign signature of subject (a
+// manifest digest) to repo, as cosign sign does without the new bundle
+// format: the manifest tagged sha256-<hex>.sig with one simple-signing layer
+// per signature.
+func (r *Registry) PushCosignSignature(ctx context.Context, repo, subject string, cred auth.Credential, sigs ...[2]string) error {
+	dst, err := r.RepositoryAs(repo, cred)
+	if err != nil {
+		return err
+	}
+	var layers []ocispec.Descriptor
+	for _, s := range sigs {
+		payload := []byte(s[0])
+		d := ocispec.Descriptor{MediaType: simpleSigningMediaType, Digest: digest.FromBytes(payload), Size: int64(len(payload)),
+			Annotations: map[string]string{"dev.cosignproject.cosign/signature": s[1]}}
+		if err := dst.Push(ctx, d, bytes.NewReader(payload)); err != nil {
+			return err
+		}
+		layers = append(layers, d)
+	}
+	cfg := []byte(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`)
+	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+	if err := dst.Push(ctx, cfgDesc, bytes.NewReader(cfg)); err != nil {
+		return err
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
+	m.SchemaVersion = 2
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	return dst.PushReference(ctx, desc, bytes.NewReader(data), strings.Replace(subject, ":", "-", 1)+".sig")
+}
+
+// PushBundleReferrer pushes a Sigstore bundle as an OCI 1.1 referrer of the
+// subject manifest, as cosign v3 does: oras-go keeps the referrers tag
+// (sha256-<hex>) for registries without the referrers API.
+func (r *Registry) PushBundleReferrer(ctx context.Context, repo string, subject ocispec.Descriptor, bundle []byte, cred auth.Credential) error {
+	dst, err := r.RepositoryAs(repo, cred)
+	if err != nil {
+		return err
+	}
+	dst.SkipReferrersGC = true
+	layer := ocispec.Descriptor{MediaType: bundleMediaType, Digest: digest.FromBytes(bundle), Size: int64(len(bundle))}
+	if err := dst.Push(ctx, layer, bytes.NewReader(bundle)); err != nil {
+		return err
+	}
+	_, err = oras.PackManifest(ctx, dst, oras.PackManifestVersion1_1, bundleMediaType, oras.PackManifestOptions{
+		Subject: &subject,
+		Layers:  []ocispec.Descriptor{layer},
+		ManifestAnnotations: map[string]string{
+			"dev.sigstore.bundle.content":       "dsse-envelope",
+			"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1",
+			ocispec.AnnotationCreated:           "2026-01-01T00:00:00Z",
+		},
+	})
+	return err
+}
+
+// PushChartWithProv pushes c with a provenance layer, as helm push does when
+// <chart>.tgz.prov lies beside the archive, tagged with its version.
+func (r *Registry) PushChartWithProv(ctx context.Context, repo string, c *Chart, prov []byte, cred auth.Credential) (*Pushed, error) {
+	return r.pushChartLayers(ctx, repo, c, cred, &Layer{MediaType: provMediaType, Data: prov})
+}

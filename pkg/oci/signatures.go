@@ -1,0 +1,162 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/trust"
+)
+
+// maxSignatureManifest bounds a signature manifest or a referrers index.
+const maxSignatureManifest = 1 << 20
+
+// repository is an oras-go repository for ref's repository, with the same
+// transport, guard and per-host credential as a pull, for signature
+// artifacts (bodies limited to trust.MaxPayload).
+func (p *Puller) repository(ctx context.Context, ref chartref.Reference, a Auth) (*remote.Repository, func(), error) {
+	authorizer, done, err := p.authorizer(ctx, ref, a, false, trust.MaxPayload)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := remote.NewRepository(ref.Repo())
+	if err != nil {
+		return nil, nil, fmt.Errorf("the repository %q: %w", ref.Repo(), err)
+	}
+	repo.Client = authorizer
+	repo.PlainHTTP = p.opts.PlainHTTP || a.Extra.PlainHTTP
+	repo.ManifestMediaTypes = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex}
+	return repo, done, nil
+}
+
+// CosignSignatures reads the legacy cosign signatures of digest in ref's
+// repository: the manifest tagged sha256-<hex>.sig, one simple-signing
+// payload per layer. None is not an error.
+func (p *Puller) CosignSignatures(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([]trust.SimpleSigning, error) {
+	repo, done, err := p.repository(ctx, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	tag := strings.Replace(dgst, ":", "-", 1) + ".sig"
+	desc, rc, err := repo.FetchReference(ctx, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		done()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures (tag "+tag+") of", err)
+	}
+	manifest, err := readAll(rc, desc, maxSignatureManifest)
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("reading the cosign signatures of %q: the manifest tagged %s is not valid JSON", ref.String(), tag)
+	}
+	var out []trust.SimpleSigning
+	for _, l := range m.Layers {
+		if len(out) == trust.MaxSignatures {
+			break
+		}
+		sig, ok := l.Annotations[trust.SignatureAnnotation]
+		if l.MediaType != trust.SimpleSigningMediaType || !ok || l.Size > trust.MaxPayload {
+			continue
+		}
+		payload, err := content.FetchAll(ctx, repo.Blobs(), l)
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a cosign signature of", err)
+		}
+		out = append(out, trust.SimpleSigning{Payload: payload, Signature: sig})
+	}
+	done()
+	return out, nil
+}
+
+// SigstoreBundles reads the Sigstore bundles stored as OCI 1.1 referrers of
+// digest in ref's repository (the referrers API, or its tag fallback
+// sha256-<hex> on registries without it). None is not an error.
+func (p *Puller) SigstoreBundles(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([][]byte, error) {
+	repo, done, err := p.repository(ctx, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	d, err := digest.Parse(dgst)
+	if err != nil {
+		return nil, err
+	}
+	var found []ocispec.Descriptor
+	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(referrers []ocispec.Descriptor) error {
+		for _, r := range referrers {
+			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(found) < trust.MaxSignatures {
+				found = append(found, r)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errdef.ErrNotFound) {
+		done()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
+	}
+	var out [][]byte
+	for _, r := range found {
+		if r.Size > maxSignatureManifest {
+			continue
+		}
+		manifest, err := content.FetchAll(ctx, repo.Manifests(), r)
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a signature referrer of", err)
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(manifest, &m) != nil || len(m.Layers) == 0 || m.Layers[0].Size > trust.MaxPayload {
+			continue
+		}
+		b, err := content.FetchAll(ctx, repo.Blobs(), m.Layers[0])
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a signature bundle of", err)
+		}
+		out = append(out, b)
+	}
+	done()
+	return out, nil
+}
+
+// readAll reads a fetched manifest, at most limit bytes, checked against desc.
+func readAll(rc interface {
+	Read([]byte) (int, error)
+	Close() error
+}, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	defer rc.Close()
+	if desc.Size > limit {
+		return nil, fmt.Errorf("a signature manifest of %d bytes (at most %d)", desc.Size, limit)
+	}
+	return content.ReadAll(rc, desc)
+}
+
+// describeSignatureError says which signatures could not be read and why.
+func describeSignatureError(ctx context.Context, ref chartref.Reference, a Auth, doing string, err error) error {
+	e := describePullError(ctx, ref, a, err)
+	return &signatureError{doing: doing, err: e}
+}
+
+type signatureError struct {
+	doing string
+	err   error
+}
+
+func (e *signatureError) Error() string {
+	return e.doing + " " + strings.TrimPrefix(e.err.Error(), "pulling ")
+}
+func (e *signatureError) Unwrap() error { return e.err }

@@ -1,0 +1,299 @@
+// Package trust verifies chart signatures as functions of bytes and keys:
+// cosign signatures (the legacy simple-signing payload of a .sig tag, and
+// Sigstore bundles stored as OCI referrers) and Helm provenance (.prov)
+// files. pkg/oci fetches the signatures; trust decides.
+//
+// A signature counts only when it verifies under a trusted key AND names the
+// exact manifest digest being pulled: a valid signature copied from another
+// chart (a replay) is refused.
+//
+// It parses untrusted input, so it is a leaf (the standard library's crypto,
+// and ProtonMail's OpenPGP for provenance) with fuzz targets.
+package trust
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Providers.
+const (
+	ProviderCosign = "cosign"
+	ProviderHelm   = "helm"
+)
+
+// Formats of cosign signatures in a registry.
+const (
+	// SimpleSigningMediaType is the layer media type of a legacy .sig manifest.
+	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// SignatureAnnotation holds the base64 signature of a legacy layer.
+	SignatureAnnotation = "dev.cosignproject.cosign/signature"
+	// BundleArtifactTypePrefix starts the artifact type of Sigstore bundles.
+	BundleArtifactTypePrefix = "application/vnd.dev.sigstore.bundle"
+	// ProvenanceMediaType is the layer of a Helm chart's .prov.
+	ProvenanceMediaType = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+)
+
+// Limits on what is parsed.
+const (
+	// MaxPayload bounds a signed payload, a bundle or a .prov.
+	MaxPayload = 1 << 20
+	// MaxSignatures bounds the signatures considered per chart.
+	MaxSignatures = 64
+)
+
+// Key is a trusted public key.
+type Key struct {
+	// Fingerprint names the key: SHA256:<hex of the SHA-256 of its PKIX DER>
+	// for a cosign key, the OpenPGP fingerprint for a Helm key.
+	Fingerprint string
+	// From says where the key came from (a file, a Secret key, the policy).
+	From string
+	pub  crypto.PublicKey
+}
+
+// ParsePublicKey reads a cosign public key: a PEM "PUBLIC KEY" (PKIX) of
+// ECDSA P-256, P-384 or P-521, RSA (2048 bits or more) or Ed25519.
+func ParsePublicKey(data []byte, from string) (Key, error) {
+	block, rest := pem.Decode(data)
+	if block == nil {
+		return Key{}, fmt.Errorf("%s holds no PEM public key", from)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return Key{}, fmt.Errorf("%s holds more than one PEM block: expected one public key", from)
+	}
+	if block.Type != "PUBLIC KEY" {
+		return Key{}, fmt.Errorf("%s holds a PEM %+q, expected a PUBLIC KEY", from, block.Type)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return Key{}, fmt.Errorf("%s is not a PKIX public key", from)
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256, 384, 521:
+		default:
+			return Key{}, fmt.Errorf("%s is an ECDSA key on an unsupported curve", from)
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return Key{}, fmt.Errorf("%s is an RSA key of %d bits: at least 2048 are required", from, k.N.BitLen())
+		}
+	case ed25519.PublicKey:
+	default:
+		return Key{}, fmt.Errorf("%s is a %T key: expected ECDSA, RSA or Ed25519", from, pub)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return Key{Fingerprint: "SHA256:" + hex.EncodeToString(sum[:]), From: from, pub: pub}, nil
+}
+
+// verify checks sig over message with the key: ECDSA and RSA (PKCS #1 v1.5)
+// over SHA-256, Ed25519 over the message itself.
+func (k Key) verify(message, sig []byte) bool {
+	switch pub := k.pub.(type) {
+	case *ecdsa.PublicKey:
+		h := sha256.Sum256(message)
+		return ecdsa.VerifyASN1(pub, h[:], sig)
+	case *rsa.PublicKey:
+		h := sha256.Sum256(message)
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil
+	case ed25519.PublicKey:
+		return ed25519.Verify(pub, message, sig)
+	}
+	return false
+}
+
+// Failure kinds: why a provider found no valid signature.
+var (
+	ErrNoSignature    = errors.New("no signature found")
+	ErrUntrustedKey   = errors.New("signed by an untrusted key")
+	ErrBadSignature   = errors.New("the signature does not verify: the signed content was changed")
+	ErrOtherDigest    = errors.New("signature for another digest")
+	ErrBadProvenance  = errors.New("bad provenance checksum")
+	ErrMalformed      = errors.New("malformed signature")
+	ErrNoTrustedKey   = errors.New("no trusted key configured")
+	ErrNotForThisFile = errors.New("the provenance names another chart archive")
+)
+
+// Failure is why one signature was refused.
+type Failure struct {
+	Kind   error
+	Detail string
+}
+
+func (f *Failure) Error() string {
+	if f.Detail == "" {
+		return f.Kind.Error()
+	}
+	return f.Kind.Error() + " (" + f.Detail + ")"
+}
+
+func (f *Failure) Unwrap() error { return f.Kind }
+
+func fail(kind error, format string, a ...any) *Failure {
+	return &Failure{Kind: kind, Detail: fmt.Sprintf(format, a...)}
+}
+
+// SimpleSigning is one legacy cosign signature: the payload blob and the
+// base64 signature from the layer's annotation.
+type SimpleSigning struct {
+	Payload   []byte
+	Signature string
+}
+
+// simpleSigningPayload is the signed payload of a legacy cosign signature.
+type simpleSigningPayload struct {
+	Critical struct {
+		Identity struct {
+			DockerReference string `json:"docker-reference"`
+		} `json:"identity"`
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+}
+
+// VerifySimpleSigning verifies a legacy cosign signature of digest
+// ("sha256:<hex>") under any of keys, and returns the key that signed it.
+func VerifySimpleSigning(s SimpleSigning, keys []Key, digest string) (Key, error) {
+	if len(keys) == 0 {
+		return Key{}, &Failure{Kind: ErrNoTrustedKey}
+	}
+	if len(s.Payload) > MaxPayload {
+		return Key{}, fail(ErrMalformed, "a payload of %d bytes", len(s.Payload))
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Signature)
+	if err != nil || len(sig) == 0 {
+		return Key{}, fail(ErrMalformed, "the signature annotation is not base64")
+	}
+	var signer *Key
+	for i := range keys {
+		if keys[i].verify(s.Payload, sig) {
+			signer = &keys[i]
+			break
+		}
+	}
+	if signer == nil {
+		return Key{}, &Failure{Kind: ErrUntrustedKey}
+	}
+	// Only a verified payload is read.
+	var p simpleSigningPayload
+	if err := json.Unmarshal(s.Payload, &p); err != nil {
+		return Key{}, fail(ErrMalformed, "the signed payload is not JSON")
+	}
+	if p.Critical.Type != "cosign container image signature" {
+		return Key{}, fail(ErrMalformed, "the signed payload's critical.type is %s", strconv.QuoteToASCII(p.Critical.Type))
+	}
+	if p.Critical.Image.DockerManifestDigest != digest {
+		return Key{}, fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(p.Critical.Image.DockerManifestDigest))
+	}
+	return *signer, nil
+}
+
+// bundle is the part of a Sigstore bundle (v0.1–v0.3) a keyed DSSE
+// signature needs.
+type bundle struct {
+	MediaType    string `json:"mediaType"`
+	DSSEEnvelope *struct {
+		Payload     string `json:"payload"`
+		PayloadType string `json:"payloadType"`
+		Signatures  []struct {
+			Sig string `json:"sig"`
+		} `json:"signatures"`
+	} `json:"dsseEnvelope"`
+}
+
+// statement is an in-toto statement: what a cosign v3 bundle signs.
+type statement struct {
+	Type    string `json:"_type"`
+	Subject []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+}
+
+// VerifyBundle verifies a Sigstore bundle (cosign v3's format: a DSSE
+// envelope over an in-toto statement) made with one of keys, whose statement
+// names digest as a subject. Bundles that carry only a certificate (keyless)
+// are out of scope: they fail as signed by an untrusted key.
+func VerifyBundle(data []byte, keys []Key, digest string) (Key, error) {
+	if len(keys) == 0 {
+		return Key{}, &Failure{Kind: ErrNoTrustedKey}
+	}
+	if len(data) > MaxPayload {
+		return Key{}, fail(ErrMalformed, "a bundle of %d bytes", len(data))
+	}
+	var b bundle
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Key{}, fail(ErrMalformed, "the bundle is not JSON")
+	}
+	if !strings.HasPrefix(b.MediaType, "application/vnd.dev.sigstore.bundle") {
+		return Key{}, fail(ErrMalformed, "the bundle's mediaType is %s", strconv.QuoteToASCII(b.MediaType))
+	}
+	env := b.DSSEEnvelope
+	if env == nil {
+		return Key{}, fail(ErrMalformed, "the bundle holds no DSSE envelope (a message signature is not a chart signature)")
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return Key{}, fail(ErrMalformed, "the DSSE payload is not base64")
+	}
+	pae := dssePAE(env.PayloadType, payload)
+	var signer *Key
+	for _, s := range env.Signatures {
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			continue
+		}
+		for i := range keys {
+			if keys[i].verify(pae, sig) {
+				signer = &keys[i]
+				break
+			}
+		}
+		if signer != nil {
+			break
+		}
+	}
+	if signer == nil {
+		return Key{}, &Failure{Kind: ErrUntrustedKey}
+	}
+	if env.PayloadType != "application/vnd.in-toto+json" {
+		return Key{}, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
+	}
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return Key{}, fail(ErrMalformed, "the signed statement is not JSON")
+	}
+	want := strings.TrimPrefix(digest, "sha256:")
+	var signed []string
+	for _, sub := range st.Subject {
+		if sub.Digest["sha256"] == want {
+			return *signer, nil
+		}
+		signed = append(signed, "sha256:"+sub.Digest["sha256"])
+	}
+	return Key{}, fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(strings.Join(signed, ", ")))
+}
+
+// dssePAE is DSSE's pre-authentication encoding, what is signed.
+func dssePAE(payloadType string, payload []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "DSSEv1 %d %s %d ", len(payloadType), payloadType, len(payload))
+	b.Write(payload)
+	return b.Bytes()
+}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
@@ -61,7 +62,9 @@ type FetchOptions struct {
 	Selector      string
 	All           bool
 	AllNamespaces bool
-	Concurrency   int
+	// Files are -f/--filename and -R/--recursive: Components from files.
+	Files       resource.FilenameOptions
+	Concurrency int
 	// Offline answers from the cache only.
 	Offline bool
 	// MaxChartSize refuses larger charts before they are read into memory.
@@ -169,6 +172,7 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, "Pull every Component matching this label selector (e.g. -l team=a,tier!=test).")
 	fs.BoolVar(&o.All, "all", o.All, "Pull every Component in the namespace (with -A, in every namespace).")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
+	addFileFlags(fs, &o.Files, "pull")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
@@ -190,9 +194,15 @@ func (o *FetchOptions) Complete(args []string) error {
 // Validate checks the options without any I/O.
 func (o *FetchOptions) Validate() error {
 	bulk := o.All || o.Selector != ""
+	files := len(o.Files.Filenames) > 0
 	switch {
+	case files && (len(o.Names) > 0 || bulk || o.AllNamespaces):
+		return clierror.Invalid(errors.New("-f/--filename cannot be combined with NAME arguments, --selector, --all or --all-namespaces"))
+	case files:
+	case o.Files.Recursive:
+		return clierror.Invalid(errors.New("-R/--recursive needs -f/--filename"))
 	case len(o.Names) == 0 && !bulk:
-		return clierror.Invalid(errors.New("at least one Component NAME is required, or --selector or --all"))
+		return clierror.Invalid(errors.New("at least one Component NAME is required, or --selector, --all or -f"))
 	case len(o.Names) > 0 && bulk:
 		return clierror.Invalid(errors.New("NAME arguments cannot be combined with --selector or --all"))
 	case o.AllNamespaces && !bulk:
@@ -239,9 +249,15 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	found, missing, err := s.finder.Find(component.Query{
-		Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
-	})
+	var found []component.Component
+	var missing map[string]error
+	if len(o.Files.Filenames) > 0 {
+		found, err = component.FromFiles(o.Files, s.namespace)
+	} else {
+		found, missing, err = s.finder.Find(component.Query{
+			Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
+		})
+	}
 	if err != nil {
 		return err
 	}

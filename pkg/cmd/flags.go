@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
+	cliresource "k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/klog/v2"
 
 	"github.com/ocisrc/ocisrc/pkg/oci"
@@ -106,4 +107,10 @@ func (s sizeValue) Set(v string) error {
 	}
 	*s.bytes = n
 	return nil
+}
+
+// addFileFlags binds kubectl's -f/--filename and -R/--recursive.
+func addFileFlags(fs *pflag.FlagSet, o *cliresource.FilenameOptions, verb string) {
+	fs.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "Read the Components to "+verb+" from these files, directories or URLs (- for standard input), as kubectl does: every object of kind Component, in YAML or JSON, lists included.")
+	fs.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "Process the directories given with -f recursively.")
 }

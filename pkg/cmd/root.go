@@ -72,6 +72,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
 			NewCacheCommand(streams, "helm ocisrc"),
 			NewPolicyCommand(kube, streams, getenv, "helm ocisrc"),
+			NewValidateCommand(kube, streams, getenv, "helm ocisrc"),
 			NewVersionCommand(streams),
 			NewGetterCommand(kube, streams, getenv),
 		)
@@ -88,6 +89,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
 			NewCacheCommand(streams, "ocisrc"),
 			NewPolicyCommand(kube, streams, getenv, "ocisrc"),
+			NewValidateCommand(kube, streams, getenv, "ocisrc"),
 			NewVersionCommand(streams),
 		)
 	}

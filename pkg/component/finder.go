@@ -33,6 +33,9 @@ type Component struct {
 	// Source is spec.source as read, and whether it was present.
 	Source      any
 	SourceFound bool
+	// File is the file (or URL, or STDIN) the Component was read from with
+	// -f; empty when it was read from the cluster.
+	File string
 }
 
 // Key is namespace/name.

@@ -49,6 +49,13 @@ const sourceField = "spec.source"
 type SourceError struct {
 	// Problems are "<field> <what was expected>" sentences, in field order.
 	Problems []string
+	// Fields are the field of each problem (spec.source.chart).
+	Fields []string
+}
+
+// one is a SourceError with one problem about field.
+func one(field, problem string) *SourceError {
+	return &SourceError{Problems: []string{problem}, Fields: []string{field}}
 }
 
 func (e *SourceError) Error() string { return strings.Join(e.Problems, "; ") }
@@ -83,37 +90,37 @@ func NewValidator() *Validator {
 func (val *Validator) DecodeSource(raw any, found bool) (*OCISource, chartref.Reference, error) {
 	var ref chartref.Reference
 	if !found || raw == nil {
-		return nil, ref, &SourceError{Problems: []string{sourceField + " is missing: expected an oci source with type and chart"}}
+		return nil, ref, one(sourceField, sourceField+" is missing: expected an oci source with type and chart")
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return nil, ref, &SourceError{Problems: []string{fmt.Sprintf("%s must be an object, got %s", sourceField, jsonKind(raw))}}
+		return nil, ref, one(sourceField, fmt.Sprintf("%s must be an object, got %s", sourceField, jsonKind(raw)))
 	}
 	// The type decides everything else: report another type alone.
 	if t, ok := m["type"].(string); ok && t != SourceType {
 		if t == "" {
-			return nil, ref, &SourceError{Problems: []string{sourceField + ".type must be oci, got an empty string"}}
+			return nil, ref, one(sourceField+".type", sourceField+".type must be oci, got an empty string")
 		}
-		return nil, ref, &SourceError{Problems: []string{fmt.Sprintf("%s.type %q is not supported by ocisrc: only oci", sourceField, t)}}
+		return nil, ref, one(sourceField+".type", fmt.Sprintf("%s.type %q is not supported by ocisrc: only oci", sourceField, t))
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		return nil, ref, &SourceError{Problems: []string{sourceField + " cannot be read as JSON"}}
+		return nil, ref, one(sourceField, sourceField+" cannot be read as JSON")
 	}
 	var src OCISource
 	if err := json.Unmarshal(data, &src); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, ref, &SourceError{Problems: []string{fmt.Sprintf("%s must be %s, got %s", fieldPath(te.Field), goKindWord(te.Type), jsonValueWord(te.Value))}}
+			return nil, ref, one(fieldPath(te.Field), fmt.Sprintf("%s must be %s, got %s", fieldPath(te.Field), goKindWord(te.Type), jsonValueWord(te.Value)))
 		}
-		return nil, ref, &SourceError{Problems: []string{sourceField + " cannot be decoded: expected the oci source schema"}}
+		return nil, ref, one(sourceField, sourceField+" cannot be decoded: expected the oci source schema")
 	}
 	if err := val.Validate(&src); err != nil {
 		return nil, ref, err
 	}
 	ref, err = chartref.Parse(src.Chart)
 	if err != nil { // unreachable after Validate; kept so ref is never used unparsed
-		return nil, ref, &SourceError{Problems: []string{sourceField + ".chart " + err.Error()}}
+		return nil, ref, one(sourceField+".chart", sourceField+".chart "+err.Error())
 	}
 	return &src, ref, nil
 }
@@ -127,13 +134,14 @@ func (val *Validator) Validate(src *OCISource) error {
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return &SourceError{Problems: []string{sourceField + " cannot be validated"}}
+		return one(sourceField, sourceField+" cannot be validated")
 	}
 	se := &SourceError{}
 	for _, fe := range verrs {
 		// Namespace is "OCISource.authentication.secretRef.name": drop the struct name.
 		_, rest, _ := strings.Cut(fe.Namespace(), ".")
 		se.Problems = append(se.Problems, problem(fieldPath(rest), fe))
+		se.Fields = append(se.Fields, fieldPath(rest))
 	}
 	return se
 }

@@ -1,0 +1,124 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/fetch"
+	"github.com/ocisrc/ocisrc/pkg/policy"
+)
+
+// ValidateOptions holds every input of validate.
+type ValidateOptions struct {
+	KubeFlags       *genericclioptions.ConfigFlags
+	Files           resource.FilenameOptions
+	SystemNamespace string
+	Policy          PolicyOptions
+	Output          string
+
+	genericiooptions.IOStreams
+}
+
+const validateLong = `Check Components in files without a cluster or a registry, as CI does on a
+GitOps repository before merge: the source schema and the oci:// reference,
+the secretRef namespace rule (the Component's namespace or the system
+namespace), and the local registry policy (blocked prefixes; a prefix that
+never contacts its origin needs a digest pin).
+
+The namespace of a Component is its metadata.namespace, else -n, else the
+kubeconfig's (read from the file only). Exit codes: 0 every Component is
+valid; 2 at least one is not (one line per problem).`
+
+// NewValidateCommand returns validate.
+func NewValidateCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	o := &ValidateOptions{KubeFlags: kube, SystemNamespace: defaultSystemNamespace(getenv), Policy: newPolicyOptions(getenv), Output: OutputText, IOStreams: streams}
+	o.Policy.Cluster = false
+	c := &cobra.Command{
+		Use:   "validate -f FILENAME [-R]",
+		Short: "Check Components in files offline: source, reference, secretRef namespace, registry policy",
+		Long:  validateLong,
+		Example: fmt.Sprintf(`  %[1]s validate -f components/ -R
+  %[1]s validate -f app.yaml --registry-policy platform/registry-policy.yaml -o json`, invocation),
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if len(o.Files.Filenames) == 0 {
+				return clierror.InvalidWithHint(errors.New("-f/--filename is required"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			c.SilenceUsage = true
+			return o.Run()
+		},
+	}
+	fs := c.Flags()
+	addFileFlags(fs, &o.Files, "check")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials (env "+EnvSystemNamespace+").")
+	fs.StringVar(&o.Policy.File, "registry-policy", o.Policy.File, "The registry policy file to check the references against (env "+EnvRegistryPolicy+"; default $XDG_CONFIG_HOME/ocisrc/registry-policy.yaml when it exists).")
+	addOutputFlag(fs, &o.Output)
+	completeOutputFlag(c)
+	return c
+}
+
+// Run checks every Component in the files.
+func (o *ValidateOptions) Run() error {
+	namespace, _, err := o.KubeFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil || namespace == "" {
+		namespace = "default"
+	}
+	comps, err := component.FromFiles(o.Files, namespace)
+	if err != nil {
+		return err
+	}
+	file, err := o.Policy.loadFile()
+	if err != nil {
+		return err
+	}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), SystemNamespace: o.SystemNamespace, Policy: policy.Set{Layers: []*policy.Loaded{file}}}
+	problems := []fetch.Problem{}
+	for _, c := range comps {
+		problems = append(problems, f.Check(c)...)
+	}
+	if err := o.print(problems); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return clierror.Invalid(fmt.Errorf("%d problems in %d Components", len(problems), len(comps)))
+	}
+	if o.Output == OutputText {
+		fmt.Fprintf(o.ErrOut, "%d Components are valid.\n", len(comps))
+	}
+	return nil
+}
+
+func (o *ValidateOptions) print(problems []fetch.Problem) error {
+	switch o.Output {
+	case OutputJSON, OutputYAML:
+		// A list of {"file", "component", "field", "message"}, [] when all are valid.
+		data, err := json.MarshalIndent(problems, "", "  ")
+		if err != nil {
+			return err
+		}
+		if o.Output == OutputYAML {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = o.Out.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		return err
+	}
+	for _, p := range problems {
+		if _, err := fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("%s: %s: %s: %s", p.File, p.Component, p.Field, p.Message))); err != nil {
+			return err
+		}
+	}
+	return nil
+}

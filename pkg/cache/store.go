@@ -33,7 +33,11 @@ import (
 // DirName is the store's directory inside Helm's repository cache.
 const DirName = "ocisrc"
 
-const entryFile = "entry.json"
+const (
+	entryFile    = "entry.json"
+	manifestFile = "manifest.json"
+	configFile   = "config.json"
+)
 
 var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
@@ -77,6 +81,15 @@ type Entry struct {
 	Verified []Verification `json:"verified,omitempty"`
 	// Prov is true when the chart's .prov is stored beside it.
 	Prov bool `json:"prov,omitempty"`
+	// Blobs is true when the manifest and config are stored too
+	// (manifest.json, config.json), as bundles need them.
+	Blobs bool `json:"blobs,omitempty"`
+}
+
+// Extras are what may be stored with a chart: its .prov, and its manifest
+// and config as served.
+type Extras struct {
+	Prov, Manifest, Config []byte
 }
 
 // Verification is a signature a chart was verified with: the provider
@@ -201,6 +214,13 @@ func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
 // PutWithProv is Put, with the chart's .prov stored beside the archive as
 // <chart>-<version>.tgz.prov (where helm --verify looks for it).
 func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
+	return s.PutWith(e, data, Extras{Prov: prov})
+}
+
+// PutWith is Put, with extras stored too. The manifest must hash to the
+// entry's digest.
+func (s *ChartStore) PutWith(e Entry, data []byte, x Extras) (string, error) {
+	prov := x.Prov
 	dir, err := s.dir(e.ManifestDigest)
 	if err != nil {
 		return "", err
@@ -216,6 +236,7 @@ func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
 	}
 	e.Size = int64(len(data))
 	e.Prov = len(prov) > 0
+	e.Blobs = len(x.Manifest) > 0 && sha256Digest(x.Manifest) == e.ManifestDigest
 	if e.Created.IsZero() {
 		e.Created = time.Now().UTC()
 	}
@@ -233,6 +254,14 @@ func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
 	}
 	if e.Prov {
 		if err := writeFileSync(filepath.Join(tmp, e.FileName()+".prov"), prov); err != nil {
+			return "", fmt.Errorf("writing to the chart cache: %w", err)
+		}
+	}
+	if e.Blobs {
+		if err := writeFileSync(filepath.Join(tmp, manifestFile), x.Manifest); err != nil {
+			return "", fmt.Errorf("writing to the chart cache: %w", err)
+		}
+		if err := writeFileSync(filepath.Join(tmp, configFile), x.Config); err != nil {
 			return "", fmt.Errorf("writing to the chart cache: %w", err)
 		}
 	}
@@ -278,6 +307,57 @@ func (s *ChartStore) Prov(e *Entry) []byte {
 		return nil
 	}
 	return b
+}
+
+// Blobs returns the manifest and config stored with the entry (nil, nil
+// when there are none, or they no longer hash as recorded).
+func (s *ChartStore) Blobs(e *Entry) (manifest, config []byte) {
+	if !e.Blobs {
+		return nil, nil
+	}
+	dir, err := s.dir(e.ManifestDigest)
+	if err != nil {
+		return nil, nil
+	}
+	m, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if err != nil || sha256Digest(m) != e.ManifestDigest {
+		return nil, nil
+	}
+	c, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, nil
+	}
+	return m, c
+}
+
+// AddExtras stores extras with an existing entry (an entry written before
+// they were kept): each file is written beside the entry and renamed in.
+func (s *ChartStore) AddExtras(e *Entry, x Extras) error {
+	dir, err := s.dir(e.ManifestDigest)
+	if err != nil {
+		return err
+	}
+	tmpDir := filepath.Dir(dir)
+	if len(x.Prov) > 0 && !e.Prov {
+		if err := writeAtomicVia(tmpDir, filepath.Join(dir, e.FileName()+".prov"), x.Prov); err != nil {
+			return err
+		}
+		e.Prov = true
+	}
+	if len(x.Manifest) > 0 && !e.Blobs && sha256Digest(x.Manifest) == e.ManifestDigest {
+		if err := writeAtomicVia(tmpDir, filepath.Join(dir, configFile), x.Config); err != nil {
+			return err
+		}
+		if err := writeAtomicVia(tmpDir, filepath.Join(dir, manifestFile), x.Manifest); err != nil {
+			return err
+		}
+		e.Blobs = true
+	}
+	meta, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomicVia(tmpDir, filepath.Join(dir, entryFile), append(meta, '\n'))
 }
 
 func (s *ChartStore) update(manifestDigest string, access []Access, verified []Verification) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -159,29 +160,36 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 		},
 	}
 	fs := c.Flags()
+	o.bindPullFlags(fs, "Pull")
+	addOutputFlag(fs, &o.Output)
+	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
+	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be pulled; contact no registry and write nothing.")
+	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
+	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
+	completeOutputFlag(c)
+	return c
+}
+
+// bindPullFlags binds the flags of every command that pulls Components'
+// charts (fetch, bundle create): selection, credentials, registry
+// connection, policy and signatures. verb starts the selection flags' help.
+func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	fs.StringVar(&o.Resource, "resource", o.Resource, "The resource that holds Components: a name (components) or a qualified name (components.v1alpha1.example.io).")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of shared registry credentials, tried after the Component's namespace (env "+EnvSystemNamespace+").")
 	addRegistryFlags(fs, &o.Registry)
 	fs.BoolVar(&o.AllowPlainHTTPCredentials, "allow-plain-http-credentials", o.AllowPlainHTTPCredentials, "Allow sending credentials over plain HTTP to a registry (or its token service) that is not on this machine. Insecure.")
 	fs.BoolVar(&o.AllowUnboundSecrets, "allow-unbound-secrets", o.AllowUnboundSecrets, "Use Secrets from the system namespace that are bound to no registry (prints a warning): any Component could send their credentials to a host of its choosing. Insecure.")
-	addOutputFlag(fs, &o.Output)
-	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
-	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
-	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be pulled; contact no registry and write nothing.")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (for example 30s, 5m).")
-	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, "Pull every Component matching this label selector (e.g. -l team=a,tier!=test).")
-	fs.BoolVar(&o.All, "all", o.All, "Pull every Component in the namespace (with -A, in every namespace).")
+	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, verb+" every Component matching this label selector (e.g. -l team=a,tier!=test).")
+	fs.BoolVar(&o.All, "all", o.All, verb+" every Component in the namespace (with -A, in every namespace).")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
-	addFileFlags(fs, &o.Files, "pull")
+	addFileFlags(fs, &o.Files, strings.ToLower(verb))
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
-	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
 	o.Policy.addFlags(fs)
 	fs.StringArrayVar(&o.VerifyKeys, "verify-key", o.VerifyKeys, "Require every chart to be signed with cosign by this public key (a PEM file; repeatable).")
 	fs.StringArrayVar(&o.Keyrings, "keyring", o.Keyrings, "Require every chart's Helm provenance (.prov) to be signed by a key of this OpenPGP keyring (binary, as pubring.gpg, or ASCII-armored; repeatable).")
-	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
-	completeOutputFlag(c)
-	return c
 }
 
 // Complete takes the arguments. It reads nothing, so a bad flag is reported
@@ -244,10 +252,37 @@ type fetchOutput struct {
 func (o *FetchOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-
-	s, f, err := o.prepare(ctx)
+	run, err := o.fetchAll(ctx, o.Output == OutputText && !o.DryRun)
 	if err != nil {
 		return err
+	}
+	if run.none {
+		return o.print(nil)
+	}
+	if err := o.print(run.results); err != nil {
+		return err
+	}
+	return joinErrors(run.errs, len(run.results))
+}
+
+// fetchRun is what fetchAll did: a result per Component (in the order
+// asked), the Components pulled (comps[i] is results[todo[i]]) and the
+// failures.
+type fetchRun struct {
+	fetcher *fetch.Fetcher
+	results []fetch.Result
+	comps   []component.Component
+	todo    []int
+	errs    []error
+	none    bool
+}
+
+// fetchAll selects the Components (names, -l, --all, -A or -f) and pulls
+// them, several at once.
+func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchRun, error) {
+	s, f, err := o.prepare(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var found []component.Component
 	var missing map[string]error
@@ -259,19 +294,17 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 		})
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	run := &fetchRun{fetcher: f}
 	if len(o.Names) == 0 && len(found) == 0 {
 		fmt.Fprintf(o.ErrOut, "No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
-		return o.print(nil)
+		run.none = true
+		return run, nil
 	}
 
 	// One result per Component, in the order asked: names as given (the
 	// missing ones too), else as listed.
-	var results []fetch.Result
-	var errs []error
-	var todo []int
-	var comps []component.Component
 	if len(o.Names) > 0 {
 		byName := map[string]component.Component{}
 		for _, c := range found {
@@ -279,39 +312,39 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 		}
 		for _, n := range uniq(o.Names) {
 			if e, ok := missing[n]; ok {
-				results = append(results, fetch.Result{Component: s.namespace + "/" + n, Error: e.Error()})
-				errs = append(errs, clierror.WithHint(e, "check the name, or pass -n/--namespace"))
+				run.results = append(run.results, fetch.Result{Component: s.namespace + "/" + n, Error: e.Error()})
+				run.errs = append(run.errs, clierror.WithHint(e, "check the name, or pass -n/--namespace"))
 				continue
 			}
-			todo = append(todo, len(results))
-			comps = append(comps, byName[n])
-			results = append(results, fetch.Result{Component: s.namespace + "/" + n})
+			run.todo = append(run.todo, len(run.results))
+			run.comps = append(run.comps, byName[n])
+			run.results = append(run.results, fetch.Result{Component: s.namespace + "/" + n})
 		}
 	} else {
 		for _, c := range found {
-			todo = append(todo, len(results))
-			comps = append(comps, c)
-			results = append(results, fetch.Result{Component: c.Key()})
+			run.todo = append(run.todo, len(run.results))
+			run.comps = append(run.comps, c)
+			run.results = append(run.results, fetch.Result{Component: c.Key()})
 		}
 	}
 
-	if err := o.applyPolicy(ctx, s, f, comps); err != nil {
-		return err
+	if err := o.applyPolicy(ctx, s, f, run.comps); err != nil {
+		return nil, err
 	}
-	progress := newProgress(o.ErrOut, len(comps), o.Output == OutputText && !o.DryRun)
+	progress := newProgress(o.ErrOut, len(run.comps), showProgress)
 	var mu sync.Mutex
 	g := new(errgroup.Group)
 	g.SetLimit(o.Concurrency)
-	for i, c := range comps {
+	for i, c := range run.comps {
 		g.Go(func() error {
 			res, err := f.Fetch(ctx, c)
 			if err != nil {
 				res.Error = err.Error()
 			}
 			mu.Lock()
-			results[todo[i]] = res
+			run.results[run.todo[i]] = res
 			if err != nil {
-				errs = append(errs, err)
+				run.errs = append(run.errs, err)
 			}
 			mu.Unlock()
 			progress.done(res.Size())
@@ -320,11 +353,7 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	}
 	_ = g.Wait()
 	progress.finish()
-
-	if err := o.print(results); err != nil {
-		return err
-	}
-	return joinErrors(errs, len(results))
+	return run, nil
 }
 
 // applyPolicy reads the registry policy (once the Components are known, so

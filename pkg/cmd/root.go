@@ -73,6 +73,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewCacheCommand(streams, "helm ocisrc"),
 			NewPolicyCommand(kube, streams, getenv, "helm ocisrc"),
 			NewValidateCommand(kube, streams, getenv, "helm ocisrc"),
+			NewBundleCommand(kube, streams, getenv, "helm ocisrc"),
 			NewVersionCommand(streams),
 			NewGetterCommand(kube, streams, getenv),
 		)
@@ -90,6 +91,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewCacheCommand(streams, "ocisrc"),
 			NewPolicyCommand(kube, streams, getenv, "ocisrc"),
 			NewValidateCommand(kube, streams, getenv, "ocisrc"),
+			NewBundleCommand(kube, streams, getenv, "ocisrc"),
 			NewVersionCommand(streams),
 		)
 	}

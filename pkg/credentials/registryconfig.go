@@ -96,6 +96,23 @@ func (c RegistryConfig) checkNoHelper(host string) error {
 		fmt.Sprintf("use \"fetch\", which needs no login; or remove %q from that file (helm registry login would then store credentials in it too); or point --registry-config (HELM_REGISTRY_CONFIG) at a file of its own and give helm the same --registry-config", key))
 }
 
+// Credential is the login stored for host (EmptyCredential when none), as
+// helm push would use it from the file. Credential helpers are not asked.
+func (c RegistryConfig) Credential(ctx context.Context, host string) (auth.Credential, error) {
+	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
+		return auth.EmptyCredential, nil
+	}
+	fs, err := c.store()
+	if err != nil {
+		return auth.EmptyCredential, err
+	}
+	cred, err := fs.Get(ctx, orascreds.ServerAddressFromRegistry(host))
+	if err != nil {
+		return auth.EmptyCredential, fmt.Errorf("reading Helm's registry config %q: %w", c.Path, err)
+	}
+	return cred, nil
+}
+
 // ErrNotLoggedIn is returned by Logout when there is nothing stored for the host.
 var ErrNotLoggedIn = errors.New("not logged in")
 

@@ -34,6 +34,8 @@ type ChartPuller interface {
 	// CosignSignatures and SigstoreBundles read the signatures of a digest.
 	CosignSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.SimpleSigning, error)
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
+	// SignatureArtifacts reads them byte for byte, for bundles.
+	SignatureArtifacts(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]oci.Artifact, error)
 }
 
 // Result is what happened to one Component. Its JSON form is the documented

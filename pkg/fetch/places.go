@@ -131,7 +131,9 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 	var tried []string
 	var last, refusal error
 	candidates := 0
-	withProv := r.trust != nil && r.trust.helm.Len() > 0
+	// The .prov comes with the chart when it has one (one small blob): a
+	// later verification, helm --verify or a bundle needs no request for it.
+	const withProv = true
 	for i := range places {
 		p := &places[i]
 		if p.mirror != nil && ref.Digest == "" && !p.mirror.ResolveTags {
@@ -177,7 +179,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			Access:         access,
 			Verified:       verified,
 		}
-		path, err := f.Store.PutWithProv(e, chart.Data, chart.Prov)
+		path, err := f.Store.PutWith(e, chart.Data, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config})
 		if err != nil {
 			return nil, err
 		}

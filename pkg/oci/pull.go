@@ -51,6 +51,9 @@ type Chart struct {
 	// Prov is the chart's provenance file, when it was asked for and the
 	// manifest has one.
 	Prov []byte
+	// Manifest and Config are the manifest and config blobs as served (the
+	// manifest hashes to ManifestDigest), for bundles.
+	Manifest, Config []byte
 }
 
 // Puller pulls charts. It is safe for concurrent use.
@@ -370,13 +373,18 @@ func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {
 	if meta.Name != ref.Chart {
 		return nil, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), manifestDigest, meta.Name, ref.Chart)
 	}
-	return &Chart{
+	c := &Chart{
 		ManifestDigest: manifestDigest,
 		LayerDigest:    layer,
 		Name:           meta.Name,
 		Version:        meta.Version,
 		Data:           res.Chart.Data,
-	}, nil
+		Manifest:       res.Manifest.Data,
+	}
+	if res.Config != nil {
+		c.Config = res.Config.Data
+	}
+	return c, nil
 }
 
 // validateMetadata checks the chart's metadata (its OCI config) with Helm's

@@ -160,3 +160,108 @@ func (e *signatureError) Error() string {
 	return e.doing + " " + strings.TrimPrefix(e.err.Error(), "pulling ")
 }
 func (e *signatureError) Unwrap() error { return e.err }
+
+// Artifact is a signature artifact as stored in a registry, for bundles: a
+// manifest, its blobs, and the tag it has (a legacy .sig) or none (a
+// referrer, found by its subject).
+type Artifact struct {
+	MediaType string
+	Manifest  []byte
+	Tag       string
+	Blobs     [][]byte
+}
+
+// SignatureArtifacts reads every signature artifact of digest in ref's
+// repository, byte for byte: the legacy sha256-<hex>.sig manifest with its
+// config and layers, and the Sigstore bundle referrers with their layers.
+func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([]Artifact, error) {
+	repo, done, err := p.repository(ctx, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	var out []Artifact
+	read := func(desc ocispec.Descriptor, tag string) error {
+		if desc.Size > maxSignatureManifest {
+			return nil
+		}
+		data, err := content.FetchAll(ctx, repo.Manifests(), desc)
+		if err != nil {
+			return err
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil
+		}
+		art := Artifact{MediaType: desc.MediaType, Manifest: data, Tag: tag}
+		blobs := append([]ocispec.Descriptor{m.Config}, m.Layers...)
+		if len(blobs) > trust.MaxSignatures+1 {
+			return nil
+		}
+		for _, b := range blobs {
+			if b.Size > trust.MaxPayload {
+				return nil
+			}
+			data, err := content.FetchAll(ctx, repo.Blobs(), b)
+			if err != nil {
+				return err
+			}
+			art.Blobs = append(art.Blobs, data)
+		}
+		out = append(out, art)
+		return nil
+	}
+	tag := strings.Replace(dgst, ":", "-", 1) + ".sig"
+	desc, err := repo.Resolve(ctx, tag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+	case err != nil:
+		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
+	default:
+		if err := read(desc, tag); err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
+		}
+	}
+	d, err := digest.Parse(dgst)
+	if err != nil {
+		return nil, err
+	}
+	var referrers []ocispec.Descriptor
+	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(rs []ocispec.Descriptor) error {
+		for _, r := range rs {
+			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(referrers) < trust.MaxSignatures {
+				referrers = append(referrers, r)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
+	}
+	for _, r := range referrers {
+		if err := read(r, ""); err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a signature referrer of", err)
+		}
+	}
+	done()
+	return out, nil
+}
+
+// Repository is an oras-go repository for ref's repository with a's
+// credential (for that host only), TLS material and ocisrc's request guard:
+// for pushing bundles.
+func (p *Puller) Repository(ctx context.Context, ref chartref.Reference, a Auth) (*remote.Repository, error) {
+	authorizer, _, err := p.authorizer(ctx, ref, a, false, 0)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := remote.NewRepository(ref.Repo())
+	if err != nil {
+		return nil, fmt.Errorf("the repository %q: %w", ref.Repo(), err)
+	}
+	repo.Client = authorizer
+	repo.PlainHTTP = p.opts.PlainHTTP || a.Extra.PlainHTTP
+	// Registries without the referrers API get the referrers tag; the old
+	// index is left (deleting needs a registry that allows it).
+	repo.SkipReferrersGC = true
+	return repo, nil
+}

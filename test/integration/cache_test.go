@@ -179,7 +179,7 @@ func TestConcurrentProcessesShareOneCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	hex := strings.TrimPrefix(app123.Digest, "sha256:")
-	want := []string{hex + "/app-1.2.3.tgz", hex + "/entry.json"}
+	want := []string{hex + "/app-1.2.3.tgz", hex + "/config.json", hex + "/entry.json", hex + "/manifest.json"}
 	if strings.Join(files, ",") != strings.Join(want, ",") {
 		t.Errorf("the cache holds %v, want exactly %v", files, want)
 	}

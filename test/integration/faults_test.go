@@ -143,6 +143,24 @@ func TestRegistryFaults(t *testing.T) {
 func startBinary(t *testing.T, h *testenv.Home, fp *testenv.FaultProxy) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(binary, "fetch", "faulty", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile)
+	return startCmd(t, h, fp, cmd)
+}
+
+// startBinaryArgs starts the binary with args; the caller waits for it.
+func startBinaryArgs(t *testing.T, h *testenv.Home, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = h.Environ(nil)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &errOut
+}
+
+func startCmd(t *testing.T, h *testenv.Home, fp *testenv.FaultProxy, cmd *exec.Cmd) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	cmd.Env = h.Environ(nil)
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
@@ -254,7 +272,7 @@ func TestKilledProcessLeavesNothingBroken(t *testing.T) {
 	}
 	files, _ := testenv.Files(filepath.Join(store, "sha256"))
 	hex := strings.TrimPrefix(app123.Digest, "sha256:")
-	if strings.Join(files, ",") != hex+"/app-1.2.3.tgz,"+hex+"/entry.json" {
+	if strings.Join(files, ",") != hex+"/app-1.2.3.tgz,"+hex+"/config.json,"+hex+"/entry.json,"+hex+"/manifest.json" {
 		t.Errorf("the cache holds %v", files)
 	}
 

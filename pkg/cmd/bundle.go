@@ -1,0 +1,379 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocisrc/ocisrc/pkg/bundle"
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/version"
+)
+
+// NewBundleCommand returns "bundle" with create, list and push.
+func NewBundleCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "bundle",
+		Short: "Carry charts across an air gap: OCI image layout bundles of Components' charts and their signatures",
+		Long: `A bundle is a tar of a standard OCI image layout (oci-layout, index.json,
+blobs/sha256/…) holding each chart's manifest, config, chart and .prov layers
+byte for byte, and its cosign signatures. "create" writes one from the
+Components a fetch would pull (through the cache), "list" shows what is in
+one, and "push" copies every chart under a new prefix of another registry,
+keeping repository paths, digests, tags and signatures: a registry policy
+with that registry as a mirror (and origin: never) then serves them.`,
+	}
+	c.AddCommand(newBundleCreateCommand(kube, streams, getenv, invocation), newBundleListCommand(streams, invocation), newBundlePushCommand(kube, streams, getenv, invocation))
+	return c
+}
+
+func newBundleCreateCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	o := NewFetchOptions(kube, streams, getenv)
+	output := ""
+	c := &cobra.Command{
+		Use:   "create (NAME... | -l SELECTOR | --all | -f FILENAME) --output FILE.tar",
+		Short: "Write the charts of Components, and their signatures, into an OCI image layout tar",
+		Example: fmt.Sprintf(`  %[1]s bundle create --all -A --output charts.tar
+  %[1]s bundle create -f components/ -R -n team-a --output charts.tar`, invocation),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Names = args
+			if err := o.Validate(); err != nil {
+				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			if output == "" {
+				return clierror.InvalidWithHint(errors.New("--output is required: the bundle file to write"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			c.SilenceUsage = true
+			return o.createBundle(c.Context(), output)
+		},
+	}
+	fs := c.Flags()
+	o.bindPullFlags(fs, "Bundle")
+	fs.StringVar(&output, "output", output, "The bundle file to write (a tar; written whole or not at all).")
+	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
+	return c
+}
+
+// createBundle pulls the Components' charts through the cache, as fetch
+// does, and writes them with their signatures into the bundle.
+func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	run, err := o.fetchAll(ctx, true)
+	if err != nil {
+		return err
+	}
+	if run.none {
+		return clierror.Invalid(errors.New("no Component selected: nothing to bundle"))
+	}
+	if len(run.errs) > 0 {
+		return joinErrors(run.errs, len(run.results))
+	}
+	var charts []bundle.Chart
+	seen := map[string]bool{}
+	for i, c := range run.comps {
+		res := run.results[run.todo[i]]
+		chart, err := run.fetcher.Artifacts(ctx, c, res)
+		if err != nil {
+			return fmt.Errorf("component %q: %w", c.Key(), err)
+		}
+		key := chart.Repository + "@" + res.Digest
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		charts = append(charts, *chart)
+	}
+	started := time.Now()
+	size, err := bundle.Write(ctx, output, charts)
+	if err != nil {
+		return err
+	}
+	sigs := 0
+	for _, c := range charts {
+		sigs += len(c.Signatures)
+	}
+	fmt.Fprintf(o.Out, "Bundled %d charts and %d signatures into %s (%s, %s)\n", len(charts), sigs, output, humanBytes(size), time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// bundleListOutput is the -o json|yaml document of "bundle list".
+type bundleListOutput struct {
+	Charts []bundle.Entry `json:"charts"`
+}
+
+func newBundleListCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
+	output := OutputText
+	c := &cobra.Command{
+		Use:     "list FILE.tar",
+		Aliases: []string{"ls"},
+		Short:   "List the charts in a bundle (every blob is checked against its digest)",
+		Example: fmt.Sprintf("  %[1]s bundle list charts.tar\n  %[1]s bundle list charts.tar -o json", invocation),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return clierror.Invalid(fmt.Errorf("exactly one bundle FILE is required, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			c.SilenceUsage = true
+			b, err := bundle.Open(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			entries := b.Entries()
+			switch output {
+			case OutputJSON, OutputYAML:
+				doc := bundleListOutput{Charts: entries}
+				if doc.Charts == nil {
+					doc.Charts = []bundle.Entry{}
+				}
+				data, err := json.MarshalIndent(doc, "", "  ")
+				if err != nil {
+					return err
+				}
+				if output == OutputYAML {
+					if data, err = yaml.JSONToYAML(data); err != nil {
+						return err
+					}
+					_, err = streams.Out.Write(data)
+					return err
+				}
+				_, err = fmt.Fprintf(streams.Out, "%s\n", data)
+				return err
+			}
+			w := printers.GetNewTabWriter(streams.Out)
+			fmt.Fprintln(w, "REFERENCE\tCHART\tVERSION\tDIGEST\tSIZE\tSIGNATURES")
+			for _, e := range entries {
+				fmt.Fprintln(w, termsafeLines(fmt.Sprintf("%s:%s\t%s\t%s\t%s\t%s\t%d", e.Repository, e.Tag, e.Chart, e.Version, shortDigest(e.Digest), humanBytes(e.Size), e.Signatures)))
+			}
+			return w.Flush()
+		},
+	}
+	addOutputFlag(c.Flags(), &output)
+	completeOutputFlag(c)
+	return c
+}
+
+// BundlePushOptions holds every input of "bundle push".
+type BundlePushOptions struct {
+	KubeFlags       *genericclioptions.ConfigFlags
+	File            string
+	To              string
+	Registry        oci.TLSOptions
+	Policy          PolicyOptions
+	SystemNamespace string
+	RegistryConfig  string
+	AllowPlainHTTP  bool
+	Timeout         time.Duration
+	Output          string
+
+	genericiooptions.IOStreams
+}
+
+// bundlePushOutput is the -o json|yaml document of "bundle push".
+type bundlePushOutput struct {
+	Pushed []bundle.Pushed `json:"pushed"`
+}
+
+func newBundlePushCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
+	o := &BundlePushOptions{
+		KubeFlags: kube, Policy: newPolicyOptions(getenv), SystemNamespace: defaultSystemNamespace(getenv),
+		RegistryConfig: credentials.RegistryConfigPath(getenv), Timeout: 30 * time.Minute, Output: OutputText, IOStreams: streams,
+	}
+	c := &cobra.Command{
+		Use:   "push FILE.tar --to HOST[:PORT]/PATH",
+		Short: "Push every chart of a bundle under a prefix of another registry, digests, tags and signatures intact",
+		Long: `Push every chart of a bundle under a prefix of another registry, keeping its
+repository path: registry.example.com/charts/app pushed --to
+mirror.internal:5000/base lands at mirror.internal:5000/base/charts/app,
+each manifest byte for byte (so its digest is kept), with its tag and its
+signatures. The whole bundle is checked against its digests first: a
+truncated or tampered bundle pushes nothing.
+
+Credentials for the target: when the target is a mirror of the registry
+policy, that mirror's secretRef (the system namespace, read with your
+identity); else your Helm registry login for the host, as helm push uses it
+(--registry-config). TLS for the target comes from the registry policy and
+the --registry-* flags.`,
+		Example: fmt.Sprintf("  %[1]s bundle push charts.tar --to mirror.internal:5000/base", invocation),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return clierror.Invalid(fmt.Errorf("exactly one bundle FILE is required, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			o.File = args[0]
+			host, _, _ := strings.Cut(o.To, "/")
+			if o.To == "" {
+				return clierror.InvalidWithHint(errors.New("--to is required: HOST[:PORT]/PATH of the target registry"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			}
+			if err := registryhost.Validate(host); err != nil || strings.Contains(o.To, "://") {
+				return clierror.Invalid(fmt.Errorf("--to %+q: expected HOST[:PORT][/PATH], without a scheme", o.To))
+			}
+			if _, err := policy.NormalizePrefix(o.To); err != nil {
+				return clierror.Invalid(fmt.Errorf("--to %w", err))
+			}
+			c.SilenceUsage = true
+			return o.Run(c.Context())
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.To, "to", o.To, "The target: HOST[:PORT]/PATH; each chart keeps its repository path under it.")
+	addRegistryFlags(fs, &o.Registry)
+	o.Policy.addFlags(fs)
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "Namespace of the registry policy's ConfigMap and mirror Secrets (env "+EnvSystemNamespace+").")
+	fs.StringVar(&o.RegistryConfig, "registry-config", o.RegistryConfig, "Helm's registry config file: the login used for a target that is not a configured mirror (env HELM_REGISTRY_CONFIG).")
+	fs.BoolVar(&o.AllowPlainHTTP, "allow-plain-http-credentials", o.AllowPlainHTTP, "Allow sending credentials over plain HTTP to a registry that is not on this machine. Insecure.")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long.")
+	addOutputFlag(fs, &o.Output)
+	return c
+}
+
+// Run pushes the bundle.
+func (o *BundlePushOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	b, err := bundle.Open(ctx, o.File)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	warn := warner(o.ErrOut)
+	var s *session
+	var set policy.Set
+	if o.Policy.Cluster {
+		if s, err = openSession(ctx, o.KubeFlags, "components"); err != nil {
+			return err
+		}
+		if set, err = o.Policy.load(ctx, s, o.SystemNamespace, warn); err != nil {
+			return err
+		}
+	} else {
+		file, err := o.Policy.loadFile()
+		if err != nil {
+			return err
+		}
+		set = policy.Set{Layers: []*policy.Loaded{file}}
+	}
+	global := o.Registry
+	global.InsecureSkipTLSVerify, global.PlainHTTP = false, false
+	puller, err := oci.NewPuller(global, version.UserAgent())
+	if err != nil {
+		return err
+	}
+	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTP
+	targetHost, _, _ := strings.Cut(o.To, "/")
+	if o.Registry.InsecureSkipTLSVerify {
+		warn(fmt.Sprintf("--registry-insecure-skip-tls-verify is set: the certificate of %s is not verified", targetHost))
+	}
+	if o.Registry.PlainHTTP {
+		warn(fmt.Sprintf("--plain-http is set: the connection to %s is not encrypted", targetHost))
+	}
+	authFor := func(repository string) (oci.Auth, error) {
+		host, _, _ := strings.Cut(repository, "/")
+		var a oci.Auth
+		for _, l := range set.Layers {
+			if l == nil {
+				continue
+			}
+			for _, r := range l.Doc.Registries {
+				for _, m := range r.Mirrors {
+					if m.SecretRef == nil || !policy.Matches(m.Location, repository) {
+						continue
+					}
+					if s == nil {
+						var err error
+						if s, err = openSession(ctx, o.KubeFlags, "components"); err != nil {
+							return a, err
+						}
+					}
+					res, err := credentials.ResolveBound(ctx, s.secrets, o.SystemNamespace, m.SecretRef.Name, host)
+					if err != nil {
+						return a, err
+					}
+					cred := res.Credential
+					a.Credential, a.Secret = &cred, res.Secret
+					a.Extra = oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}
+					return a, nil
+				}
+			}
+		}
+		cred, err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Credential(ctx, host)
+		if err != nil {
+			return a, err
+		}
+		if cred != auth.EmptyCredential {
+			a.Credential = &cred
+		}
+		return a, nil
+	}
+	repoFor := func(repository string) (oras.Target, error) {
+		host, path, _ := strings.Cut(repository, "/")
+		ref := chartref.Reference{Registry: host, Repository: path}
+		a, err := authFor(repository)
+		if err != nil {
+			return nil, err
+		}
+		t := set.For(repository).TLS
+		a.Extra.PolicyCAs = t.CAPEMs()
+		if c := t.ClientCertificate; c != nil {
+			a.Extra.PolicyCertPEM, a.Extra.PolicyKeyPEM = c.CertPEM, c.KeyPEM
+		}
+		a.Extra.InsecureSkipVerify = t.InsecureSkipVerify || o.Registry.InsecureSkipTLSVerify
+		a.Extra.PlainHTTP = t.PlainHTTP || o.Registry.PlainHTTP
+		if err := oci.CheckPlainHTTP(host, a.Extra.PlainHTTP, a.Credential != nil, o.AllowPlainHTTP); err != nil {
+			return nil, err
+		}
+		return puller.Repository(ctx, ref, a)
+	}
+	pushed, err := b.Push(ctx, o.To, repoFor)
+	if err != nil {
+		return fmt.Errorf("pushing the bundle %q: %w", filepath.Base(o.File), err)
+	}
+	sort.Slice(pushed, func(i, j int) bool { return pushed[i].Target < pushed[j].Target })
+	switch o.Output {
+	case OutputJSON, OutputYAML:
+		doc := bundlePushOutput{Pushed: pushed}
+		if doc.Pushed == nil {
+			doc.Pushed = []bundle.Pushed{}
+		}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		if o.Output == OutputYAML {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = o.Out.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		return err
+	}
+	for _, p := range pushed {
+		fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("Pushed %s -> %s (%d signatures)", p.Reference, p.Target, p.Signatures)))
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/ocisrc/ocisrc/internal/testenv"
+	"github.com/ocisrc/ocisrc/internal/testsign"
+)
+
+// TestBundleRoundTrip is the air-gap acceptance test: Components pulled from
+// registry A are bundled, the bundle is pushed to registry B, A is stopped,
+// and with a policy that maps A's prefix to B as a mirror (origin: never)
+// every digest-pinned Component pulls from B, its signatures still verifying.
+func TestBundleRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	a, err := testenv.NewRegistry(testenv.RegistryOptions{Dir: t.TempDir(), CA: stack.Open.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aOpen := true
+	defer func() {
+		if aOpen {
+			a.Close()
+		}
+	}()
+	b, err := testenv.NewRegistry(testenv.RegistryOptions{Dir: t.TempDir(), CA: stack.Open.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	key, err := testsign.NewCosignKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgp, err := testsign.NewPGPKey("Air Gap", "airgap@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := auth.Credential{}
+	build := func(name string) *testenv.Chart {
+		c, err := testenv.BuildChart(name, "1.0.0", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	legacy, err := a.PushChart(ctx, "charts/legacy", build("legacy"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, sig := key.SignSimpleSigning(a.Host+"/charts/legacy", legacy.Digest)
+	if err := a.PushCosignSignature(ctx, "charts/legacy", legacy.Digest, anon, [2]string{string(payload), sig}); err != nil {
+		t.Fatal(err)
+	}
+	bundled, err := a.PushChart(ctx, "charts/bundled", build("bundled"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PushBundleReferrer(ctx, "charts/bundled", bundled.Manifest, key.Bundle("bundled", bundled.Digest), anon); err != nil {
+		t.Fatal(err)
+	}
+	provChart := build("withprov")
+	prov, err := pgp.Provenance("withprov", "1.0.0", provChart.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withProv, err := a.PushChartWithProv(ctx, "charts/withprov", provChart, prov, anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "airgap"
+	pinned := map[string]*testenv.Pushed{"legacy": legacy, "bundled": bundled, "withprov": withProv}
+	for name, p := range pinned {
+		putComponent(t, ns, name, testenv.OCISource(p.Ref+"@"+p.Digest, "", ""))
+	}
+	ca := []string{"--registry-ca-file", stack.Open.CAFile}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "charts.tar")
+
+	// Create, through the cache.
+	newHome(t)
+	r := kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile)
+	wantCode(t, r, 0)
+	a.ResetLog()
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "--all", "-n", ns, "--output", file, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "Bundled 3 charts and 2 signatures into "+file) {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+	for _, req := range a.Requests() {
+		for _, p := range pinned {
+			if strings.HasSuffix(req.Path, p.LayerDigest) {
+				t.Errorf("a warm chart was downloaded again: %+v", req)
+			}
+		}
+	}
+	// List.
+	r = runFace(t, "ocisrc", nil, "bundle", "list", file, "-o", "json")
+	wantCode(t, r, 0)
+	var listed struct {
+		Charts []struct {
+			Reference, Digest, Chart string
+			Signatures               int
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Charts) != 3 {
+		t.Fatalf("list: %v\n%s", err, r.stdout)
+	}
+	for _, c := range listed.Charts {
+		p := pinned[c.Chart]
+		if p == nil || c.Digest != p.Digest || (c.Chart != "withprov" && c.Signatures != 1) || !strings.HasPrefix(c.Reference, "oci://"+a.Host+"/charts/") {
+			t.Errorf("listed %+v", c)
+		}
+	}
+	// Push to B, under a base path.
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "push", file, "--to", b.Host + "/base", "--cluster-registry-policy=false"}, ca...)...)
+	wantCode(t, r, 0)
+	if strings.Count(r.stdout, "Pushed ") != 3 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signatures)") {
+		t.Errorf("push: %s", r.stdout)
+	}
+	// A goes away; B serves everything, verified.
+	a.Close()
+	aOpen = false
+	pol := writePolicy(t, fmt.Sprintf(`registries:
+- prefix: %s
+  mirrors:
+  - location: %s/base
+  origin: never
+  verify:
+    cosign:
+      keys:
+      - |
+%s
+    helm:
+      keyring: |
+%s
+`, a.Host, b.Host, indentBlock(key.PublicPEM, "        "), indentBlock(pgp.PublicArmored(), "        ")))
+	newHome(t)
+	r = kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", pol, "-o", "json")
+	wantCode(t, r, 0)
+	d := decodeTrust(t, r)
+	if len(d.Results) != 3 {
+		t.Fatalf("results: %+v", d.Results)
+	}
+	var src struct {
+		Results []struct{ Component, Source string } `json:"results"`
+	}
+	_ = json.Unmarshal([]byte(r.stdout), &src)
+	for i, res := range d.Results {
+		name := strings.TrimPrefix(res.Component, ns+"/")
+		if res.Digest != pinned[name].Digest || len(res.Verified) != 1 || src.Results[i].Source != b.Host+"/base/charts/"+name {
+			t.Errorf("%s: %+v from %s", res.Component, res, src.Results[i].Source)
+		}
+	}
+
+	t.Run("a tampered bundle", func(t *testing.T) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Flip a byte inside the chart archive of the legacy chart.
+		at := bytes.Index(data, pinnedArchivePrefix(t, legacy))
+		if at < 0 {
+			t.Fatal("the archive is not in the bundle")
+		}
+		bad := bytes.Clone(data)
+		bad[at+100] ^= 0xff
+		tampered := filepath.Join(dir, "tampered.tar")
+		if err := os.WriteFile(tampered, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := testenv.NewRegistry(testenv.RegistryOptions{Dir: t.TempDir(), CA: stack.Open.CA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, args := range [][]string{{"bundle", "list", tampered}, append([]string{"bundle", "push", tampered, "--to", c.Host + "/x", "--cluster-registry-policy=false"}, ca...)} {
+			r := runFace(t, "ocisrc", nil, args...)
+			wantCode(t, r, 1)
+			wantStderr(t, r, "is damaged: blob "+legacy.LayerDigest+" hashes to sha256:")
+		}
+		if n := len(c.Requests()); n != 0 {
+			t.Errorf("a tampered bundle pushed %d requests", n)
+		}
+	})
+	t.Run("a truncated bundle", func(t *testing.T) {
+		data, _ := os.ReadFile(file)
+		truncated := filepath.Join(dir, "truncated.tar")
+		if err := os.WriteFile(truncated, data[:len(data)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := runFace(t, "ocisrc", nil, "bundle", "list", truncated)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "is truncated")
+	})
+}
+
+// pinnedArchivePrefix is the first bytes of a pushed chart's archive.
+func pinnedArchivePrefix(t *testing.T, p *testenv.Pushed) []byte {
+	t.Helper()
+	return p.Blobs[1][:64]
+}
+
+// TestBundleCreateInterrupted: Ctrl-C during create leaves no file behind.
+func TestBundleCreateInterrupted(t *testing.T) {
+	h := newHome(t)
+	fp := faultProxy(t, app123)
+	fp.Set(&testenv.Rule{Method: "GET", PathContains: "/blobs/" + app123.LayerDigest, Fault: testenv.Fault{Stall: true}})
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "faulty", testenv.OCISource("oci://"+fp.Host+"/charts/app:1.2.3", "creds", nsA))
+	dir := t.TempDir()
+	out := filepath.Join(dir, "charts.tar")
+	cmd, errOut := startBinaryArgs(t, h, "bundle", "create", "faulty", "-n", nsA, "--output", out, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(fp.Requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130\n%s", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+}

@@ -112,6 +112,14 @@ func (c *Cluster) writeKubeconfig(name string, cfg *rest.Config, ns string) (str
 	return path, nil
 }
 
+// KubeconfigVia writes an admin kubeconfig whose server is https://addr (a
+// proxy in front of the API server, whose certificate names 127.0.0.1).
+func (c *Cluster) KubeconfigVia(name, addr string) (string, error) {
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Host = "https://" + addr
+	return c.writeKubeconfig(name, cfg, "")
+}
+
 // AddUser provisions a user authenticated by a client certificate and
 // returns a kubeconfig for it. What the user may do is up to RBAC: see Grant.
 func (c *Cluster) AddUser(name string, groups ...string) (string, error) {

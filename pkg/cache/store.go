@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -173,6 +174,28 @@ func (e *CorruptError) Error() string {
 // checking that the archive still hashes to the recorded digest. A missing
 // entry is ErrMiss; a corrupt one is removed and reported as *CorruptError.
 func (s *ChartStore) Get(manifestDigest string) (*Entry, string, error) {
+	return s.get(manifestDigest)
+}
+
+// Peek returns the recorded entry for manifestDigest without reading the
+// archive, or nil: for decisions that Get confirms later.
+func (s *ChartStore) Peek(manifestDigest string) *Entry {
+	dir, err := s.dir(manifestDigest)
+	if err != nil {
+		return nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, entryFile))
+	if err != nil {
+		return nil
+	}
+	var e Entry
+	if json.Unmarshal(raw, &e) != nil || e.ManifestDigest != manifestDigest {
+		return nil
+	}
+	return &e
+}
+
+func (s *ChartStore) get(manifestDigest string) (*Entry, string, error) {
 	dir, err := s.dir(manifestDigest)
 	if err != nil {
 		return nil, "", err
@@ -217,16 +240,83 @@ func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
 	return s.PutWith(e, data, Extras{Prov: prov})
 }
 
+// TempDir is where a download may write an archive before PutFile moves it
+// in (on the same file system, so the move is a rename). Files there named
+// .tmp-<pid>-… are removed by RemoveLeftovers once their process is gone.
+func (s *ChartStore) TempDir() string { return filepath.Join(s.Root, "sha256") }
+
+// PutFile stores the archive in file (which must hash to e.ChartDigest) as
+// the entry e, with extras: the file is moved into the store (copied when it
+// is on another file system) and is gone afterwards, whatever happens.
+func (s *ChartStore) PutFile(e Entry, file string, x Extras) (string, error) {
+	defer os.Remove(file)
+	got, size, err := hashFile(file)
+	if err != nil {
+		return "", fmt.Errorf("refusing to cache %s: %w", e.Ref, err)
+	}
+	if got != e.ChartDigest {
+		return "", fmt.Errorf("refusing to cache %s: the archive hashes to %s, not %s", e.Ref, got, e.ChartDigest)
+	}
+	e.Size = size
+	return s.put(e, func(dst string) error {
+		if err := os.Rename(file, dst); err == nil {
+			return nil
+		}
+		return copyFileSync(dst, file)
+	}, x)
+}
+
+func copyFileSync(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
 // PutWith is Put, with extras stored too. The manifest must hash to the
 // entry's digest.
 func (s *ChartStore) PutWith(e Entry, data []byte, x Extras) (string, error) {
+	if got := sha256Digest(data); got != e.ChartDigest {
+		return "", fmt.Errorf("refusing to cache %s: the archive hashes to %s, not %s", e.Ref, got, e.ChartDigest)
+	}
+	e.Size = int64(len(data))
+	return s.put(e, func(dst string) error { return writeFileSync(dst, data) }, x)
+}
+
+// put writes an entry: write places the archive at the path it is given.
+func (s *ChartStore) put(e Entry, write func(dst string) error, x Extras) (string, error) {
 	prov := x.Prov
 	dir, err := s.dir(e.ManifestDigest)
 	if err != nil {
 		return "", err
-	}
-	if got := sha256Digest(data); got != e.ChartDigest {
-		return "", fmt.Errorf("refusing to cache %s: the archive hashes to %s, not %s", e.Ref, got, e.ChartDigest)
 	}
 	if strings.ContainsAny(e.FileName(), `/\`) || e.Chart == "" {
 		return "", fmt.Errorf("refusing to cache %s: invalid chart file name %q", e.Ref, e.FileName())
@@ -234,7 +324,6 @@ func (s *ChartStore) PutWith(e Entry, data []byte, x Extras) (string, error) {
 	if _, path, err := s.Get(e.ManifestDigest); err == nil {
 		return path, s.update(e.ManifestDigest, e.Access, e.Verified)
 	}
-	e.Size = int64(len(data))
 	e.Prov = len(prov) > 0
 	e.Blobs = len(x.Manifest) > 0 && sha256Digest(x.Manifest) == e.ManifestDigest
 	if e.Created.IsZero() {
@@ -249,7 +338,7 @@ func (s *ChartStore) PutWith(e Entry, data []byte, x Extras) (string, error) {
 		return "", fmt.Errorf("writing to the chart cache %q: %w", parent, err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	if err := writeFileSync(filepath.Join(tmp, e.FileName()), data); err != nil {
+	if err := write(filepath.Join(tmp, e.FileName())); err != nil {
 		return "", fmt.Errorf("writing to the chart cache: %w", err)
 	}
 	if e.Prov {

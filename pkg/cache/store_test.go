@@ -151,3 +151,54 @@ func assertNoTemp(t *testing.T, s *ChartStore) {
 		}
 	}
 }
+
+func TestPutFile(t *testing.T) {
+	s := &ChartStore{Root: t.TempDir()}
+	data := []byte("chart bytes")
+	e := entryFor(data)
+	write := func(b []byte) string {
+		if err := os.MkdirAll(s.TempDir(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.CreateTemp(s.TempDir(), tempPrefix()+"*.tgz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+		return f.Name()
+	}
+	// A file that does not hash to the entry's digest is refused and removed.
+	bad := write([]byte("evil"))
+	if _, err := s.PutFile(e, bad, Extras{}); err == nil || !strings.Contains(err.Error(), "hashes to") {
+		t.Fatalf("PutFile = %v", err)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("refused file still there: %v", err)
+	}
+	good := write(data)
+	path, err := s.PutFile(e, good, Extras{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != string(data) {
+		t.Fatalf("stored %q %v", got, err)
+	}
+	if _, err := os.Stat(good); !os.IsNotExist(err) {
+		t.Errorf("moved file still there: %v", err)
+	}
+	// Putting it again keeps the entry and removes the new file.
+	again := write(data)
+	if p2, err := s.PutFile(e, again, Extras{}); err != nil || p2 != path {
+		t.Fatalf("second PutFile = %s %v", p2, err)
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Errorf("second file still there: %v", err)
+	}
+	if got, _, err := s.Get(e.ManifestDigest); err != nil || got.Size != int64(len(data)) {
+		t.Fatalf("Get = %+v %v", got, err)
+	}
+	assertNoTemp(t, s)
+}

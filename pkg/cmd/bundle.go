@@ -91,15 +91,20 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	seen := map[string]bool{}
 	for i, c := range run.comps {
 		res := run.results[run.todo[i]]
-		chart, err := run.fetcher.Artifacts(ctx, c, res)
+		// One entry per chart, however many Components name it.
+		ref, err := chartref.Parse(res.Chart)
 		if err != nil {
 			return fmt.Errorf("component %q: %w", c.Key(), err)
 		}
-		key := chart.Repository + "@" + res.Digest
+		key := strings.ToLower(ref.Repo()) + "@" + res.Digest
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
+		chart, err := run.fetcher.Artifacts(ctx, c, res)
+		if err != nil {
+			return fmt.Errorf("component %q: %w", c.Key(), err)
+		}
 		charts = append(charts, *chart)
 	}
 	started := time.Now()

@@ -284,6 +284,14 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	if err != nil {
 		return nil, err
 	}
+	// The cluster's policy does not depend on the Components: read it while
+	// they are read (one round trip instead of two).
+	policyDone := make(chan error, 1)
+	go func() {
+		set, err := o.Policy.load(ctx, s, o.SystemNamespace, f.Warn)
+		f.Policy = set
+		policyDone <- err
+	}()
 	var found []component.Component
 	var missing map[string]error
 	if len(o.Files.Filenames) > 0 {
@@ -293,8 +301,12 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 			Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
 		})
 	}
+	policyErr := <-policyDone
 	if err != nil {
 		return nil, err
+	}
+	if policyErr != nil {
+		return nil, policyErr
 	}
 	run := &fetchRun{fetcher: f}
 	if len(o.Names) == 0 && len(found) == 0 {
@@ -328,7 +340,7 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 		}
 	}
 
-	if err := o.applyPolicy(ctx, s, f, run.comps); err != nil {
+	if err := o.relax(f, run.comps); err != nil {
 		return nil, err
 	}
 	progress := newProgress(o.ErrOut, len(run.comps), showProgress)
@@ -456,6 +468,7 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	}
 	store := cache.NewChartStore()
 	store.RemoveLeftovers()
+	puller.TempDir = store.TempDir()
 	puller.Hints = store
 	return s, &fetch.Fetcher{
 		Validator:                 component.NewValidator(),

@@ -88,6 +88,12 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		return nil, err
 	}
 	tried := Namespaces(componentNS, systemNS)
+	if cached, ok := r.(*CachedReader); ok && len(tried) == 2 {
+		// Read the system namespace's Secret at the same time (one round trip
+		// instead of two when the Component's namespace has none); the rules
+		// below still look at the Component's namespace first.
+		go func() { _, _ = cached.GetSecret(ctx, tried[1], req.SecretName) }()
+	}
 	for _, ns := range tried {
 		secret, err := r.GetSecret(ctx, ns, req.SecretName)
 		switch {

@@ -53,6 +53,7 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 		if err != nil {
 			return nil, err
 		}
+		_ = os.Remove(chart.File) // the cache holds the archive already
 		if err := f.Store.AddExtras(e, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config}); err != nil {
 			return nil, fmt.Errorf("completing the cache entry of %s: %w", pinned.String(), err)
 		}

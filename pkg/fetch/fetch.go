@@ -34,6 +34,9 @@ type ChartPuller interface {
 	// CosignSignatures and SigstoreBundles read the signatures of a digest.
 	CosignSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.SimpleSigning, error)
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
+	// Preconnect opens the connection to a registry host ahead of the first
+	// request (no request is sent).
+	Preconnect(host string, e oci.Extra)
 	// SignatureArtifacts reads them byte for byte, for bundles.
 	SignatureArtifacts(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]oci.Artifact, error)
 }
@@ -137,6 +140,11 @@ type Resolution struct {
 	request credentials.Request
 	// trust is the signature requirement (nil: none).
 	trust *requirement
+	// pending: the credentials were deferred (a warm pin) and are read by
+	// credentialsFor if a registry must be contacted after all.
+	pending     bool
+	pendingOnce sync.Once
+	pendingErr  error
 }
 
 // Source validates a Component's source; an invalid one is invalid input
@@ -158,6 +166,15 @@ func (f *Fetcher) Source(c component.Component) (*Resolution, error) {
 // exactly as Fetch does, without contacting any registry. When the source is
 // valid but the credentials are not, the Resolution is returned with the error.
 func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resolution, error) {
+	return f.resolve(ctx, c, false)
+}
+
+// resolve is Resolve. With deferred, the credentials of a digest pin that
+// the cache records as read at this place with the Secret the Component
+// names are not read now: a warm pin needs no credentials. They are read
+// (credentials.Resolve, every rule applied) the moment a registry is to be
+// contacted after all (see credentialsFor).
+func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred bool) (*Resolution, error) {
 	r, err := f.Source(c)
 	if err != nil {
 		return nil, err
@@ -167,12 +184,11 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 	if err := refusedByPolicy(ref, r.Settings); err != nil {
 		return r, err
 	}
-	if src.Authentication != nil && r.Settings.Origin == policy.OriginNever {
-		// The origin is never contacted: its credentials are never read.
-		if err := credentials.CheckNamespace(c.Namespace, f.SystemNamespace, src.Authentication.SecretRef.Namespace); err != nil {
-			return r, err
-		}
-	} else if src.Authentication != nil {
+	f.connect(&r.Auth.Extra, ref.Registry, r.Settings.TLS)
+	if deferred {
+		f.preconnect(r)
+	}
+	if src.Authentication != nil {
 		r.request = credentials.Request{
 			ComponentNamespace: c.Namespace,
 			SystemNamespace:    f.SystemNamespace,
@@ -181,22 +197,22 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 			Host:               ref.Registry,
 			AllowUnbound:       f.AllowUnbound || r.Settings.AllowUnboundSystemSecrets,
 		}
-		resolved, err := credentials.Resolve(ctx, f.Secrets, r.request)
-		if err != nil {
+		if err := credentials.CheckNamespace(c.Namespace, f.SystemNamespace, r.request.SecretNamespace); err != nil {
 			return r, err
 		}
-		for _, w := range resolved.Warnings {
-			f.warn(w)
+		switch {
+		case r.Settings.Origin == policy.OriginNever:
+			// The origin is never contacted: its credentials are never read.
+		case deferred && f.provenSecret(r) != "":
+			r.Secret = f.provenSecret(r)
+			r.Auth.Secret = r.Secret
+			r.pending = true
+		default:
+			if err := f.loadCredentials(ctx, r); err != nil {
+				return r, err
+			}
 		}
-		r.Secret = resolved.Secret
-		r.Auth.Secret = resolved.Secret
-		if resolved.Credential != auth.EmptyCredential {
-			cred := resolved.Credential
-			r.Auth.Credential = &cred
-		}
-		r.Auth.Extra = oci.Extra{CAPEM: resolved.CAPEM, CertPEM: resolved.CertPEM, KeyPEM: resolved.KeyPEM}
 	}
-	f.connect(&r.Auth.Extra, ref.Registry, r.Settings.TLS)
 	if err := oci.CheckPlainHTTP(ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
 		return r, err
 	}
@@ -206,6 +222,78 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 	}
 	r.trust = req
 	return r, nil
+}
+
+// preconnect opens, while the API server is asked for the Secret, the
+// connection to the first registry the chart will be asked of — when the
+// cache cannot answer without one: a tag, or a pin not in the cache.
+func (f *Fetcher) preconnect(r *Resolution) {
+	if f.Offline || f.DryRun || f.Puller == nil || (r.Ref.Digest != "" && f.Store != nil && f.Store.Peek(r.Ref.Digest) != nil) {
+		return
+	}
+	if len(r.Settings.Mirrors) > 0 {
+		m := r.Settings.Mirrors[0]
+		var e oci.Extra
+		f.connect(&e, m.Host, m.TLS)
+		f.Puller.Preconnect(m.Host, e)
+		return
+	}
+	if r.Settings.Origin != policy.OriginNever {
+		f.Puller.Preconnect(r.Ref.Registry, r.Auth.Extra)
+	}
+}
+
+// provenSecret is the Secret (namespace/name, in lookup order) that the
+// cache records as having read r's pinned digest at r's place, or "".
+func (f *Fetcher) provenSecret(r *Resolution) string {
+	if r.Ref.Digest == "" || f.Store == nil || f.DryRun {
+		return ""
+	}
+	e := f.Store.Peek(r.Ref.Digest)
+	if e == nil {
+		return ""
+	}
+	for _, ns := range credentials.Namespaces(r.request.ComponentNamespace, r.request.SystemNamespace) {
+		secret := ns + "/" + r.request.SecretName
+		for _, a := range e.Access {
+			if a.Secret == secret && a.Repository == r.Ref.Repo() {
+				return secret
+			}
+		}
+	}
+	return ""
+}
+
+// loadCredentials reads and checks the Component's Secret: the namespace
+// and binding rules, its type and keys.
+func (f *Fetcher) loadCredentials(ctx context.Context, r *Resolution) error {
+	resolved, err := credentials.Resolve(ctx, f.Secrets, r.request)
+	if err != nil {
+		return err
+	}
+	for _, w := range resolved.Warnings {
+		f.warn(w)
+	}
+	r.Secret = resolved.Secret
+	r.Auth.Secret = resolved.Secret
+	if resolved.Credential != auth.EmptyCredential {
+		cred := resolved.Credential
+		r.Auth.Credential = &cred
+	}
+	r.Auth.Extra.CAPEM, r.Auth.Extra.CertPEM, r.Auth.Extra.KeyPEM = resolved.CAPEM, resolved.CertPEM, resolved.KeyPEM
+	return oci.CheckPlainHTTP(r.Ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials)
+}
+
+// credentialsFor reads the credentials resolve deferred, before the origin
+// is contacted after all.
+func (f *Fetcher) credentialsFor(ctx context.Context, r *Resolution) error {
+	r.pendingOnce.Do(func() {
+		if r.pending {
+			r.pendingErr = f.loadCredentials(ctx, r)
+			r.pending = false
+		}
+	})
+	return r.pendingErr
 }
 
 // connect adds to e how to reach host: the policy's TLS settings for it, and
@@ -269,7 +357,7 @@ func (e *ComponentError) Unwrap() error { return e.Err }
 
 func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, error) {
 	res := Result{Component: c.Key()}
-	r, err := f.Resolve(ctx, c)
+	r, err := f.resolve(ctx, c, true)
 	if r != nil {
 		res.Chart = r.Source.Chart
 	}

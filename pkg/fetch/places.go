@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -58,7 +59,8 @@ func (f *Fetcher) places(ctx context.Context, r *Resolution, ref chartref.Refere
 		out = append(out, p)
 	}
 	if r.Settings.Origin != policy.OriginNever {
-		out = append(out, site{name: ref.Repo(), ref: ref, auth: r.Auth})
+		err := f.credentialsFor(ctx, r)
+		out = append(out, site{name: ref.Repo(), ref: ref, auth: r.Auth, err: err})
 	}
 	return out
 }
@@ -149,13 +151,16 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		var verified []cache.Verification
 		if err == nil && r.trust != nil {
 			// Signatures are verified before the chart enters the store.
-			verified, err = f.verifyAt(ctx, r.trust, *p, chart.ManifestDigest, chart.Name, chart.Version, chart.Data, chart.Prov)
+			verified, err = f.verifyAt(ctx, r.trust, *p, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest, chart.Prov)
 			var ue *UnsignedError
 			if errors.As(err, &ue) {
 				refusal = err
 			}
 		}
 		if err != nil {
+			if chart != nil {
+				_ = os.Remove(chart.File)
+			}
 			if ctx.Err() != nil {
 				return nil, err
 			}
@@ -175,11 +180,11 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			Version:        chart.Version,
 			ManifestDigest: chart.ManifestDigest,
 			ChartDigest:    chart.LayerDigest,
-			Size:           int64(len(chart.Data)),
+			Size:           chart.Size,
 			Access:         access,
 			Verified:       verified,
 		}
-		path, err := f.Store.PutWith(e, chart.Data, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config})
+		path, err := f.Store.PutFile(e, chart.File, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config})
 		if err != nil {
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -193,7 +192,7 @@ func unsigned(ref chartref.Reference, digest string, req *requirement, reasons [
 // at place p (legacy .sig first, then Sigstore bundles), then the .prov
 // against the keyring. The first valid one wins. A registry that fails is a
 // runtime error; no valid signature is an *UnsignedError (refused, exit 2).
-func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p site, digest, name, version string, archive, prov []byte) ([]cache.Verification, error) {
+func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p site, digest, name, version, archiveDigest string, prov []byte) ([]cache.Verification, error) {
 	var reasons []string
 	if len(req.cosign) > 0 {
 		why, found := "", false
@@ -227,7 +226,7 @@ func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p site, digest
 		reasons = append(reasons, "cosign: "+why)
 	}
 	if req.helm.Len() > 0 {
-		pv, err := trust.VerifyProvenance(prov, req.helm, name, version, archive)
+		pv, err := trust.VerifyProvenance(prov, req.helm, name, version, archiveDigest)
 		if err == nil {
 			return []cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}}, nil
 		}
@@ -254,10 +253,6 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 		return got, nil
 	}
 	digest := got.entry.ManifestDigest
-	archive, err := os.ReadFile(got.path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the cached chart %q: %w", got.path, err)
-	}
 	prov := f.Store.Prov(got.entry)
 	record := func(vs []cache.Verification) (*obtained, error) {
 		if err := f.Store.AddVerified(digest, vs); err != nil {
@@ -267,7 +262,7 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 		return got, nil
 	}
 	if req.helm.Len() > 0 && prov != nil {
-		if pv, err := trust.VerifyProvenance(prov, req.helm, got.entry.Chart, got.entry.Version, archive); err == nil {
+		if pv, err := trust.VerifyProvenance(prov, req.helm, got.entry.Chart, got.entry.Version, got.entry.ChartDigest); err == nil {
 			return record([]cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}})
 		}
 	}
@@ -282,7 +277,7 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 		if p.err != nil {
 			continue
 		}
-		vs, err := f.verifyAt(ctx, req, p, digest, got.entry.Chart, got.entry.Version, archive, prov)
+		vs, err := f.verifyAt(ctx, req, p, digest, got.entry.Chart, got.entry.Version, got.entry.ChartDigest, prov)
 		if err == nil {
 			return record(vs)
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // Chart is a pulled and verified chart.
@@ -46,8 +47,11 @@ type Chart struct {
 	// Name and Version are from the chart's metadata (the OCI config).
 	Name    string
 	Version string
-	// Data is the chart archive (.tgz).
-	Data []byte
+	// File is the chart archive (.tgz), streamed to a temporary file in the
+	// Puller's TempDir and checked against LayerDigest; Size its length. The
+	// caller moves it into the cache (or removes it).
+	File string
+	Size int64
 	// Prov is the chart's provenance file, when it was asked for and the
 	// manifest has one.
 	Prov []byte
@@ -62,6 +66,10 @@ type Puller struct {
 	userAgent string
 	// MaxChartSize refuses larger blobs before they are read (0: no limit).
 	MaxChartSize int64
+	// TempDir receives chart archives as they are downloaded (the cache's
+	// directory, so that they are moved into it, not copied). Temporary files
+	// are named .tmp-<pid>-… so that a killed process's are found.
+	TempDir string
 	// AllowPlainHTTPCredentials lets credentials go over plain HTTP to a host
 	// that is not this machine (--allow-plain-http-credentials).
 	AllowPlainHTTPCredentials bool
@@ -140,27 +148,159 @@ func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error
 //
 // With withProv, the chart's provenance layer is fetched too when the
 // manifest has one (Chart.Prov), in the same pull.
+//
+// Helm's client fetches the manifest, the config (the chart's metadata) and
+// the .prov layer when there is one; the chart layer is streamed to a file,
+// checked against its digest as it arrives, and never held in memory: the
+// download starts as soon as the manifest has been read, beside the config's.
 func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth, withProv bool) (*Chart, error) {
-	client, done, err := p.client(ctx, ref, a)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	var blob *blobDownload
+	start := func(layer ocispec.Descriptor) *blobDownload {
+		once.Do(func() { blob = p.download(ctx, ref, a, layer) })
+		return blob
+	}
+	client, done, err := p.clientWith(ctx, ref, a, func(manifest []byte) {
+		if layer, ok := chartLayer(manifest); ok {
+			start(layer)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var opts []registry.PullOption
-	if withProv {
-		opts = append(opts, registry.PullOptWithProv(true), registry.PullOptIgnoreMissingProv(true))
+	res, err := client.Pull(ref.PullRef(), registry.PullOptWithChart(false), registry.PullOptWithProv(true), registry.PullOptIgnoreMissingProv(true))
+	fail := func(err error) (*Chart, error) {
+		cancel()
+		if b := start(ocispec.Descriptor{}); b != nil {
+			b.discard()
+		}
+		return nil, err
 	}
-	res, err := client.Pull(ref.PullRef(), opts...)
 	if err != nil {
-		return nil, describePullError(ctx, ref, a, err)
+		return fail(describePullError(ctx, ref, a, err))
 	}
-	c, err := verify(ref, res)
-	if err == nil {
-		done()
-		if res.Prov != nil {
-			c.Prov = res.Prov.Data
+	c, layer, err := verify(ref, res)
+	if err != nil {
+		return fail(err)
+	}
+	b := start(layer)
+	if b == nil || b.desc.Digest != layer.Digest {
+		return fail(&DigestError{Ref: ref.String(), What: "chart layer", Want: layer.Digest.String(), Got: "another layer"})
+	}
+	if err := b.wait(); err != nil {
+		return fail(describePullError(ctx, ref, a, err))
+	}
+	done()
+	c.File, c.Size = b.path, layer.Size
+	if !withProv {
+		c.Prov = nil
+	}
+	return c, nil
+}
+
+// chartLayer finds the chart layer of a manifest.
+func chartLayer(manifest []byte) (ocispec.Descriptor, bool) {
+	var m ocispec.Manifest
+	if json.Unmarshal(manifest, &m) != nil {
+		return ocispec.Descriptor{}, false
+	}
+	for _, l := range m.Layers {
+		if l.MediaType == registry.ChartLayerMediaType || l.MediaType == registry.LegacyChartLayerMediaType {
+			return l, true
 		}
 	}
-	return c, err
+	return ocispec.Descriptor{}, false
+}
+
+// blobDownload is a chart layer being streamed to a temporary file.
+type blobDownload struct {
+	desc ocispec.Descriptor
+	path string
+	// done is closed when the download has ended, with err set.
+	done chan struct{}
+	err  error
+}
+
+// download starts streaming layer of ref's repository to a temporary file,
+// verified against its digest and size, limited to MaxChartSize.
+func (p *Puller) download(ctx context.Context, ref chartref.Reference, a Auth, layer ocispec.Descriptor) *blobDownload {
+	b := &blobDownload{desc: layer, done: make(chan struct{})}
+	end := func(err error) *blobDownload {
+		b.err = err
+		close(b.done)
+		return b
+	}
+	if layer.Digest == "" {
+		return end(errors.New("no chart layer"))
+	}
+	dir := p.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return end(fmt.Errorf("writing the chart: %w", err))
+	}
+	f, err := os.CreateTemp(dir, fmt.Sprintf(".tmp-%d-*.tgz", os.Getpid()))
+	if err != nil {
+		return end(fmt.Errorf("writing the chart: %w", err))
+	}
+	b.path = f.Name()
+	go func() {
+		err := p.stream(ctx, ref, a, layer, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(b.path)
+		}
+		end(err)
+	}()
+	return b
+}
+
+func (p *Puller) stream(ctx context.Context, ref chartref.Reference, a Auth, layer ocispec.Descriptor, f *os.File) error {
+	if p.MaxChartSize > 0 && layer.Size > p.MaxChartSize {
+		return &SizeError{Limit: p.MaxChartSize, Size: layer.Size}
+	}
+	authorizer, _, err := p.authorizer(ctx, ref, a, false, p.MaxChartSize)
+	if err != nil {
+		return err
+	}
+	repo, err := remote.NewRepository(ref.Repo())
+	if err != nil {
+		return err
+	}
+	repo.Client = authorizer
+	repo.PlainHTTP = p.opts.PlainHTTP || a.Extra.PlainHTTP
+	rc, err := repo.Blobs().Fetch(ctx, layer)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, layer)
+	if _, err := io.Copy(f, vr); err != nil {
+		return err
+	}
+	if err := vr.Verify(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// wait waits for the download to end.
+func (b *blobDownload) wait() error {
+	<-b.done
+	return b.err
+}
+
+// discard waits for the download to end (its context is cancelled first)
+// and removes its file: nothing is left behind when Pull fails.
+func (b *blobDownload) discard() {
+	<-b.done
+	if b.path != "" {
+		_ = os.Remove(b.path)
+	}
 }
 
 // Resolve asks the registry which manifest digest ref's tag points to: one
@@ -284,7 +424,13 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 // client builds Helm's registry client for one operation; call done after it
 // succeeds (it remembers the registry's auth scheme for later processes).
 func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, func(), error) {
-	authorizer, done, err := p.authorizer(ctx, ref, a, true, p.MaxChartSize)
+	return p.clientWith(ctx, ref, a, nil)
+}
+
+// clientWith is client; onManifest is called with every chart manifest read
+// (after it was checked).
+func (p *Puller) clientWith(ctx context.Context, ref chartref.Reference, a Auth, onManifest func([]byte)) (*registry.Client, func(), error) {
+	authorizer, done, err := p.authorizerWith(ctx, ref, a, true, p.MaxChartSize, onManifest)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -310,11 +456,15 @@ func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*r
 // checked when chartManifests, bodies limited to max), and a's credential
 // for that registry host only.
 func (p *Puller) authorizer(ctx context.Context, ref chartref.Reference, a Auth, chartManifests bool, max int64) (*auth.Client, func(), error) {
+	return p.authorizerWith(ctx, ref, a, chartManifests, max, nil)
+}
+
+func (p *Puller) authorizerWith(ctx context.Context, ref chartref.Reference, a Auth, chartManifests bool, max int64, onManifest func([]byte)) (*auth.Client, func(), error) {
 	t, err := p.transport(a.Extra)
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests}, CheckRedirect: checkRedirect}
+	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests, onManifest: onManifest}, CheckRedirect: checkRedirect}
 	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
@@ -332,59 +482,54 @@ func (p *Puller) authorizer(ctx context.Context, ref chartref.Reference, a Auth,
 	return &authorizer, func() { p.rememberScheme(ctx, host, cache) }, nil
 }
 
-func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, error) {
+// verify checks what Helm's client pulled: the manifest hashes to its
+// digest (and to the pin), it has a chart layer, and the metadata is valid
+// and names the chart (and version) asked for. It returns the chart layer,
+// whose bytes are checked as they are streamed.
+func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, ocispec.Descriptor, error) {
+	var none ocispec.Descriptor
 	if res == nil || res.Manifest == nil || res.Chart == nil || res.Chart.Meta == nil {
-		return nil, fmt.Errorf("pulling %q: the registry returned no chart", ref.String())
+		return nil, none, fmt.Errorf("pulling %q: the registry returned no chart", ref.String())
 	}
 	manifestDigest := res.Manifest.Digest
 	if got := sha256Digest(res.Manifest.Data); got != manifestDigest {
-		return nil, &DigestError{Ref: ref.String(), What: "manifest", Want: manifestDigest, Got: got}
+		return nil, none, &DigestError{Ref: ref.String(), What: "manifest", Want: manifestDigest, Got: got}
 	}
 	if ref.Digest != "" && manifestDigest != ref.Digest {
-		return nil, &DigestError{Ref: ref.String(), What: "manifest", Want: ref.Digest, Got: manifestDigest}
+		return nil, none, &DigestError{Ref: ref.String(), What: "manifest", Want: ref.Digest, Got: manifestDigest}
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(res.Manifest.Data, &m); err != nil {
-		return nil, fmt.Errorf("pulling %q: the manifest is not valid JSON", ref.String())
+		return nil, none, fmt.Errorf("pulling %q: the manifest is not valid JSON", ref.String())
 	}
-	layer := ""
-	for _, l := range m.Layers {
-		if l.MediaType == registry.ChartLayerMediaType || l.MediaType == registry.LegacyChartLayerMediaType {
-			layer = l.Digest.String()
-			break
-		}
-	}
-	if layer == "" {
-		return nil, fmt.Errorf("pulling %q: the manifest has no chart layer (%s): is this a Helm chart?", ref.String(), registry.ChartLayerMediaType)
-	}
-	if res.Chart.Digest != layer {
-		return nil, &DigestError{Ref: ref.String(), What: "chart layer", Want: layer, Got: res.Chart.Digest}
-	}
-	if got := sha256Digest(res.Chart.Data); got != layer {
-		return nil, &DigestError{Ref: ref.String(), What: "chart layer", Want: layer, Got: got}
+	layer, ok := chartLayer(res.Manifest.Data)
+	if !ok {
+		return nil, none, fmt.Errorf("pulling %q: the manifest has no chart layer (%s): is this a Helm chart?", ref.String(), registry.ChartLayerMediaType)
 	}
 	meta := res.Chart.Meta
 	if err := validateMetadata(ref, manifestDigest, *meta); err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	if ref.Version != "" && meta.Version != ref.Version {
-		return nil, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), manifestDigest, meta.Version, ref.Version)
+		return nil, none, fmt.Errorf("pulling %q: the chart at %s is version %q, not %q: the digest does not belong to this version", ref.String(), manifestDigest, meta.Version, ref.Version)
 	}
 	if meta.Name != ref.Chart {
-		return nil, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), manifestDigest, meta.Name, ref.Chart)
+		return nil, none, fmt.Errorf("pulling %q: the chart at %s is named %q, not %q", ref.String(), manifestDigest, meta.Name, ref.Chart)
 	}
 	c := &Chart{
 		ManifestDigest: manifestDigest,
-		LayerDigest:    layer,
+		LayerDigest:    layer.Digest.String(),
 		Name:           meta.Name,
 		Version:        meta.Version,
-		Data:           res.Chart.Data,
 		Manifest:       res.Manifest.Data,
 	}
 	if res.Config != nil {
 		c.Config = res.Config.Data
 	}
-	return c, nil
+	if res.Prov != nil {
+		c.Prov = res.Prov.Data
+	}
+	return c, layer, nil
 }
 
 // validateMetadata checks the chart's metadata (its OCI config) with Helm's

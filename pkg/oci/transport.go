@@ -142,9 +142,11 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
+	dialer := newPreDialer(cfg)
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		TLSClientConfig:       cfg,
+		DialTLSContext:        dialer.DialTLSContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   16,
@@ -153,7 +155,7 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
-	return idempotentRetry{retry: retry.NewTransport(base), base: base}, nil
+	return idempotentRetry{retry: retry.NewTransport(base), base: base, dialer: dialer}, nil
 }
 
 // idempotentRetry sends GET and HEAD (and other idempotent methods) through
@@ -164,6 +166,7 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 // token POST) straight through.
 type idempotentRetry struct {
 	retry, base http.RoundTripper
+	dialer      *preDialer
 }
 
 func (t idempotentRetry) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -240,6 +243,8 @@ type guardTransport struct {
 	allowPlainCredentials bool
 	// chartManifests checks manifests as a chart's.
 	chartManifests bool
+	// onManifest, when set, is given every chart manifest once checked.
+	onManifest func([]byte)
 }
 
 func (t guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -317,6 +322,9 @@ func (t guardTransport) checkManifest(resp *http.Response) (*http.Response, erro
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	resp.ContentLength = int64(len(data))
+	if t.onManifest != nil {
+		t.onManifest(data)
+	}
 	return resp, nil
 }
 

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 )
@@ -180,3 +183,55 @@ func TestGuardTransportPlainHTTPCredentials(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestPreconnect: the connection opened ahead is the one the first request
+// uses; no request is sent ahead.
+func TestPreconnect(t *testing.T) {
+	var mu sync.Mutex
+	conns, reqs := 0, 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reqs++
+		mu.Unlock()
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	p, err := NewPuller(TLSOptions{InsecureSkipTLSVerify: true}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "https://")
+	p.Preconnect(host, Extra{})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		mu.Lock()
+		n := conns
+		mu.Unlock()
+		if n == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	if conns != 1 || reqs != 0 {
+		t.Fatalf("after Preconnect: %d connections, %d requests; want 1 and 0", conns, reqs)
+	}
+	mu.Unlock()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/", nil)
+	resp, err := p.base.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 || reqs != 1 {
+		t.Errorf("the request opened its own connection: %d connections, %d requests", conns, reqs)
+	}
+}

@@ -3,7 +3,6 @@ package trust
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,21 +113,22 @@ type Provenance struct {
 
 // VerifyProvenance checks a Helm provenance file as Helm does (pkg/provenance
 // Signatory.Verify), in memory: the clear-signed message verifies under a
-// key of the keyring, and its checksum for <name>-<version>.tgz equals the
-// SHA-256 of archive.
+// key of the keyring, and its checksum for <name>-<version>.tgz equals
+// archiveDigest, the archive's SHA-256 as "sha256:<hex>" (the chart layer's
+// digest, which the pull checked: the archive itself is not read again).
 //
 // A parser bug on crafted input (go-crypto's clearsign.Decode panicked on a
 // truncated block before v1.5) is a malformed signature, never a crash.
-func VerifyProvenance(prov []byte, ring *Keyring, name, version string, archive []byte) (p Provenance, err error) {
+func VerifyProvenance(prov []byte, ring *Keyring, name, version, archiveDigest string) (p Provenance, err error) {
 	defer func() {
 		if recover() != nil {
 			p, err = Provenance{}, fail(ErrMalformed, "the .prov cannot be parsed")
 		}
 	}()
-	return verifyProvenance(prov, ring, name, version, archive)
+	return verifyProvenance(prov, ring, name, version, archiveDigest)
 }
 
-func verifyProvenance(prov []byte, ring *Keyring, name, version string, archive []byte) (Provenance, error) {
+func verifyProvenance(prov []byte, ring *Keyring, name, version, archiveDigest string) (Provenance, error) {
 	if ring.Len() == 0 {
 		return Provenance{}, &Failure{Kind: ErrNoTrustedKey}
 	}
@@ -168,9 +168,8 @@ func verifyProvenance(prov []byte, ring *Keyring, name, version string, archive 
 		}
 		return Provenance{}, fail(ErrNotForThisFile, "it has no checksum for %s, only for %s", file, strconv.QuoteToASCII(strings.Join(names, ", ")))
 	}
-	sum := sha256.Sum256(archive)
-	if got := "sha256:" + hex.EncodeToString(sum[:]); want != got {
-		return Provenance{}, fail(ErrBadProvenance, "it says %s for %s, the archive is %s", strconv.QuoteToASCII(want), file, got)
+	if want != archiveDigest {
+		return Provenance{}, fail(ErrBadProvenance, "it says %s for %s, the archive is %s", strconv.QuoteToASCII(want), file, archiveDigest)
 	}
 	p := Provenance{Key: fingerprint(signer), From: ring.from[fingerprint(signer)]}
 	for id := range signer.Identities {

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"strings"
@@ -188,7 +190,7 @@ func TestVerifyProvenance(t *testing.T) {
 			if v == "" {
 				v = "1.2.3"
 			}
-			got, err := VerifyProvenance(tc.prov, tc.ring, "app", v, tc.archive)
+			got, err := VerifyProvenance(tc.prov, tc.ring, "app", v, archiveDigest(tc.archive))
 			if tc.want == nil {
 				if err != nil || got.Key != key.Fingerprint() || !strings.Contains(got.Signer, "Chart Publisher") {
 					t.Fatalf("%v, %+v", err, got)
@@ -245,7 +247,7 @@ func FuzzVerifyProvenance(f *testing.F) {
 	f.Add(prov)
 	f.Add([]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nx\n...\nfiles: {}\n-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = VerifyProvenance(data, &ring, "app", "1.2.3", c.Archive)
+		_, _ = VerifyProvenance(data, &ring, "app", "1.2.3", archiveDigest(c.Archive))
 	})
 }
 
@@ -258,4 +260,9 @@ func FuzzKeyring(f *testing.F) {
 		var k Keyring
 		_ = k.Add(data, "fuzz")
 	})
+}
+
+func archiveDigest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -428,3 +428,50 @@ func TestBulkFailuresNameEachComponent(t *testing.T) {
 		t.Errorf("stdout = %q", r.stdout)
 	}
 }
+
+// TestWarmPinReadsNoSecret: a digest pin the cache records as read at this
+// place with the Secret the Component names needs no credentials: the Secret
+// is not read (one API round trip less), and no registry request is made.
+// Anything else still reads it, with every rule.
+func TestWarmPinReadsNoSecret(t *testing.T) {
+	h := newHome(t)
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "pinned", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsA))
+	args := []string{"fetch", "pinned", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6", "-o", "json"}
+	secretReads := func(r result) int {
+		n := 0
+		for _, m := range responseLine.FindAllStringSubmatch(r.stderr, -1) {
+			if strings.Contains(m[1], "/secrets/") {
+				n++
+			}
+		}
+		return n
+	}
+	r := runBinary(t, h, nil, args...)
+	wantCode(t, r, 0)
+	// The Component's namespace, and the system namespace's at the same time.
+	if n := secretReads(r); n == 0 {
+		t.Errorf("the cold pull read no Secret")
+	}
+	stack.Secure.ResetLog()
+	r = runBinary(t, h, nil, args...)
+	wantCode(t, r, 0)
+	if n := secretReads(r); n != 0 {
+		t.Errorf("the warm pin read %d Secrets, want 0", n)
+	}
+	if n := requests(stack.Secure); n != 0 {
+		t.Errorf("the warm pin made %d registry requests", n)
+	}
+	if !strings.Contains(r.stdout, `"credentials": "team-a/creds"`) || !strings.Contains(r.stdout, `"cached": true`) {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+	// A Secret in the system namespace of the same name is not what the
+	// cache recorded: the run reads the Secrets again.
+	putComponent(t, nsB, "pinned", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsB))
+	putSecret(t, nsB, "creds", goodCreds())
+	r = runBinary(t, h, nil, "fetch", "pinned", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6")
+	wantCode(t, r, 0)
+	if n := secretReads(r); n == 0 {
+		t.Errorf("another namespace's Component read no Secret")
+	}
+}

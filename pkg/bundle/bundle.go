@@ -32,6 +32,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
 )
 
 // Annotations ocisrc puts on the index entries of a bundle, beside
@@ -375,7 +376,13 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 			}
 			size += blob.Size
 		}
-		switch desc.Annotations[AnnotationKind] {
+		kind := desc.Annotations[AnnotationKind]
+		if kind == KindChart || kind == KindSignature || kind == KindReferrer {
+			if err := checkPlace(desc.Annotations[AnnotationRepository], desc.Annotations[AnnotationTag], kind == KindReferrer); err != nil {
+				return fmt.Errorf("the bundle %q: manifest %s %w", path, desc.Digest, err)
+			}
+		}
+		switch kind {
 		case KindChart:
 			e := Entry{
 				Reference:  desc.Annotations[AnnotationReference],
@@ -407,6 +414,24 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 		return fmt.Errorf("the bundle %q is not a valid OCI image layout: %w", path, err)
 	}
 	b.store = store
+	return nil
+}
+
+// checkPlace checks the repository and tag an index entry names (a bundle
+// comes from elsewhere; push builds its targets from them): host/path as a
+// registry reference allows, and a valid tag (none for a referrer).
+func checkPlace(repository, tag string, referrer bool) error {
+	host, pathPart, ok := strings.Cut(repository, "/")
+	if !ok || host == "" || pathPart == "" {
+		return fmt.Errorf("names the repository %+q, not host/path", repository)
+	}
+	ref := repository
+	if !referrer || tag != "" {
+		ref += ":" + tag
+	}
+	if _, err := registry.ParseReference(ref); err != nil {
+		return fmt.Errorf("names %+q, which is not a valid repository and tag", ref)
+	}
 	return nil
 }
 

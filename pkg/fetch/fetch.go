@@ -171,9 +171,13 @@ func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resoluti
 
 // resolve is Resolve. With deferred, the credentials of a digest pin that
 // the cache records as read at this place with the Secret the Component
-// names are not read now: a warm pin needs no credentials. They are read
-// (credentials.Resolve, every rule applied) the moment a registry is to be
-// contacted after all (see credentialsFor).
+// names in its own namespace are not read now: a warm pin needs no
+// credentials. They are read (credentials.Resolve, every rule applied) the
+// moment a registry is to be contacted after all (see credentialsFor). A
+// Secret of the system namespace is always read: whether it may be used
+// (its binding, --allow-unbound-secrets, a Secret of the same name in the
+// Component's namespace that would shadow it) is decided by what it holds
+// now, not by what the cache recorded.
 func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred bool) (*Resolution, error) {
 	r, err := f.Source(c)
 	if err != nil {
@@ -185,7 +189,11 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 		return r, err
 	}
 	f.connect(&r.Auth.Extra, ref.Registry, r.Settings.TLS)
-	if deferred {
+	var peeked *cache.Entry
+	if deferred && ref.Digest != "" && f.Store != nil {
+		peeked = f.Store.Peek(ref.Digest)
+	}
+	if deferred && peeked == nil {
 		f.preconnect(r)
 	}
 	if src.Authentication != nil {
@@ -203,8 +211,8 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 		switch {
 		case r.Settings.Origin == policy.OriginNever:
 			// The origin is never contacted: its credentials are never read.
-		case deferred && f.provenSecret(r) != "":
-			r.Secret = f.provenSecret(r)
+		case !f.DryRun && ownSecretProven(r, peeked):
+			r.Secret = r.request.ComponentNamespace + "/" + r.request.SecretName
 			r.Auth.Secret = r.Secret
 			r.pending = true
 		default:
@@ -225,10 +233,10 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 }
 
 // preconnect opens, while the API server is asked for the Secret, the
-// connection to the first registry the chart will be asked of — when the
-// cache cannot answer without one: a tag, or a pin not in the cache.
+// connection to the first registry the chart will be asked of, for a
+// reference the cache cannot answer alone (a tag, or a pin not in it).
 func (f *Fetcher) preconnect(r *Resolution) {
-	if f.Offline || f.DryRun || f.Puller == nil || (r.Ref.Digest != "" && f.Store != nil && f.Store.Peek(r.Ref.Digest) != nil) {
+	if f.Offline || f.DryRun || f.Puller == nil {
 		return
 	}
 	if len(r.Settings.Mirrors) > 0 {
@@ -243,25 +251,20 @@ func (f *Fetcher) preconnect(r *Resolution) {
 	}
 }
 
-// provenSecret is the Secret (namespace/name, in lookup order) that the
-// cache records as having read r's pinned digest at r's place, or "".
-func (f *Fetcher) provenSecret(r *Resolution) string {
-	if r.Ref.Digest == "" || f.Store == nil || f.DryRun {
-		return ""
-	}
-	e := f.Store.Peek(r.Ref.Digest)
+// ownSecretProven reports whether the cached entry e of r's pin records a
+// read at r's place with the Secret of that name in the Component's own
+// namespace, which the lookup tries first.
+func ownSecretProven(r *Resolution, e *cache.Entry) bool {
 	if e == nil {
-		return ""
+		return false
 	}
-	for _, ns := range credentials.Namespaces(r.request.ComponentNamespace, r.request.SystemNamespace) {
-		secret := ns + "/" + r.request.SecretName
-		for _, a := range e.Access {
-			if a.Secret == secret && a.Repository == r.Ref.Repo() {
-				return secret
-			}
+	own := r.request.ComponentNamespace + "/" + r.request.SecretName
+	for _, a := range e.Access {
+		if a.Secret == own && a.Repository == r.Ref.Repo() {
+			return true
 		}
 	}
-	return ""
+	return false
 }
 
 // loadCredentials reads and checks the Component's Secret: the namespace

@@ -474,4 +474,22 @@ func TestWarmPinReadsNoSecret(t *testing.T) {
 	if n := secretReads(r); n == 0 {
 		t.Errorf("another namespace's Component read no Secret")
 	}
+
+	// A system-namespace Secret is read on every run, warm or not: whether it
+	// may be used depends on what it holds now. Here it is bound to no
+	// registry, which only --allow-unbound-secrets permits; the cache's record
+	// of the run that had the flag does not carry the permission over.
+	newHome(t)
+	putSecret(t, nsSys, "shared-pin", goodCreds())
+	putComponent(t, nsA, "shared-pin", testenv.OCISource(app123.Ref+"@"+app123.Digest, "shared-pin", nsSys))
+	shared := []string{"fetch", "shared-pin", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6"}
+	r = runBinary(t, h, nil, append(shared, "--allow-unbound-secrets")...)
+	wantCode(t, r, 0)
+	r = runBinary(t, h, nil, shared...)
+	if r.code == 0 || !strings.Contains(r.stderr, `secret "deployment-system/shared-pin"`) || !strings.Contains(r.stderr, "bound to no registry") {
+		t.Errorf("a warm pin used an unbound system Secret without --allow-unbound-secrets:\n%s", r)
+	}
+	if n := secretReads(r); n == 0 {
+		t.Errorf("the warm pin with a system-namespace Secret read no Secret")
+	}
 }

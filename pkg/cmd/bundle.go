@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/bundle"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
@@ -152,19 +150,7 @@ func newBundleListCommand(streams genericiooptions.IOStreams, invocation string)
 				if doc.Charts == nil {
 					doc.Charts = []bundle.Entry{}
 				}
-				data, err := json.MarshalIndent(doc, "", "  ")
-				if err != nil {
-					return err
-				}
-				if output == OutputYAML {
-					if data, err = yaml.JSONToYAML(data); err != nil {
-						return err
-					}
-					_, err = streams.Out.Write(data)
-					return err
-				}
-				_, err = fmt.Fprintf(streams.Out, "%s\n", data)
-				return err
+				return printStructured(streams.Out, output, doc)
 			}
 			w := printers.GetNewTabWriter(streams.Out)
 			fmt.Fprintln(w, "REFERENCE\tCHART\tVERSION\tDIGEST\tSIZE\tSIGNATURES")
@@ -363,19 +349,7 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 		if doc.Pushed == nil {
 			doc.Pushed = []bundle.Pushed{}
 		}
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if o.Output == OutputYAML {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = o.Out.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", data)
-		return err
+		return printStructured(o.Out, o.Output, doc)
 	}
 	for _, p := range pushed {
 		fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("Pushed %s -> %s (%d signatures)", p.Reference, p.Target, p.Signatures)))

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -58,19 +56,7 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 				if doc.Entries == nil {
 					doc.Entries = []cache.Listed{}
 				}
-				data, err := json.MarshalIndent(doc, "", "  ")
-				if err != nil {
-					return err
-				}
-				if output == OutputYAML {
-					if data, err = yaml.JSONToYAML(data); err != nil {
-						return err
-					}
-					_, err = streams.Out.Write(data)
-					return err
-				}
-				_, err = fmt.Fprintf(streams.Out, "%s\n", data)
-				return err
+				return printStructured(streams.Out, output, doc)
 			}
 			if len(entries) == 0 {
 				fmt.Fprintf(streams.ErrOut, "No charts in the cache (%s).\n", store.Root)

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -516,19 +514,7 @@ func (o *FetchOptions) print(results []fetch.Result) error {
 		if doc.Results == nil {
 			doc.Results = []fetch.Result{}
 		}
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if o.Output == OutputYAML {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = o.Out.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", data)
-		return err
+		return printStructured(o.Out, o.Output, doc)
 	default:
 		for _, r := range results {
 			if r.Error != "" {

@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"encoding/json"
 	goflag "flag"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	cliresource "k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/oci"
 )
@@ -50,6 +53,24 @@ var outputFormats = []string{OutputText, OutputJSON, OutputYAML}
 
 func addOutputFlag(fs *pflag.FlagSet, p *string) {
 	fs.VarP(newEnumValue(p, outputFormats...), "output", "o", "Output format. One of: (text, json, yaml).")
+}
+
+// printStructured writes v to w as JSON (indented) or YAML, for -o json|yaml.
+// YAML is the JSON converted, so both carry the same field names.
+func printStructured(w io.Writer, output string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if output == OutputYAML {
+		if data, err = yaml.JSONToYAML(data); err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
 }
 
 // completeOutputFlag offers the output formats.

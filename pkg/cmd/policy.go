@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -261,19 +259,7 @@ func registryFlagsSet(o oci.TLSOptions) []string {
 func printExplain(w io.Writer, output string, out explainOutput) error {
 	switch output {
 	case OutputJSON, OutputYAML:
-		data, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return err
-		}
-		if output == OutputYAML {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = w.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
+		return printStructured(w, output, out)
 	}
 	var b strings.Builder
 	st := out.Settings

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -9,7 +8,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/component"
@@ -101,19 +99,7 @@ func (o *ValidateOptions) print(problems []fetch.Problem) error {
 	switch o.Output {
 	case OutputJSON, OutputYAML:
 		// A list of {"file", "component", "field", "message"}, [] when all are valid.
-		data, err := json.MarshalIndent(problems, "", "  ")
-		if err != nil {
-			return err
-		}
-		if o.Output == OutputYAML {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = o.Out.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", data)
-		return err
+		return printStructured(o.Out, o.Output, problems)
 	}
 	for _, p := range problems {
 		if _, err := fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("%s: %s: %s: %s", p.File, p.Component, p.Field, p.Message))); err != nil {

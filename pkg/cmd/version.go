@@ -1,13 +1,11 @@
 package cmd
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
@@ -37,20 +35,8 @@ func NewVersionCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		RunE: func(_ *cobra.Command, _ []string) error {
 			v := currentVersion()
 			switch output {
-			case OutputJSON:
-				data, err := json.MarshalIndent(v, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(streams.Out, "%s\n", data)
-				return err
-			case OutputYAML:
-				data, err := yaml.Marshal(v)
-				if err != nil {
-					return err
-				}
-				_, err = streams.Out.Write(data)
-				return err
+			case OutputJSON, OutputYAML:
+				return printStructured(streams.Out, output, v)
 			default:
 				_, err := fmt.Fprintln(streams.Out, v)
 				return err

@@ -188,6 +188,15 @@ func flatten(err error) []error {
 // one sentence, as reading Components does: unreachable, not trusted, timed
 // out, forbidden; doing says what was being read.
 func DescribeClusterError(doing string, err error) error {
+	if described := describeConnectionError(doing, err); described != nil {
+		return described
+	}
+	return clierror.WithHint(fmt.Errorf("%s: %w", doing, err), "pass --cluster-registry-policy=false to run without the cluster's registry policy")
+}
+
+// describeConnectionError describes an API server that did not answer in
+// time, cannot be reached or is not trusted; nil for any other error.
+func describeConnectionError(doing string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return clierror.WithHint(fmt.Errorf("%s: the Kubernetes API server did not answer within --timeout", doing),
 			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up")
@@ -201,7 +210,7 @@ func DescribeClusterError(doing string, err error) error {
 		return clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
 			"check certificate-authority in your kubeconfig (or --certificate-authority)")
 	}
-	return clierror.WithHint(fmt.Errorf("%s: %w", doing, err), "pass --cluster-registry-policy=false to run without the cluster's registry policy")
+	return nil
 }
 
 func describeReadError(resourceArg, namespace string, err error) error {
@@ -216,18 +225,8 @@ func describeReadError(resourceArg, namespace string, err error) error {
 			fmt.Errorf("the server doesn't have a resource type %q", resourceArg),
 			"install the Component CRD in the cluster, or pass --resource with the resource that holds your Components")
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return clierror.WithHint(fmt.Errorf("reading %s %s: the Kubernetes API server did not answer within --timeout", resourceArg, scope),
-			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up")
-	}
-	if server, reason, ok := unreachable(err); ok {
-		return clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),
-			"check the cluster is up and that --context, --kubeconfig or --server point at it")
-	}
-	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
-		return clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
-			"check certificate-authority in your kubeconfig (or --certificate-authority)")
+	if described := describeConnectionError(fmt.Sprintf("reading %s %s", resourceArg, scope), err); described != nil {
+		return described
 	}
 	if apierrors.IsForbidden(err) {
 		return clierror.WithHint(

@@ -46,7 +46,7 @@ func (p *Puller) CosignSignatures(ctx context.Context, ref chartref.Reference, d
 	if err != nil {
 		return nil, err
 	}
-	tag := strings.Replace(dgst, ":", "-", 1) + ".sig"
+	tag := cosignTag(dgst)
 	desc, rc, err := repo.FetchReference(ctx, tag)
 	if errors.Is(err, errdef.ErrNotFound) {
 		done()
@@ -90,23 +90,7 @@ func (p *Puller) SigstoreBundles(ctx context.Context, ref chartref.Reference, dg
 	if err != nil {
 		return nil, err
 	}
-	d, err := digest.Parse(dgst)
-	if err != nil {
-		return nil, err
-	}
-	var found []ocispec.Descriptor
-	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(referrers []ocispec.Descriptor) error {
-		for _, r := range referrers {
-			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(found) < trust.MaxSignatures {
-				found = append(found, r)
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, errdef.ErrNotFound) {
-		done()
-		return nil, nil
-	}
+	found, err := bundleReferrers(ctx, repo, dgst)
 	if err != nil {
 		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
 	}
@@ -132,6 +116,31 @@ func (p *Puller) SigstoreBundles(ctx context.Context, ref chartref.Reference, dg
 	done()
 	return out, nil
 }
+
+// bundleReferrers lists the Sigstore bundles among the referrers of digest
+// (at most trust.MaxSignatures); a registry without referrers has none.
+func bundleReferrers(ctx context.Context, repo *remote.Repository, dgst string) ([]ocispec.Descriptor, error) {
+	d, err := digest.Parse(dgst)
+	if err != nil {
+		return nil, err
+	}
+	var found []ocispec.Descriptor
+	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(referrers []ocispec.Descriptor) error {
+		for _, r := range referrers {
+			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(found) < trust.MaxSignatures {
+				found = append(found, r)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	return found, err
+}
+
+// cosignTag is the tag cosign stores digest's legacy signatures under.
+func cosignTag(dgst string) string { return strings.Replace(dgst, ":", "-", 1) + ".sig" }
 
 // readAll reads a fetched manifest, at most limit bytes, checked against desc.
 func readAll(rc interface {
@@ -210,7 +219,7 @@ func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference,
 		out = append(out, art)
 		return nil
 	}
-	tag := strings.Replace(dgst, ":", "-", 1) + ".sig"
+	tag := cosignTag(dgst)
 	desc, err := repo.Resolve(ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
@@ -221,20 +230,8 @@ func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference,
 			return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
 		}
 	}
-	d, err := digest.Parse(dgst)
+	referrers, err := bundleReferrers(ctx, repo, dgst)
 	if err != nil {
-		return nil, err
-	}
-	var referrers []ocispec.Descriptor
-	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(rs []ocispec.Descriptor) error {
-		for _, r := range rs {
-			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(referrers) < trust.MaxSignatures {
-				referrers = append(referrers, r)
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
 	}
 	for _, r := range referrers {

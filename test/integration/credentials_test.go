@@ -266,26 +266,23 @@ func TestSecretBinding(t *testing.T) {
 			t.Errorf("the warning builds a command:\n%s", r)
 		}
 	})
-	t.Run("a Component in the system namespace may use an unbound Secret there", func(t *testing.T) {
-		newHome(t)
-		putSecret(t, nsSys, "own", goodCreds())
-		putComponent(t, nsSys, "app", testenv.OCISource(app123.Ref, "own", nsSys))
-		r := kubectl(t, "app", "-n", nsSys, "--registry-ca-file", stack.Secure.CAFile)
-		wantCode(t, r, 0)
-		if strings.Contains(r.stderr, "Warning") {
-			t.Errorf("unexpected warning:\n%s", r)
-		}
-	})
-	t.Run("an unbound Secret from the Component's namespace does not warn", func(t *testing.T) {
-		newHome(t)
-		putSecret(t, nsA, "own", goodCreds())
-		putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "own", nsA))
-		r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
-		wantCode(t, r, 0)
-		if strings.Contains(r.stderr, "Warning") {
-			t.Errorf("unexpected warning:\n%s", r)
-		}
-	})
+	// An unbound Secret in the Component's own namespace is the tenant's own:
+	// no binding needed, no warning, the system namespace included.
+	for name, ns := range map[string]string{
+		"a Component in the system namespace may use an unbound Secret there": nsSys,
+		"an unbound Secret from the Component's namespace does not warn":      nsA,
+	} {
+		t.Run(name, func(t *testing.T) {
+			newHome(t)
+			putSecret(t, ns, "own", goodCreds())
+			putComponent(t, ns, "app", testenv.OCISource(app123.Ref, "own", ns))
+			r := kubectl(t, "app", "-n", ns, "--registry-ca-file", stack.Secure.CAFile)
+			wantCode(t, r, 0)
+			if strings.Contains(r.stderr, "Warning") {
+				t.Errorf("unexpected warning:\n%s", r)
+			}
+		})
+	}
 }
 
 func TestRedirectedBlobsGetNoCredentials(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,17 +14,16 @@ import (
 // handshake), and every chunk of bytes, in each direction, arrives half an
 // RTT after it was sent, in order (as netem's delay does). TLS handshakes and
 // every HTTP request and response therefore pay the round trips they would
-// pay over a real network. It counts connections.
+// pay over a real network.
 type LatencyProxy struct {
 	// Addr is 127.0.0.1:PORT; clients dial it instead of the upstream.
 	Addr string
 
-	upstream    string
-	rtt         time.Duration
-	ln          net.Listener
-	connections atomic.Int64
-	mu          sync.Mutex
-	conns       []net.Conn
+	upstream string
+	rtt      time.Duration
+	ln       net.Listener
+	mu       sync.Mutex
+	conns    []net.Conn
 }
 
 // NewLatencyProxy starts a proxy to upstream (host:port) with the round-trip
@@ -39,9 +37,6 @@ func NewLatencyProxy(upstream string, rtt time.Duration) (*LatencyProxy, error) 
 	go p.serve()
 	return p, nil
 }
-
-// Connections is how many connections clients opened.
-func (p *LatencyProxy) Connections() int { return int(p.connections.Load()) }
 
 // Close stops the proxy and drops its connections.
 func (p *LatencyProxy) Close() {
@@ -59,7 +54,6 @@ func (p *LatencyProxy) serve() {
 		if err != nil {
 			return
 		}
-		p.connections.Add(1)
 		go p.handle(client)
 	}
 }

@@ -174,50 +174,55 @@ func (e *CorruptError) Error() string {
 // checking that the archive still hashes to the recorded digest. A missing
 // entry is ErrMiss; a corrupt one is removed and reported as *CorruptError.
 func (s *ChartStore) Get(manifestDigest string) (*Entry, string, error) {
-	return s.get(manifestDigest)
+	dir, e, err := s.readEntry(manifestDigest)
+	switch {
+	case errors.Is(err, ErrMiss):
+		return nil, "", err
+	case errors.Is(err, errBadEntry):
+		return nil, "", s.remove(dir)
+	case err != nil:
+		return nil, "", err
+	}
+	path := filepath.Join(dir, e.FileName())
+	if got, _, err := hashFile(path); err != nil || got != e.ChartDigest {
+		return nil, "", s.remove(dir)
+	}
+	touch(dir)
+	return e, path, nil
 }
 
 // Peek returns the recorded entry for manifestDigest without reading the
 // archive, or nil: for decisions that Get confirms later.
 func (s *ChartStore) Peek(manifestDigest string) *Entry {
-	dir, err := s.dir(manifestDigest)
+	_, e, err := s.readEntry(manifestDigest)
 	if err != nil {
 		return nil
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, entryFile))
-	if err != nil {
-		return nil
-	}
-	var e Entry
-	if json.Unmarshal(raw, &e) != nil || e.ManifestDigest != manifestDigest {
-		return nil
-	}
-	return &e
+	return e
 }
 
-func (s *ChartStore) get(manifestDigest string) (*Entry, string, error) {
+// errBadEntry is an entry.json that cannot be used.
+var errBadEntry = errors.New("bad cache entry")
+
+// readEntry reads and checks the entry.json for manifestDigest: ErrMiss when
+// there is none, errBadEntry when it is not one this store wrote.
+func (s *ChartStore) readEntry(manifestDigest string) (string, *Entry, error) {
 	dir, err := s.dir(manifestDigest)
 	if err != nil {
-		return nil, "", err
+		return "", nil, err
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, entryFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", ErrMiss
+		return dir, nil, ErrMiss
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("reading cache entry %q: %w", dir, err)
+		return dir, nil, fmt.Errorf("reading cache entry %q: %w", dir, err)
 	}
 	var e Entry
 	if json.Unmarshal(raw, &e) != nil || e.ManifestDigest != manifestDigest || !digestPattern.MatchString(e.ChartDigest) || e.Chart == "" || strings.ContainsAny(e.FileName(), `/\`) {
-		return nil, "", s.remove(dir)
+		return dir, nil, errBadEntry
 	}
-	path := filepath.Join(dir, e.FileName())
-	data, err := os.ReadFile(path)
-	if err != nil || sha256Digest(data) != e.ChartDigest {
-		return nil, "", s.remove(dir)
-	}
-	touch(dir)
-	return &e, path, nil
+	return dir, &e, nil
 }
 
 func (s *ChartStore) remove(dir string) error {
@@ -227,27 +232,19 @@ func (s *ChartStore) remove(dir string) error {
 	return &CorruptError{Path: dir}
 }
 
-// Put stores data as the entry e and returns the archive's path. data must
-// hash to e.ChartDigest. If a good entry for the digest is already there (put
-// by another process), it is kept and its path returned.
-func (s *ChartStore) Put(e Entry, data []byte) (string, error) {
-	return s.PutWithProv(e, data, nil)
-}
-
-// PutWithProv is Put, with the chart's .prov stored beside the archive as
-// <chart>-<version>.tgz.prov (where helm --verify looks for it).
-func (s *ChartStore) PutWithProv(e Entry, data, prov []byte) (string, error) {
-	return s.PutWith(e, data, Extras{Prov: prov})
-}
-
 // TempDir is where a download may write an archive before PutFile moves it
 // in (on the same file system, so the move is a rename). Files there named
 // .tmp-<pid>-… are removed by RemoveLeftovers once their process is gone.
 func (s *ChartStore) TempDir() string { return filepath.Join(s.Root, "sha256") }
 
 // PutFile stores the archive in file (which must hash to e.ChartDigest) as
-// the entry e, with extras: the file is moved into the store (copied when it
-// is on another file system) and is gone afterwards, whatever happens.
+// the entry e, with extras (the .prov beside the archive as
+// <chart>-<version>.tgz.prov, where helm --verify looks for it; the manifest,
+// which must hash to the entry's digest, and the config), and returns the
+// archive's path. The file is moved into the store (copied when it is on
+// another file system) and is gone afterwards, whatever happens. If a good
+// entry for the digest is already there (put by another process), it is kept
+// and its path returned.
 func (s *ChartStore) PutFile(e Entry, file string, x Extras) (string, error) {
 	defer os.Remove(file)
 	got, size, err := hashFile(file)
@@ -258,12 +255,15 @@ func (s *ChartStore) PutFile(e Entry, file string, x Extras) (string, error) {
 		return "", fmt.Errorf("refusing to cache %s: the archive hashes to %s, not %s", e.Ref, got, e.ChartDigest)
 	}
 	e.Size = size
-	return s.put(e, func(dst string) error {
-		if err := os.Rename(file, dst); err == nil {
-			return nil
-		}
-		return copyFileSync(dst, file)
-	}, x)
+	return s.put(e, file, x)
+}
+
+// moveFile renames src to dst, or copies it (synced) across file systems.
+func moveFile(dst, src string) error {
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	return copyFileSync(dst, src)
 }
 
 func copyFileSync(dst, src string) error {
@@ -301,18 +301,8 @@ func hashFile(path string) (string, int64, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// PutWith is Put, with extras stored too. The manifest must hash to the
-// entry's digest.
-func (s *ChartStore) PutWith(e Entry, data []byte, x Extras) (string, error) {
-	if got := sha256Digest(data); got != e.ChartDigest {
-		return "", fmt.Errorf("refusing to cache %s: the archive hashes to %s, not %s", e.Ref, got, e.ChartDigest)
-	}
-	e.Size = int64(len(data))
-	return s.put(e, func(dst string) error { return writeFileSync(dst, data) }, x)
-}
-
-// put writes an entry: write places the archive at the path it is given.
-func (s *ChartStore) put(e Entry, write func(dst string) error, x Extras) (string, error) {
+// put writes an entry, moving the archive in from file.
+func (s *ChartStore) put(e Entry, file string, x Extras) (string, error) {
 	prov := x.Prov
 	dir, err := s.dir(e.ManifestDigest)
 	if err != nil {
@@ -338,7 +328,7 @@ func (s *ChartStore) put(e Entry, write func(dst string) error, x Extras) (strin
 		return "", fmt.Errorf("writing to the chart cache %q: %w", parent, err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	if err := write(filepath.Join(tmp, e.FileName())); err != nil {
+	if err := moveFile(filepath.Join(tmp, e.FileName()), file); err != nil {
 		return "", fmt.Errorf("writing to the chart cache: %w", err)
 	}
 	if e.Prov {
@@ -453,19 +443,11 @@ func (s *ChartStore) update(manifestDigest string, access []Access, verified []V
 	if len(access) == 0 && len(verified) == 0 {
 		return nil
 	}
-	dir, err := s.dir(manifestDigest)
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, entryFile)
-	raw, err := os.ReadFile(path)
+	dir, e, err := s.readEntry(manifestDigest)
 	if err != nil {
 		return fmt.Errorf("recording access in cache entry %q: %w", dir, err)
 	}
-	var e Entry
-	if err := json.Unmarshal(raw, &e); err != nil || e.ManifestDigest != manifestDigest {
-		return fmt.Errorf("recording access in cache entry %q: the entry is not valid", dir)
-	}
+	path := filepath.Join(dir, entryFile)
 	changed := false
 	for _, a := range access {
 		changed = e.addAccess(a) || changed

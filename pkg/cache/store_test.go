@@ -9,6 +9,31 @@ import (
 	"testing"
 )
 
+// putBytes stores data as the entry e the way a pull does: written to a
+// file in the store's temporary directory, then PutFile.
+func putBytes(t *testing.T, s *ChartStore, e Entry, data []byte) (string, error) {
+	t.Helper()
+	return s.PutFile(e, tempFile(t, s, data), Extras{})
+}
+
+func tempFile(t *testing.T, s *ChartStore, data []byte) string {
+	t.Helper()
+	if err := os.MkdirAll(s.TempDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(s.TempDir(), tempPrefix()+"*.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
 func entryFor(data []byte) Entry {
 	return Entry{Ref: "oci://r/app:1.0.0", Chart: "app", Version: "1.0.0", ManifestDigest: "sha256:" + strings.Repeat("1", 64), ChartDigest: sha256Digest(data)}
 }
@@ -20,7 +45,7 @@ func TestPutGet(t *testing.T) {
 	if _, _, err := s.Get(e.ManifestDigest); !errors.Is(err, ErrMiss) {
 		t.Fatalf("empty store: %v", err)
 	}
-	path, err := s.Put(e, data)
+	path, err := putBytes(t, s, e, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +58,7 @@ func TestPutGet(t *testing.T) {
 		t.Fatalf("Get = %+v %s %v", got, gotPath, err)
 	}
 	// Putting the same digest again keeps the entry.
-	if p2, err := s.Put(e, data); err != nil || p2 != path {
+	if p2, err := putBytes(t, s, e, data); err != nil || p2 != path {
 		t.Fatalf("second Put = %s %v", p2, err)
 	}
 	assertNoTemp(t, s)
@@ -42,7 +67,7 @@ func TestPutGet(t *testing.T) {
 func TestPutRefusesBytesThatDoNotMatch(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
 	e := entryFor([]byte("good"))
-	if _, err := s.Put(e, []byte("bad")); err == nil || !strings.Contains(err.Error(), "hashes to") {
+	if _, err := putBytes(t, s, e, []byte("bad")); err == nil || !strings.Contains(err.Error(), "hashes to") {
 		t.Fatalf("Put = %v", err)
 	}
 	if files := listAll(t, s.Root); len(files) != 0 {
@@ -61,7 +86,7 @@ func TestGetRemovesCorruptEntries(t *testing.T) {
 			s := &ChartStore{Root: t.TempDir()}
 			data := []byte("chart bytes")
 			e := entryFor(data)
-			path, err := s.Put(e, data)
+			path, err := putBytes(t, s, e, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +99,7 @@ func TestGetRemovesCorruptEntries(t *testing.T) {
 			if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
 				t.Errorf("corrupt entry still there")
 			}
-			if _, err := s.Put(e, data); err != nil {
+			if _, err := putBytes(t, s, e, data); err != nil {
 				t.Fatalf("re-Put after corruption: %v", err)
 			}
 		})
@@ -91,7 +116,7 @@ func TestConcurrentPuts(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.Put(e, data); err != nil {
+			if _, err := putBytes(t, s, e, data); err != nil {
 				errs <- err
 			}
 		}()
@@ -156,20 +181,7 @@ func TestPutFile(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
 	data := []byte("chart bytes")
 	e := entryFor(data)
-	write := func(b []byte) string {
-		if err := os.MkdirAll(s.TempDir(), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.CreateTemp(s.TempDir(), tempPrefix()+"*.tgz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		_ = f.Close()
-		return f.Name()
-	}
+	write := func(b []byte) string { return tempFile(t, s, b) }
 	// A file that does not hash to the entry's digest is refused and removed.
 	bad := write([]byte("evil"))
 	if _, err := s.PutFile(e, bad, Extras{}); err == nil || !strings.Contains(err.Error(), "hashes to") {

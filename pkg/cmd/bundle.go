@@ -20,6 +20,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
+	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/registryhost"
@@ -303,10 +304,7 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 					if err != nil {
 						return a, err
 					}
-					cred := res.Credential
-					a.Credential, a.Secret = &cred, res.Secret
-					a.Extra = oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}
-					return a, nil
+					return fetch.SecretAuth(res), nil
 				}
 			}
 		}

@@ -111,7 +111,7 @@ func (f *Fetcher) pullAnywhere(ctx context.Context, r *Resolution, pinned chartr
 			last = p.err
 			continue
 		}
-		chart, err := f.Puller.Pull(ctx, p.ref, p.auth, true)
+		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
 		if err == nil {
 			return chart, nil
 		}

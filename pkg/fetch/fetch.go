@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"golang.org/x/sync/singleflight"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
@@ -26,7 +25,7 @@ import (
 
 // ChartPuller pulls charts and resolves tags; *oci.Puller is the implementation.
 type ChartPuller interface {
-	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth, withProv bool) (*oci.Chart, error)
+	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
 	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
 	Exists(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) error
 	// CheckTLS builds the TLS settings a's material gives, without a request.
@@ -277,13 +276,10 @@ func (f *Fetcher) loadCredentials(ctx context.Context, r *Resolution) error {
 	for _, w := range resolved.Warnings {
 		f.warn(w)
 	}
-	r.Secret = resolved.Secret
-	r.Auth.Secret = resolved.Secret
-	if resolved.Credential != auth.EmptyCredential {
-		cred := resolved.Credential
-		r.Auth.Credential = &cred
-	}
-	r.Auth.Extra.CAPEM, r.Auth.Extra.CertPEM, r.Auth.Extra.KeyPEM = resolved.CAPEM, resolved.CertPEM, resolved.KeyPEM
+	a := SecretAuth(resolved)
+	r.Secret = a.Secret
+	r.Auth.Secret, r.Auth.Credential = a.Secret, a.Credential
+	r.Auth.Extra.CAPEM, r.Auth.Extra.CertPEM, r.Auth.Extra.KeyPEM = a.Extra.CAPEM, a.Extra.CertPEM, a.Extra.KeyPEM
 	return oci.CheckPlainHTTP(r.Ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials)
 }
 

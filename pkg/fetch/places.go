@@ -75,18 +75,24 @@ func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci
 		if err != nil {
 			return a, err
 		}
-		a.Secret = res.Secret
-		if res.Credential != auth.EmptyCredential {
-			cred := res.Credential
-			a.Credential = &cred
-		}
-		a.Extra = oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}
+		a = SecretAuth(res)
 	}
 	f.connect(&a.Extra, m.Host, m.TLS)
 	if err := oci.CheckPlainHTTP(m.Host, a.Extra.PlainHTTP, a.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
 		return a, err
 	}
 	return a, nil
+}
+
+// SecretAuth is what a pull authenticates with from a resolved Secret: its
+// credential (none when it holds only TLS material) and its TLS material.
+func SecretAuth(res *credentials.Resolved) oci.Auth {
+	a := oci.Auth{Secret: res.Secret, Extra: oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}}
+	if res.Credential != auth.EmptyCredential {
+		cred := res.Credential
+		a.Credential = &cred
+	}
+	return a
 }
 
 // routed reports whether the policy sends r anywhere but its origin.
@@ -133,9 +139,6 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 	var tried []string
 	var last, refusal error
 	candidates := 0
-	// The .prov comes with the chart when it has one (one small blob): a
-	// later verification, helm --verify or a bundle needs no request for it.
-	const withProv = true
 	for i := range places {
 		p := &places[i]
 		if p.mirror != nil && ref.Digest == "" && !p.mirror.ResolveTags {
@@ -147,7 +150,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			f.warn(fmt.Sprintf("skipping the %s for %s: %v", p.what(), ref.String(), p.err))
 			continue
 		}
-		chart, err := f.Puller.Pull(ctx, p.ref, p.auth, withProv)
+		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
 		var verified []cache.Verification
 		if err == nil && r.trust != nil {
 			// Signatures are verified before the chart enters the store.

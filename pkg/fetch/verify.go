@@ -13,7 +13,6 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
-	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -80,20 +79,23 @@ func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requireme
 			return nil, clierror.Invalid(err)
 		}
 	}
-	for _, s := range append(append([]struct{ name, from, kind string }{}, secretsOf(st.CosignSecrets, trust.ProviderCosign)...), secretsOf(st.HelmSecrets, trust.ProviderHelm)...) {
-		got := f.keysFromSecret(ctx, s.name, s.from)
+	for _, s := range st.CosignSecrets {
+		got := f.keysFromSecret(ctx, s.Secret, s.From)
 		if got.err != nil {
 			return nil, got.err
 		}
-		if s.kind == trust.ProviderCosign {
-			if len(got.cosign) == 0 {
-				return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.cosign, has no *.pub key", f.SystemNamespace+"/"+s.name, s.from))
-			}
-			req.cosign = append(req.cosign, got.cosign...)
-			continue
+		if len(got.cosign) == 0 {
+			return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.cosign, has no *.pub key", f.SystemNamespace+"/"+s.Secret, s.From))
+		}
+		req.cosign = append(req.cosign, got.cosign...)
+	}
+	for _, s := range st.HelmSecrets {
+		got := f.keysFromSecret(ctx, s.Secret, s.From)
+		if got.err != nil {
+			return nil, got.err
 		}
 		if len(got.ring) == 0 {
-			return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.helm, has no pubring.gpg or *.asc key", f.SystemNamespace+"/"+s.name, s.from))
+			return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.helm, has no pubring.gpg or *.asc key", f.SystemNamespace+"/"+s.Secret, s.From))
 		}
 		for _, k := range got.ring {
 			if err := req.helm.Add(k.Data, k.From); err != nil {
@@ -111,14 +113,6 @@ func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requireme
 		return nil, clierror.Invalid(fmt.Errorf("a signature is required (%s), but no key is configured", strings.Join(req.why, ", ")))
 	}
 	return req, nil
-}
-
-func secretsOf(list []policy.KeySource, kind string) []struct{ name, from, kind string } {
-	var out []struct{ name, from, kind string }
-	for _, s := range list {
-		out = append(out, struct{ name, from, kind string }{s.Secret, s.From, kind})
-	}
-	return out
 }
 
 // keysFromSecret reads the keys of a Secret in the system namespace, once
@@ -151,6 +145,7 @@ func (f *Fetcher) keysFromSecret(ctx context.Context, name, from string) secretK
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+	keys:
 		for _, k := range keys {
 			from := fmt.Sprintf("secret %s key %s", ref, k)
 			switch {
@@ -158,7 +153,7 @@ func (f *Fetcher) keysFromSecret(ctx context.Context, name, from string) secretK
 				key, err := trust.ParsePublicKey(s.Data[k], from)
 				if err != nil {
 					res.err = clierror.Invalid(err)
-					break
+					break keys
 				}
 				res.cosign = append(res.cosign, key)
 			case k == "pubring.gpg" || strings.HasSuffix(k, ".asc"):

@@ -146,14 +146,15 @@ func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error
 // chart layer's bytes must hash to the layer digest in the manifest. Any
 // mismatch is an error and nothing is returned.
 //
-// With withProv, the chart's provenance layer is fetched too when the
-// manifest has one (Chart.Prov), in the same pull.
+// The chart's provenance layer is fetched too when the manifest has one
+// (Chart.Prov), in the same pull: one small blob, which a later
+// verification, helm --verify or a bundle then needs no request for.
 //
 // Helm's client fetches the manifest, the config (the chart's metadata) and
 // the .prov layer when there is one; the chart layer is streamed to a file,
 // checked against its digest as it arrives, and never held in memory: the
 // download starts as soon as the manifest has been read, beside the config's.
-func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth, withProv bool) (*Chart, error) {
+func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth) (*Chart, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var once sync.Once
@@ -173,8 +174,9 @@ func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth, withP
 	res, err := client.Pull(ref.PullRef(), registry.PullOptWithChart(false), registry.PullOptWithProv(true), registry.PullOptIgnoreMissingProv(true))
 	fail := func(err error) (*Chart, error) {
 		cancel()
-		if b := start(ocispec.Descriptor{}); b != nil {
-			b.discard()
+		once.Do(func() {}) // no download starts after this
+		if blob != nil {
+			blob.discard()
 		}
 		return nil, err
 	}
@@ -194,9 +196,6 @@ func (p *Puller) Pull(ctx context.Context, ref chartref.Reference, a Auth, withP
 	}
 	done()
 	c.File, c.Size = b.path, layer.Size
-	if !withProv {
-		c.Prov = nil
-	}
 	return c, nil
 }
 

@@ -233,7 +233,7 @@ func (e *PlainHTTPCredentialsError) Error() string {
 //     MaxConfigSize and layers of at most max bytes each;
 //   - every other GET body — blobs, wherever a redirect sends them — is
 //     refused beyond max bytes: by its Content-Length before it is read, and
-//     by counting otherwise (Helm's client holds the whole chart in memory).
+//     by counting otherwise.
 type guardTransport struct {
 	ctx  context.Context
 	base http.RoundTripper

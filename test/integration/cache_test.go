@@ -430,9 +430,9 @@ func TestBulkFailuresNameEachComponent(t *testing.T) {
 }
 
 // TestWarmPinReadsNoSecret: a digest pin the cache records as read at this
-// place with the Secret the Component names needs no credentials: the Secret
-// is not read (one API round trip less), and no registry request is made.
-// Anything else still reads it, with every rule.
+// place with the Secret of the Component's own namespace needs no
+// credentials: the Secret is not read (one API round trip less), and no
+// registry request is made. Anything else still reads it, with every rule.
 func TestWarmPinReadsNoSecret(t *testing.T) {
 	h := newHome(t)
 	putSecret(t, nsA, "creds", goodCreds())
@@ -465,8 +465,8 @@ func TestWarmPinReadsNoSecret(t *testing.T) {
 	if !strings.Contains(r.stdout, `"credentials": "team-a/creds"`) || !strings.Contains(r.stdout, `"cached": true`) {
 		t.Errorf("stdout: %s", r.stdout)
 	}
-	// A Secret in the system namespace of the same name is not what the
-	// cache recorded: the run reads the Secrets again.
+	// A Component of another namespace names a Secret of the same name in
+	// its own namespace, which the cache has no record of: it is read.
 	putComponent(t, nsB, "pinned", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsB))
 	putSecret(t, nsB, "creds", goodCreds())
 	r = runBinary(t, h, nil, "fetch", "pinned", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6")
@@ -479,7 +479,6 @@ func TestWarmPinReadsNoSecret(t *testing.T) {
 	// may be used depends on what it holds now. Here it is bound to no
 	// registry, which only --allow-unbound-secrets permits; the cache's record
 	// of the run that had the flag does not carry the permission over.
-	newHome(t)
 	putSecret(t, nsSys, "shared-pin", goodCreds())
 	putComponent(t, nsA, "shared-pin", testenv.OCISource(app123.Ref+"@"+app123.Digest, "shared-pin", nsSys))
 	shared := []string{"fetch", "shared-pin", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6"}

@@ -13,8 +13,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/registry/remote"
@@ -42,8 +43,8 @@ func BuildChart(name, version string, padding int) (*Chart, error) {
 	c := &chart.Chart{
 		Metadata: meta,
 		Values:   map[string]any{"message": "hello from " + name},
-		Raw:      []*chart.File{{Name: "values.yaml", Data: []byte("message: hello from " + name + "\n")}},
-		Templates: []*chart.File{{
+		Raw:      []*common.File{{Name: "values.yaml", Data: []byte("message: hello from " + name + "\n")}},
+		Templates: []*common.File{{
 			Name: "templates/configmap.yaml",
 			Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-" + name + "\ndata:\n  chart: {{ .Chart.Name }}-{{ .Chart.Version }}\n  message: {{ .Values.message | quote }}\n"),
 		}},
@@ -58,7 +59,7 @@ func BuildChart(name, version string, padding int) (*Chart, error) {
 			x ^= x << 17
 			pad[i] = byte(x)
 		}
-		c.Files = []*chart.File{{Name: "files/padding.bin", Data: pad}}
+		c.Files = []*common.File{{Name: "files/padding.bin", Data: pad}}
 	}
 	dir, err := os.MkdirTemp("", "ocisrc-chart-")
 	if err != nil {

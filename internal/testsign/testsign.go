@@ -17,13 +17,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
-	"helm.sh/helm/v3/pkg/provenance"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/provenance"
+	"sigs.k8s.io/yaml"
 )
 
 // CosignKey is an ECDSA P-256 key pair, as cosign generates.
@@ -153,19 +153,19 @@ func (k *PGPKey) SecretBinary() []byte {
 }
 
 // Provenance is the .prov Helm's own code (pkg/provenance, as helm package
-// --sign) writes for the chart archive, saved as <name>-<version>.tgz.
+// --sign does it: the chart's metadata as YAML, then the archive's checksum
+// under <name>-<version>.tgz) writes for the chart archive.
 func (k *PGPKey) Provenance(name, version string, archive []byte) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "ocisrc-prov-")
+	c, err := loader.LoadArchive(bytes.NewReader(archive))
+	if err != nil {
+		return nil, fmt.Errorf("loading the chart to sign: %w", err)
+	}
+	meta, err := yaml.Marshal(c.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, name+"-"+version+".tgz")
-	if err := os.WriteFile(path, archive, 0o600); err != nil {
-		return nil, err
-	}
 	sig := &provenance.Signatory{Entity: k.Entity}
-	out, err := sig.ClearSign(path)
+	out, err := sig.ClearSign(archive, name+"-"+version+".tgz", meta)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/helmpath"
+	"helm.sh/helm/v4/pkg/helmpath"
 )
 
 // DirName is the store's directory inside Helm's repository cache.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/helmpath"
+	"helm.sh/helm/v4/pkg/helmpath"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	orascreds "oras.land/oras-go/v2/registry/remote/credentials"
 

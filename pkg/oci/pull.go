@@ -1,6 +1,7 @@
 // Package oci pulls Helm charts from OCI registries with Helm's own registry
-// client. It is the only package that imports helm.sh/helm/v3/pkg/registry, so
-// moving to Helm 4's library is this package's change alone.
+// client (Helm 4's library, helm.sh/helm/v4/pkg/registry). It is the only
+// package that imports that registry package, so a change of Helm's client
+// is this package's change alone.
 //
 // Credentials are handed to Helm's client in memory only, bound to the chart's
 // registry host; the user's Helm registry config, Docker config and credential
@@ -25,8 +26,8 @@ import (
 	"syscall"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/registry"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/registry"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"

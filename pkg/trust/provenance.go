@@ -14,7 +14,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
-	"sigs.k8s.io/yaml"
+	"helm.sh/helm/v4/pkg/provenance"
 )
 
 // Keyring is a set of trusted OpenPGP public keys (Helm provenance).
@@ -111,8 +111,8 @@ type Provenance struct {
 	From   string
 }
 
-// VerifyProvenance checks a Helm provenance file as Helm does (pkg/provenance
-// Signatory.Verify), in memory: the clear-signed message verifies under a
+// VerifyProvenance checks a Helm provenance file as Helm 4 does (pkg/provenance
+// Signatory.Verify, whose message parser it uses), in memory: the clear-signed message verifies under a
 // key of the keyring, and its checksum for <name>-<version>.tgz equals
 // archiveDigest, the archive's SHA-256 as "sha256:<hex>" (the chart layer's
 // digest, which the pull checked: the archive itself is not read again).
@@ -149,14 +149,13 @@ func verifyProvenance(prov []byte, ring *Keyring, name, version, archiveDigest s
 		}
 		return Provenance{}, &Failure{Kind: ErrBadSignature}
 	}
-	parts := bytes.Split(block.Plaintext, []byte("\n...\n"))
-	if len(parts) < 2 {
+	// The signed message is the chart's metadata and the checksums, read as
+	// Helm reads them (the metadata is not compared, as in Helm).
+	if !bytes.Contains(block.Plaintext, []byte("\n...\n")) {
 		return Provenance{}, fail(ErrMalformed, "the signed message has no checksums")
 	}
-	var sums struct {
-		Files map[string]string `json:"files"`
-	}
-	if err := yaml.Unmarshal(parts[1], &sums); err != nil {
+	var sums provenance.SumCollection
+	if err := provenance.ParseMessageBlock(block.Plaintext, nil, &sums); err != nil {
 		return Provenance{}, fail(ErrMalformed, "the signed checksums are not YAML")
 	}
 	file := name + "-" + version + ".tgz"

@@ -1,4 +1,4 @@
-// Builds helm.sh/helm/v3/cmd/helm v3.22.0 for the end-to-end tests.
+// Builds helm.sh/helm/v3/cmd/helm v3.21.4 for the end-to-end tests.
 module github.com/ocisrc/ocisrc/tools/helm3
 
 go 1.26.0
@@ -100,7 +100,7 @@ require (
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	helm.sh/helm/v3 v3.22.0 // indirect
+	helm.sh/helm/v3 v3.21.4 // indirect
 	k8s.io/api v0.37.0 // indirect
 	k8s.io/apiextensions-apiserver v0.37.0 // indirect
 	k8s.io/apimachinery v0.37.0 // indirect

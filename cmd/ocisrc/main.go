@@ -39,7 +39,7 @@ func run() int {
 	case s := <-caught:
 		// Interrupted: the command has stopped and cleaned up; exit as shells expect.
 		name := map[os.Signal]string{os.Interrupt: "SIGINT", syscall.SIGTERM: "SIGTERM"}[s]
-		fmt.Fprintf(os.Stderr, "Error: interrupted (%s): nothing was written\n", name)
+		fmt.Fprintf(os.Stderr, "Error: interrupted (%s): nothing was written\n", name) //nolint:forbidigo // the signal's name is ocisrc's own text
 		if n, ok := s.(syscall.Signal); ok {
 			return 128 + int(n)
 		}

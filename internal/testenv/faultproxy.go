@@ -40,6 +40,9 @@ type Fault struct {
 	// Digest forwards the request and answers with this Docker-Content-Digest
 	// instead of the registry's: a registry that lies about what a tag is.
 	Digest string
+	// Claim answers a HEAD with 200 and this Docker-Content-Digest, without
+	// forwarding: a registry that claims to hold a manifest it never had.
+	Claim string
 }
 
 // Rule applies a Fault to the requests it matches, Times times (0: always).
@@ -147,6 +150,13 @@ func (fp *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "UNAVAILABLE", "message": msg}}})
 		_, _ = w.Write(body)
 		entry.Status = f.Status
+		return
+	}
+	if f.Claim != "" {
+		w.Header().Set("Docker-Content-Digest", f.Claim)
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Header().Set("Content-Length", "1024")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	// Forward, then tamper with the answer.

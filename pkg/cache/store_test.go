@@ -1,19 +1,63 @@
 package cache
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocisrc/ocisrc/pkg/place"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
-// putBytes stores data as the entry e the way a pull does: written to a
-// file in the store's temporary directory, then PutFile.
-func putBytes(t *testing.T, s *ChartStore, e Entry, data []byte) (string, error) {
+// chart is a chart as a registry serves it: archive, config, manifest.
+type chart struct {
+	archive, config, manifest, prov []byte
+	digest                          string
+}
+
+func makeChart(t *testing.T, name, version string, archive, prov []byte) chart {
 	t.Helper()
-	return s.PutFile(e, tempFile(t, s, data), Extras{})
+	config, err := json.Marshal(map[string]string{"apiVersion": "v2", "name": name, "version": version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := func(mediaType string, b []byte) ocispec.Descriptor {
+		return ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: desc(ConfigMediaType, config), Layers: []ocispec.Descriptor{desc(ChartLayerMediaType, archive)}}
+	m.SchemaVersion = 2
+	if prov != nil {
+		m.Layers = append(m.Layers, desc(ProvLayerMediaType, prov))
+	}
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chart{archive: archive, config: config, manifest: manifest, prov: prov, digest: sha256Digest(manifest)}
+}
+
+func mustPlace(t *testing.T, s string) place.Place {
+	t.Helper()
+	p, err := place.ParsePlace(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// put stores c the way a pull does: written to a file in the store's
+// temporary directory, then PutFile.
+func put(t *testing.T, s *ChartStore, c chart, access ...Access) (*Entry, string, error) {
+	t.Helper()
+	return s.PutFile(Stored{Ref: "oci://r.io/charts/app:1.0.0", Access: access}, tempFile(t, s, c.archive), Extras{Manifest: c.manifest, Config: c.config, Prov: c.prov})
 }
 
 func tempFile(t *testing.T, s *ChartStore, data []byte) string {
@@ -34,133 +78,281 @@ func tempFile(t *testing.T, s *ChartStore, data []byte) string {
 	return f.Name()
 }
 
-func entryFor(data []byte) Entry {
-	return Entry{Ref: "oci://r/app:1.0.0", Chart: "app", Version: "1.0.0", ManifestDigest: "sha256:" + strings.Repeat("1", 64), ChartDigest: sha256Digest(data)}
-}
-
 func TestPutGet(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
-	data := []byte("chart bytes")
-	e := entryFor(data)
-	if _, _, err := s.Get(e.ManifestDigest); !errors.Is(err, ErrMiss) {
+	c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), []byte("prov bytes"))
+	if _, _, err := s.Get(c.digest); !errors.Is(err, ErrMiss) {
 		t.Fatalf("empty store: %v", err)
 	}
-	path, err := putBytes(t, s, e, data)
+	origin := Access{Repository: mustPlace(t, "r.io/charts/app"), Secret: "team-a/creds"}
+	e, path, err := put(t, s, c, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(s.Root, "sha256", strings.Repeat("1", 64), "app-1.0.0.tgz")
-	if path != want {
-		t.Errorf("path = %s, want %s", path, want)
+	want := filepath.Join(s.Root, "sha256", strings.TrimPrefix(c.digest, "sha256:"), "app-1.0.0.tgz")
+	if path != want || e.Chart != "app" || e.Version != "1.0.0" || !e.Prov {
+		t.Errorf("PutFile = %+v, %s; want path %s", e, path, want)
 	}
-	got, gotPath, err := s.Get(e.ManifestDigest)
-	if err != nil || gotPath != path || got.ChartDigest != e.ChartDigest || got.Size != int64(len(data)) {
+	got, gotPath, err := s.Get(c.digest)
+	if err != nil || gotPath != path || got.ChartDigest != sha256Digest(c.archive) || got.Size != int64(len(c.archive)) || !got.Prov {
 		t.Fatalf("Get = %+v %s %v", got, gotPath, err)
 	}
-	// Putting the same digest again keeps the entry.
-	if p2, err := putBytes(t, s, e, data); err != nil || p2 != path {
-		t.Fatalf("second Put = %s %v", p2, err)
+	if string(s.Prov(got)) != "prov bytes" {
+		t.Errorf("Prov = %q", s.Prov(got))
+	}
+	if !got.Allows(origin.Repository, "team-a/creds") || got.Allows(origin.Repository, "team-b/creds") || !got.Served(origin.Repository) {
+		t.Errorf("access = %+v", got.Access)
+	}
+	// Putting the same digest again keeps the entry and merges the record.
+	mirror := Access{Repository: mustPlace(t, "mirror.internal/charts/app"), Secret: "sys/mirror"}
+	e2, p2, err := put(t, s, c, mirror)
+	if err != nil || p2 != path || !e2.Served(mirror.Repository) || !e2.Served(origin.Repository) {
+		t.Fatalf("second Put = %+v %s %v", e2, p2, err)
 	}
 	assertNoTemp(t, s)
 }
 
 func TestPutRefusesBytesThatDoNotMatch(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
-	e := entryFor([]byte("good"))
-	if _, err := putBytes(t, s, e, []byte("bad")); err == nil || !strings.Contains(err.Error(), "hashes to") {
+	c := makeChart(t, "app", "1.0.0", []byte("good"), nil)
+	c.archive = []byte("bad")
+	if _, _, err := put(t, s, c); err == nil || !strings.Contains(err.Error(), "hashes to") {
 		t.Fatalf("Put = %v", err)
 	}
-	if files := listAll(t, s.Root); len(files) != 0 {
+	bad := makeChart(t, "../../etc", "1.0.0", []byte("x"), nil)
+	if _, _, err := put(t, s, bad); err == nil || !strings.Contains(err.Error(), "not a valid chart name") {
+		t.Fatalf("Put of a chart named ../../etc = %v", err)
+	}
+	if files := listAll(t, filepath.Join(s.Root, "sha256")); len(files) != 0 {
 		t.Errorf("store holds %v", files)
 	}
 }
 
-func TestGetRemovesCorruptEntries(t *testing.T) {
-	for name, corrupt := range map[string]func(dir, archive string){
-		"archive changed":  func(_, a string) { _ = os.WriteFile(a, []byte("tampered"), 0o644) },
-		"archive missing":  func(_, a string) { _ = os.Remove(a) },
-		"entry not JSON":   func(d, _ string) { _ = os.WriteFile(filepath.Join(d, entryFile), []byte("{"), 0o644) },
-		"entry other name": func(d, _ string) { _ = os.WriteFile(filepath.Join(d, entryFile), []byte(`{"chart":"../x"}`), 0o644) },
+// TestGetProvesFromBytes: a writer of a shared cache who replaces an
+// entry's archive and rewrites its record gets the entry ignored, not
+// served; so does one who swaps the manifest, the config or plants links.
+func TestGetProvesFromBytes(t *testing.T) {
+	for name, tamper := range map[string]func(t *testing.T, dir string, c chart){
+		"archive replaced, record rewritten": func(t *testing.T, dir string, _ chart) {
+			sub := []byte("substitute")
+			write(t, filepath.Join(dir, "app-1.0.0.tgz"), sub)
+			rec, _ := os.ReadFile(filepath.Join(dir, entryFile))
+			write(t, filepath.Join(dir, entryFile), []byte(strings.ReplaceAll(string(rec), sha256Digest([]byte("chart bytes")), sha256Digest(sub))))
+		},
+		"manifest replaced": func(t *testing.T, dir string, _ chart) {
+			other := makeChart(t, "app", "1.0.0", []byte("substitute"), nil)
+			write(t, filepath.Join(dir, manifestFile), other.manifest)
+			write(t, filepath.Join(dir, "app-1.0.0.tgz"), other.archive)
+		},
+		"config renames the chart": func(t *testing.T, dir string, _ chart) {
+			write(t, filepath.Join(dir, configFile), []byte(`{"apiVersion":"v2","name":"other","version":"1.0.0"}`))
+		},
+		"manifest missing": func(t *testing.T, dir string, _ chart) { _ = os.Remove(filepath.Join(dir, manifestFile)) },
+		"archive is a link": func(t *testing.T, dir string, _ chart) {
+			outside := filepath.Join(t.TempDir(), "x")
+			write(t, outside, []byte("chart bytes"))
+			_ = os.Remove(filepath.Join(dir, "app-1.0.0.tgz"))
+			if err := os.Symlink(outside, filepath.Join(dir, "app-1.0.0.tgz")); err != nil {
+				t.Fatal(err)
+			}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := &ChartStore{Root: t.TempDir()}
-			data := []byte("chart bytes")
-			e := entryFor(data)
-			path, err := putBytes(t, s, e, data)
-			if err != nil {
+			c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), nil)
+			if _, _, err := put(t, s, c); err != nil {
 				t.Fatal(err)
 			}
-			corrupt(filepath.Dir(path), path)
-			_, _, err = s.Get(e.ManifestDigest)
-			var ce *CorruptError
-			if !errors.As(err, &ce) {
-				t.Fatalf("Get = %v, want a CorruptError", err)
+			dir, _ := s.dir(c.digest)
+			tamper(t, dir, c)
+			var bad *BadEntryError
+			if _, _, err := s.Get(c.digest); !errors.As(err, &bad) {
+				t.Fatalf("Get after tampering = %v, want a *BadEntryError", err)
 			}
-			if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
-				t.Errorf("corrupt entry still there")
+			inv, err := s.List()
+			if err != nil || len(inv.Entries) != 0 || len(inv.Bad) != 1 {
+				t.Fatalf("List = %+v, %v", inv, err)
 			}
-			if _, err := putBytes(t, s, e, data); err != nil {
-				t.Fatalf("re-Put after corruption: %v", err)
+			// A download of the digest replaces the bad entry.
+			if _, _, err := put(t, s, c); err != nil {
+				t.Fatalf("Put over a bad entry: %v", err)
+			}
+			if _, _, err := s.Get(c.digest); err != nil {
+				t.Fatalf("Get after the new Put: %v", err)
 			}
 		})
 	}
 }
 
+func TestRecordsMustBeCanonical(t *testing.T) {
+	s := &ChartStore{Root: t.TempDir()}
+	c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), nil)
+	if _, _, err := put(t, s, c, Access{Repository: mustPlace(t, "r.io/charts/app")}); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := s.dir(c.digest)
+	rec, _ := os.ReadFile(filepath.Join(dir, entryFile))
+	// Another spelling of a place is not canonical: the record is ignored.
+	write(t, filepath.Join(dir, entryFile), []byte(strings.ReplaceAll(string(rec), `"r.io/charts/app"`, `"R.IO:443/charts/app"`)))
+	e, _, err := s.Get(c.digest)
+	if err != nil || len(e.Access) != 0 {
+		t.Fatalf("Get = %+v, %v; want the entry with no access records", e, err)
+	}
+}
+
+func TestMaterial(t *testing.T) {
+	s := &ChartStore{Root: t.TempDir()}
+	c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), nil)
+	e, _, err := s.PutFile(Stored{Ref: "r"}, tempFile(t, s, c.archive), Extras{Manifest: c.manifest, Config: c.config,
+		Signatures: trust.Material{Bundles: [][]byte{[]byte(`{"b":1}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := s.Material(e); len(m.Bundles) != 1 {
+		t.Fatalf("Material = %+v", m)
+	}
+	if _, err := s.Update(e, nil, trust.Material{Cosign: []trust.SimpleSigning{{Payload: []byte("p"), Signature: "s"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.Material(e); len(m.Bundles) != 1 || len(m.Cosign) != 1 {
+		t.Fatalf("Material after Update = %+v", m)
+	}
+}
+
+// TestWarmReadsWriteNothing: a read, and an update that changes nothing,
+// leave every file as it was.
+func TestWarmReadsWriteNothing(t *testing.T) {
+	s := &ChartStore{Root: t.TempDir()}
+	c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), nil)
+	a := Access{Repository: mustPlace(t, "r.io/charts/app"), Secret: "team-a/creds"}
+	e, _, err := put(t, s, c, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record("r.io/charts/app:1.0.0", c.digest); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, s.Root)
+	for i := 0; i < 3; i++ {
+		if _, _, err := s.Get(c.digest); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(e, []Access{a}, trust.Material{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Record("r.io/charts/app:1.0.0", c.digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := snapshot(t, s.Root); after != before {
+		t.Errorf("a warm read wrote to the cache:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestPruneStaysInside: entries whose records name paths outside the store,
+// links planted where entries should be, and bad entries: prune removes
+// what is under the store's root and nothing else.
+func TestPruneStaysInside(t *testing.T) {
+	s := &ChartStore{Root: t.TempDir()}
+	outside := t.TempDir()
+	write(t, filepath.Join(outside, "keep"), []byte("keep me"))
+	c := makeChart(t, "app", "1.0.0", []byte("chart bytes"), nil)
+	if _, _, err := put(t, s, c); err != nil {
+		t.Fatal(err)
+	}
+	// A planted entry whose record claims a chart named ../../../outside.
+	planted := filepath.Join(s.Root, "sha256", strings.Repeat("a", 64))
+	if err := os.MkdirAll(planted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(planted, entryFile), []byte(`{"chart":"../../../../`+outside+`","version":"x","manifestDigest":"sha256:`+strings.Repeat("a", 64)+`"}`))
+	// A link where an entry should be.
+	if err := os.Symlink(outside, filepath.Join(s.Root, "sha256", strings.Repeat("b", 64))); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Prune(time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Entries) != 1 || len(out.Bad) != 2 {
+		t.Errorf("Prune = %+v", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "keep")); err != nil || string(b) != "keep me" {
+		t.Fatalf("prune touched a directory outside the cache: %v", err)
+	}
+	if files := listAll(t, filepath.Join(s.Root, "sha256")); len(files) != 0 {
+		t.Errorf("left behind: %v", files)
+	}
+}
+
 func TestConcurrentPuts(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
-	data := []byte("chart bytes")
-	e := entryFor(data)
+	c := makeChart(t, "app", "1.0.0", []byte("same chart"), nil)
 	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for range 16 {
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
 		wg.Add(1)
+		file := tempFile(t, s, c.archive)
 		go func() {
 			defer wg.Done()
-			if _, err := putBytes(t, s, e, data); err != nil {
-				errs <- err
-			}
+			_, _, err := s.PutFile(Stored{Ref: "r"}, file, Extras{Manifest: c.manifest, Config: c.config})
+			errs <- err
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	if files := listAll(t, s.Root); len(files) != 2 {
-		t.Errorf("store holds %v, want one archive and its entry", files)
+	if _, _, err := s.Get(c.digest); err != nil {
+		t.Fatal(err)
 	}
 	assertNoTemp(t, s)
 }
 
 func TestRejectsBadDigest(t *testing.T) {
 	s := &ChartStore{Root: t.TempDir()}
-	if _, _, err := s.Get("sha256:../../etc"); err == nil {
-		t.Error("Get accepted a path in the digest")
+	for _, d := range []string{"sha256:../../x", "md5:00", "sha256:" + strings.Repeat("A", 64)} {
+		if _, _, err := s.Get(d); err == nil || errors.Is(err, ErrMiss) {
+			t.Errorf("Get(%q) = %v", d, err)
+		}
 	}
 }
 
 func TestRepositoryCache(t *testing.T) {
 	t.Setenv("HELM_REPOSITORY_CACHE", "/x/repo")
 	if got := RepositoryCache(); got != "/x/repo" {
-		t.Errorf("HELM_REPOSITORY_CACHE: %s", got)
+		t.Errorf("RepositoryCache = %s", got)
 	}
-	t.Setenv("HELM_REPOSITORY_CACHE", "")
-	t.Setenv("HELM_CACHE_HOME", "/y")
-	if got := RepositoryCache(); got != filepath.Join("/y", "repository") {
-		t.Errorf("HELM_CACHE_HOME: %s", got)
+}
+
+func write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv("HELM_CACHE_HOME", "")
-	t.Setenv("XDG_CACHE_HOME", "/z")
-	if got := RepositoryCache(); got != filepath.Join("/z", "helm", "repository") {
-		t.Errorf("XDG_CACHE_HOME: %s", got)
-	}
+}
+
+// snapshot names every file with its size and modification time.
+func snapshot(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	_ = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b.WriteString(p + " " + info.ModTime().String() + "\n")
+		}
+		return nil
+	})
+	return b.String()
 }
 
 func listAll(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
 	_ = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
+		if err == nil && p != root {
 			out = append(out, p)
 		}
 		return nil
@@ -171,46 +363,8 @@ func listAll(t *testing.T, root string) []string {
 func assertNoTemp(t *testing.T, s *ChartStore) {
 	t.Helper()
 	for _, f := range listAll(t, s.Root) {
-		if strings.Contains(f, ".tmp-") {
-			t.Errorf("temp file left: %s", f)
+		if strings.Contains(filepath.Base(f), tempMark) {
+			t.Errorf("temporary file left: %s", f)
 		}
 	}
-}
-
-func TestPutFile(t *testing.T) {
-	s := &ChartStore{Root: t.TempDir()}
-	data := []byte("chart bytes")
-	e := entryFor(data)
-	write := func(b []byte) string { return tempFile(t, s, b) }
-	// A file that does not hash to the entry's digest is refused and removed.
-	bad := write([]byte("evil"))
-	if _, err := s.PutFile(e, bad, Extras{}); err == nil || !strings.Contains(err.Error(), "hashes to") {
-		t.Fatalf("PutFile = %v", err)
-	}
-	if _, err := os.Stat(bad); !os.IsNotExist(err) {
-		t.Errorf("refused file still there: %v", err)
-	}
-	good := write(data)
-	path, err := s.PutFile(e, good, Extras{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := os.ReadFile(path); err != nil || string(got) != string(data) {
-		t.Fatalf("stored %q %v", got, err)
-	}
-	if _, err := os.Stat(good); !os.IsNotExist(err) {
-		t.Errorf("moved file still there: %v", err)
-	}
-	// Putting it again keeps the entry and removes the new file.
-	again := write(data)
-	if p2, err := s.PutFile(e, again, Extras{}); err != nil || p2 != path {
-		t.Fatalf("second PutFile = %s %v", p2, err)
-	}
-	if _, err := os.Stat(again); !os.IsNotExist(err) {
-		t.Errorf("second file still there: %v", err)
-	}
-	if got, _, err := s.Get(e.ManifestDigest); err != nil || got.Size != int64(len(data)) {
-		t.Fatalf("Get = %+v %v", got, err)
-	}
-	assertNoTemp(t, s)
 }

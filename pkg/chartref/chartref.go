@@ -3,7 +3,9 @@
 //
 // The parts are checked with oras-go's reference rules (the rules of the OCI
 // distribution spec), after Helm's one rewrite: a "+" in a chart version is
-// written "_" in the registry tag.
+// written "_" in the registry tag. The registry host and the repository are
+// parsed into their canonical form (pkg/place): a Reference names the
+// registry it dials, and every comparison is made on that form.
 package chartref
 
 import (
@@ -14,7 +16,7 @@ import (
 
 	"oras.land/oras-go/v2/registry"
 
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // Scheme is the only scheme a chart reference may have.
@@ -24,8 +26,8 @@ var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // Reference is a parsed chart reference.
 type Reference struct {
-	// Registry is host[:port].
-	Registry string
+	// Registry is the registry host, canonical (pkg/place).
+	Registry place.Host
 	// Repository is the path inside the registry; its last element is the chart name.
 	Repository string
 	// Chart is the chart name (the last element of Repository).
@@ -39,8 +41,26 @@ type Reference struct {
 // Tag is the registry tag for Version: Helm writes "+" as "_" in tags.
 func (r Reference) Tag() string { return strings.ReplaceAll(r.Version, "+", "_") }
 
-// Repo is host/repository, with no scheme, tag or digest.
-func (r Reference) Repo() string { return r.Registry + "/" + r.Repository }
+// Repo is host/repository, canonical, with no scheme, tag or digest.
+func (r Reference) Repo() string { return r.Registry.String() + "/" + r.Repository }
+
+// Place is the reference's repository as a registry place: what the
+// registry policy, Secret bindings and the cache's records compare.
+func (r Reference) Place() place.Place {
+	p, err := place.New(r.Registry, r.Repository)
+	if err != nil {
+		return place.Place{}
+	}
+	return p
+}
+
+// At is the reference moved to another repository (a mirror's), with the
+// same version and digest.
+func (r Reference) At(p place.Place) Reference {
+	r.Registry, r.Repository = p.Host(), p.Path()
+	r.Chart = p.Path()[strings.LastIndex(p.Path(), "/")+1:]
+	return r
+}
 
 // TagRef is host/repository:tag; empty when there is no version.
 func (r Reference) TagRef() string {
@@ -114,15 +134,15 @@ func Parse(s string) (Reference, error) {
 	if strings.Contains(host, "@") {
 		return r, invalid("must not carry credentials in the registry host; use spec.source.authentication")
 	}
-	r.Registry = host
-	if err := registryhost.Validate(host); err != nil {
-		var he *registryhost.Error
+	h, err := place.ParseHost(host)
+	if err != nil {
+		var he *place.Error
 		if errors.As(err, &he) {
 			return r, invalid("has an invalid registry host %+q: %s", host, he.Reason)
 		}
-		return r, invalid("has an invalid registry host %q: expected HOST or HOST:PORT", host)
+		return r, invalid("has an invalid registry host %+q: expected HOST or HOST:PORT", host)
 	}
-
+	r.Registry = h
 	if at := strings.LastIndex(path, "@"); at >= 0 {
 		r.Digest = path[at+1:]
 		path = path[:at]
@@ -136,7 +156,7 @@ func Parse(s string) (Reference, error) {
 		if r.Version == "" {
 			return r, invalid("has an empty version after ':'")
 		}
-		if err := (registry.Reference{Registry: host, Repository: "x", Reference: r.Tag()}).ValidateReferenceAsTag(); err != nil {
+		if err := (registry.Reference{Registry: h.String(), Repository: "x", Reference: r.Tag()}).ValidateReferenceAsTag(); err != nil {
 			return r, invalid("has an invalid version %q: expected a chart version such as 1.2.3 (letters, digits, '.', '-', '+' and '_', at most 128)", r.Version)
 		}
 	}
@@ -144,7 +164,7 @@ func Parse(s string) (Reference, error) {
 		return r, invalid("must name a chart repository after the registry host, as oci://HOST[:PORT]/PATH/CHART:VERSION")
 	}
 	r.Repository = path
-	if err := (registry.Reference{Registry: host, Repository: path}).ValidateRepository(); err != nil {
+	if err := place.ValidatePath(path); err != nil {
 		return r, invalid("has an invalid repository path %q: expected lowercase path elements of letters, digits, '.', '_' and '-', separated by '/'", path)
 	}
 	r.Chart = path[strings.LastIndex(path, "/")+1:]

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -17,47 +17,47 @@ func TestParse(t *testing.T) {
 	}{
 		"tag": {
 			in:   "oci://ghcr.io/org/charts/app:1.2.3",
-			want: Reference{Registry: "ghcr.io", Repository: "org/charts/app", Chart: "app", Version: "1.2.3"},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/charts/app", Chart: "app", Version: "1.2.3"},
 		},
 		"host with port": {
 			in:   "oci://127.0.0.1:5000/charts/app:0.1.0",
-			want: Reference{Registry: "127.0.0.1:5000", Repository: "charts/app", Chart: "app", Version: "0.1.0"},
+			want: Reference{Registry: h("127.0.0.1:5000"), Repository: "charts/app", Chart: "app", Version: "0.1.0"},
 		},
 		"ipv6 host": {
 			in:   "oci://[::1]:5000/app:1.0.0",
-			want: Reference{Registry: "[::1]:5000", Repository: "app", Chart: "app", Version: "1.0.0"},
+			want: Reference{Registry: h("[::1]:5000"), Repository: "app", Chart: "app", Version: "1.0.0"},
 		},
 		"single path element": {
 			in:   "oci://registry.example.com/app:1.0.0",
-			want: Reference{Registry: "registry.example.com", Repository: "app", Chart: "app", Version: "1.0.0"},
+			want: Reference{Registry: h("registry.example.com"), Repository: "app", Chart: "app", Version: "1.0.0"},
 		},
 		"tag and digest": {
 			in:   "oci://ghcr.io/org/app:1.2.3@sha256:" + hex64,
-			want: Reference{Registry: "ghcr.io", Repository: "org/app", Chart: "app", Version: "1.2.3", Digest: "sha256:" + hex64},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/app", Chart: "app", Version: "1.2.3", Digest: "sha256:" + hex64},
 		},
 		"digest only": {
 			in:   "oci://ghcr.io/org/app@sha256:" + hex64,
-			want: Reference{Registry: "ghcr.io", Repository: "org/app", Chart: "app", Digest: "sha256:" + hex64},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/app", Chart: "app", Digest: "sha256:" + hex64},
 		},
 		"version with build metadata": {
 			in:   "oci://ghcr.io/org/app:1.2.3+build.7",
-			want: Reference{Registry: "ghcr.io", Repository: "org/app", Chart: "app", Version: "1.2.3+build.7"},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/app", Chart: "app", Version: "1.2.3+build.7"},
 		},
 		"version already written with underscore": {
 			in:   "oci://ghcr.io/org/app:1.2.3_build.7",
-			want: Reference{Registry: "ghcr.io", Repository: "org/app", Chart: "app", Version: "1.2.3_build.7"},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/app", Chart: "app", Version: "1.2.3_build.7"},
 		},
 		"prerelease": {
 			in:   "oci://ghcr.io/org/app:2.0.0-rc.1",
-			want: Reference{Registry: "ghcr.io", Repository: "org/app", Chart: "app", Version: "2.0.0-rc.1"},
+			want: Reference{Registry: h("ghcr.io"), Repository: "org/app", Chart: "app", Version: "2.0.0-rc.1"},
 		},
 		"docker hub": {
 			in:   "oci://docker.io/bitnamicharts/redis:19.0.0",
-			want: Reference{Registry: "docker.io", Repository: "bitnamicharts/redis", Chart: "redis", Version: "19.0.0"},
+			want: Reference{Registry: h("docker.io"), Repository: "bitnamicharts/redis", Chart: "redis", Version: "19.0.0"},
 		},
 		"repository with dots, dashes and underscores": {
 			in:   "oci://r.example.com/a.b/c-d/e_f:1.0.0",
-			want: Reference{Registry: "r.example.com", Repository: "a.b/c-d/e_f", Chart: "e_f", Version: "1.0.0"},
+			want: Reference{Registry: h("r.example.com"), Repository: "a.b/c-d/e_f", Chart: "e_f", Version: "1.0.0"},
 		},
 		"empty":                {in: "", wantErr: "must be an oci:// chart reference"},
 		"no scheme":            {in: "ghcr.io/org/app:1.0.0", wantErr: "must start with oci://"},
@@ -156,10 +156,10 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if r.Chart == "" || r.Registry == "" || (r.Version == "" && r.Digest == "") {
+		if r.Chart == "" || r.Registry.IsZero() || (r.Version == "" && r.Digest == "") {
 			t.Fatalf("Parse(%q) accepted an incomplete reference %+v", s, r)
 		}
-		if err := registryhost.Validate(r.Registry); err != nil {
+		if again, err := place.ParseHost(r.Registry.String()); err != nil || again != r.Registry {
 			t.Fatalf("Parse(%q) accepted the host %q: %v", s, r.Registry, err)
 		}
 		for _, c := range r.String() {
@@ -172,4 +172,12 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v, %v", s, again, err)
 		}
 	})
+}
+
+func h(s string) place.Host {
+	got, err := place.ParseHost(s)
+	if err != nil {
+		panic(err)
+	}
+	return got
 }

@@ -7,6 +7,7 @@ package clierror
 
 import (
 	"errors"
+	"strings"
 )
 
 // Exit codes.
@@ -20,20 +21,34 @@ const (
 type coded struct {
 	err  error
 	code int
-	hint string
+	// hint is the hint's lines: each is printed on a line of its own, and a
+	// newline inside one is escaped like any other control character, so
+	// text in a hint can never start a line of its own.
+	hint []string
 }
 
 func (e *coded) Error() string { return e.err.Error() }
 func (e *coded) Unwrap() error { return e.err }
 
-// Hint is the hint given with WithHint, or "".
-func (e *coded) Hint() string { return e.hint }
+// Hint is the hint given with WithHint, its lines joined by newlines, or "".
+func (e *coded) Hint() string { return strings.Join(e.hint, "\n") }
+
+// HintLines is the hint's lines.
+func (e *coded) HintLines() []string { return e.hint }
 
 // Hinter is an error that carries a hint. Errors of other packages may
 // implement it; the outermost non-empty hint in a chain is the one shown.
+// Its Hint is one line.
 type Hinter interface {
 	error
 	Hint() string
+}
+
+func lines(hint string) []string {
+	if hint == "" {
+		return nil
+	}
+	return []string{hint}
 }
 
 // Invalid marks err as invalid input or a refusal by policy (exit code 2).
@@ -44,8 +59,18 @@ func Invalid(err error) error {
 	return &coded{err: err, code: CodeInvalid}
 }
 
-// WithHint attaches a hint ("what to do next") to err, keeping its exit code.
+// WithHint attaches a one-line hint ("what to do next") to err, keeping its
+// exit code. A newline in hint is printed escaped, never as a line break.
 func WithHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &coded{err: err, code: ExitCode(err), hint: lines(hint)}
+}
+
+// WithHintLines attaches a hint of several lines to err, keeping its exit
+// code: each line is printed on its own (escaped).
+func WithHintLines(err error, hint ...string) error {
 	if err == nil {
 		return nil
 	}
@@ -54,6 +79,14 @@ func WithHint(err error, hint string) error {
 
 // InvalidWithHint is Invalid(WithHint(err, hint)).
 func InvalidWithHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &coded{err: err, code: CodeInvalid, hint: lines(hint)}
+}
+
+// InvalidWithHintLines is Invalid(WithHintLines(err, hint...)).
+func InvalidWithHintLines(err error, hint ...string) error {
 	if err == nil {
 		return nil
 	}
@@ -73,7 +106,26 @@ func ExitCode(err error) int {
 	return CodeRuntime
 }
 
-// Hint returns the outermost hint attached to err, or "".
+// HintLines returns the lines of the outermost hint attached to err.
+func HintLines(err error) []string {
+	for err != nil {
+		var h Hinter
+		if !errors.As(err, &h) {
+			return nil
+		}
+		if c, ok := h.(*coded); ok && len(c.hint) > 0 {
+			return c.hint
+		}
+		if hint := h.Hint(); hint != "" {
+			return []string{hint}
+		}
+		err = errors.Unwrap(h)
+	}
+	return nil
+}
+
+// Hint returns the outermost hint attached to err, its lines joined by
+// newlines, or "".
 func Hint(err error) string {
 	for err != nil {
 		var h Hinter

@@ -22,8 +22,9 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/policy"
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
 
@@ -115,8 +116,10 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	for _, c := range charts {
 		sigs += len(c.Signatures)
 	}
-	fmt.Fprintf(o.Out, "Bundled %d charts and %d signatures into %s (%s, %s)\n", len(charts), sigs, output, humanBytes(size), time.Since(started).Round(time.Millisecond))
-	return nil
+	p := termsafe.NewPrinter(o.Out)
+	p.Printf("Bundled %d %s and %d %s into %s (%s, %s)\n", len(charts), plural(len(charts), "chart", "charts"), sigs, plural(sigs, "signature", "signatures"),
+		output, humanBytes(size), time.Since(started).Round(time.Millisecond))
+	return p.Err()
 }
 
 // bundleListOutput is the -o json|yaml document of "bundle list".
@@ -153,10 +156,15 @@ func newBundleListCommand(streams genericiooptions.IOStreams, invocation string)
 				}
 				return printStructured(streams.Out, output, doc)
 			}
+			// The fields are escaped one by one, then laid out in columns.
 			w := printers.GetNewTabWriter(streams.Out)
-			fmt.Fprintln(w, "REFERENCE\tCHART\tVERSION\tDIGEST\tSIZE\tSIGNATURES")
+			p := termsafe.NewPrinter(w)
+			p.Printf("REFERENCE\tCHART\tVERSION\tDIGEST\tSIZE\tSIGNATURES\n")
 			for _, e := range entries {
-				fmt.Fprintln(w, termsafeLines(fmt.Sprintf("%s:%s\t%s\t%s\t%s\t%s\t%d", e.Repository, e.Tag, e.Chart, e.Version, shortDigest(e.Digest), humanBytes(e.Size), e.Signatures)))
+				p.Printf("%s:%s\t%s\t%s\t%s\t%s\t%d\n", e.Repository, e.Tag, e.Chart, e.Version, shortDigest(e.Digest), humanBytes(e.Size), e.Signatures)
+			}
+			if err := p.Err(); err != nil {
+				return err
 			}
 			return w.Flush()
 		},
@@ -178,6 +186,9 @@ type BundlePushOptions struct {
 	AllowPlainHTTP  bool
 	Timeout         time.Duration
 	Output          string
+
+	// target is --to, parsed.
+	target place.Place
 
 	genericiooptions.IOStreams
 }
@@ -216,16 +227,14 @@ the --registry-* flags.`,
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			o.File = args[0]
-			host, _, _ := strings.Cut(o.To, "/")
 			if o.To == "" {
 				return clierror.InvalidWithHint(errors.New("--to is required: HOST[:PORT]/PATH of the target registry"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
 			}
-			if err := registryhost.Validate(host); err != nil || strings.Contains(o.To, "://") {
-				return clierror.Invalid(fmt.Errorf("--to %+q: expected HOST[:PORT][/PATH], without a scheme", o.To))
-			}
-			if _, err := policy.NormalizePrefix(o.To); err != nil {
+			to, err := policy.ParsePrefix(o.To)
+			if err != nil {
 				return clierror.Invalid(fmt.Errorf("--to %w", err))
 			}
+			o.target = to
 			c.SilenceUsage = true
 			return o.Run(c.Context())
 		},
@@ -275,40 +284,29 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 		return err
 	}
 	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTP
-	targetHost, _, _ := strings.Cut(o.To, "/")
+	targetHost := o.target.Host()
 	if o.Registry.InsecureSkipTLSVerify {
 		warn(fmt.Sprintf("--registry-insecure-skip-tls-verify is set: the certificate of %s is not verified", targetHost))
 	}
 	if o.Registry.PlainHTTP {
 		warn(fmt.Sprintf("--plain-http is set: the connection to %s is not encrypted", targetHost))
 	}
-	authFor := func(repository string) (oci.Auth, error) {
-		host, _, _ := strings.Cut(repository, "/")
+	authFor := func(repository place.Place) (oci.Auth, error) {
 		var a oci.Auth
-		for _, l := range set.Layers {
-			if l == nil {
-				continue
-			}
-			for _, r := range l.Doc.Registries {
-				for _, m := range r.Mirrors {
-					if m.SecretRef == nil || !policy.Matches(m.Location, repository) {
-						continue
-					}
-					if s == nil {
-						var err error
-						if s, err = openSession(ctx, o.KubeFlags, "components"); err != nil {
-							return a, err
-						}
-					}
-					res, err := credentials.ResolveBound(ctx, s.secrets, o.SystemNamespace, m.SecretRef.Name, host)
-					if err != nil {
-						return a, err
-					}
-					return fetch.SecretAuth(res), nil
+		if name, ok := set.MirrorSecret(repository); ok {
+			if s == nil {
+				var err error
+				if s, err = openSession(ctx, o.KubeFlags, "components"); err != nil {
+					return a, err
 				}
 			}
+			res, err := credentials.ResolveBound(ctx, s.secrets, o.SystemNamespace, name, repository.Host())
+			if err != nil {
+				return a, err
+			}
+			return fetch.SecretAuth(res), nil
 		}
-		cred, err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Credential(ctx, host)
+		cred, err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Credential(ctx, repository.Host())
 		if err != nil {
 			return a, err
 		}
@@ -318,25 +316,28 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 		return a, nil
 	}
 	repoFor := func(repository string) (oras.Target, error) {
-		host, path, _ := strings.Cut(repository, "/")
-		ref := chartref.Reference{Registry: host, Repository: path}
-		a, err := authFor(repository)
+		at, err := place.ParsePlace(repository)
+		if err != nil || at.Path() == "" {
+			return nil, clierror.Invalid(fmt.Errorf("the bundle names a repository that cannot be pushed to: %+q", repository))
+		}
+		ref := chartref.Reference{Registry: at.Host(), Repository: at.Path()}
+		a, err := authFor(at)
 		if err != nil {
 			return nil, err
 		}
-		t := set.For(repository).TLS
+		t := set.For(at).TLS
 		a.Extra.PolicyCAs = t.CAPEMs()
 		if c := t.ClientCertificate; c != nil {
 			a.Extra.PolicyCertPEM, a.Extra.PolicyKeyPEM = c.CertPEM, c.KeyPEM
 		}
 		a.Extra.InsecureSkipVerify = t.InsecureSkipVerify || o.Registry.InsecureSkipTLSVerify
 		a.Extra.PlainHTTP = t.PlainHTTP || o.Registry.PlainHTTP
-		if err := oci.CheckPlainHTTP(host, a.Extra.PlainHTTP, a.Credential != nil, o.AllowPlainHTTP); err != nil {
+		if err := oci.CheckPlainHTTP(at.Host(), a.Extra.PlainHTTP, a.Credential != nil, o.AllowPlainHTTP); err != nil {
 			return nil, err
 		}
 		return puller.Repository(ctx, ref, a)
 	}
-	pushed, err := b.Push(ctx, o.To, repoFor)
+	pushed, err := b.Push(ctx, o.target.String(), repoFor)
 	if err != nil {
 		return fmt.Errorf("pushing the bundle %q: %w", filepath.Base(o.File), err)
 	}
@@ -349,8 +350,9 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 		}
 		return printStructured(o.Out, o.Output, doc)
 	}
+	pr := termsafe.NewPrinter(o.Out)
 	for _, p := range pushed {
-		fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("Pushed %s -> %s (%d signatures)", p.Reference, p.Target, p.Signatures)))
+		pr.Printf("Pushed %s -> %s (%d %s)\n", p.Reference, p.Target, p.Signatures, plural(p.Signatures, "signature", "signatures"))
 	}
-	return nil
+	return pr.Err()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // NewCacheCommand returns "cache" with its list and prune subcommands.
@@ -46,10 +47,16 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 		Args:    cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			store := cache.NewChartStore()
-			entries, err := store.List()
+			inv, err := store.List()
 			if err != nil {
 				return err
 			}
+			warn := warner(streams.ErrOut)
+			if n := len(inv.Bad); n > 0 {
+				warn(fmt.Sprintf("%d cache %s failed %s checks and %s ignored (not listed); \"%s cache prune\" removes %s",
+					n, plural(n, "entry", "entries"), plural(n, "its", "their"), plural(n, "is", "are"), invocation, plural(n, "it", "them")))
+			}
+			entries := inv.Entries
 			switch output {
 			case OutputJSON, OutputYAML:
 				doc := cacheListOutput{Entries: entries}
@@ -59,18 +66,23 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 				return printStructured(streams.Out, output, doc)
 			}
 			if len(entries) == 0 {
-				fmt.Fprintf(streams.ErrOut, "No charts in the cache (%s).\n", store.Root)
+				termsafe.NewPrinter(streams.ErrOut).Printf("No charts in the cache (%s).\n", store.Root)
 				return nil
 			}
+			// The fields are escaped one by one, then laid out in columns.
 			w := printers.GetNewTabWriter(streams.Out)
-			fmt.Fprintln(w, "CHART\tVERSION\tDIGEST\tSIZE\tLAST USED\tREFERENCE")
+			p := termsafe.NewPrinter(w)
+			p.Printf("CHART\tVERSION\tDIGEST\tSIZE\tLAST USED\tREFERENCE\n")
 			for _, e := range entries {
 				refs := e.Ref
 				if len(e.Tags) > 0 {
 					refs = strings.Join(e.Tags, ",")
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, shortDigest(e.ManifestDigest), humanBytes(e.Size),
+				p.Printf("%s\t%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, shortDigest(e.ManifestDigest), humanBytes(e.Size),
 					duration.HumanDuration(time.Since(e.LastUsed))+" ago", refs)
+			}
+			if err := p.Err(); err != nil {
+				return err
 			}
 			return w.Flush()
 		},
@@ -106,17 +118,21 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 				cutoff = time.Now().Add(time.Hour)
 			}
 			removed, err := cache.NewChartStore().Prune(cutoff)
+			p := termsafe.NewPrinter(streams.Out)
 			var freed int64
-			for _, e := range removed {
+			for _, e := range removed.Entries {
 				freed += e.Size
-				fmt.Fprintf(streams.Out, "Removed %s-%s (%s)\n", e.Chart, e.Version, shortDigest(e.ManifestDigest))
+				p.Printf("Removed %s-%s (%s)\n", e.Chart, e.Version, shortDigest(e.ManifestDigest))
 			}
-			noun := "charts"
-			if len(removed) == 1 {
-				noun = "chart"
+			for _, b := range removed.Bad {
+				p.Printf("Removed the entry of %s, which failed its checks (%s)\n", shortDigest(b.Digest), b.Reason)
 			}
-			fmt.Fprintf(streams.Out, "Pruned %d %s, %s freed\n", len(removed), noun, humanBytes(freed))
-			return err
+			n := len(removed.Entries)
+			p.Printf("Pruned %d %s, %s freed\n", n, plural(n, "chart", "charts"), humanBytes(freed))
+			if err != nil {
+				return err
+			}
+			return p.Err()
 		},
 	}
 	c.Flags().DurationVar(&olderThan, "older-than", 0, "Remove charts last used longer ago than this (e.g. 720h).")

@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/ocisrc/ocisrc/pkg/fetch"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -174,22 +175,20 @@ func TestHelmUnknownCommand(t *testing.T) {
 
 func TestTextOutput(t *testing.T) {
 	var b bytes.Buffer
+	p := termsafe.NewPrinter(&b)
 	r := fetch.Result{Component: "team-a/app", Chart: "oci://r/charts/app:1.2.3", Version: "1.2.3", Digest: "sha256:abc", Path: "/c/app-1.2.3.tgz", Credentials: "deployment-system/creds"}
-	if err := printText(&b, r, false); err != nil {
-		t.Fatal(err)
-	}
+	printText(p, r, false)
 	r.Credentials, r.Cached, r.Destination = "", true, "/out/app-1.2.3.tgz"
-	if err := printText(&b, r, false); err != nil {
-		t.Fatal(err)
-	}
+	printText(p, r, false)
 	r.Chart = "oci://r/charts/app:1.2.3@sha256:abc"
-	if err := printText(&b, r, true); err != nil {
-		t.Fatal(err)
-	}
+	printText(p, r, true)
+	r.Path = "/c/x\nHint: run this"
+	printText(p, r, false)
 	want := "Pulled team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (credentials: deployment-system/creds)\n" +
 		"Cached team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (anonymous), placed in /out/app-1.2.3.tgz\n" +
-		"Would pull team-a/app: oci://r/charts/app:1.2.3@sha256:abc (anonymous)\n"
-	if b.String() != want {
+		"Would pull team-a/app: oci://r/charts/app:1.2.3@sha256:abc (anonymous)\n" +
+		"Cached team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/x\\nHint: run this (anonymous), placed in /out/app-1.2.3.tgz\n"
+	if b.String() != want || p.Err() != nil {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

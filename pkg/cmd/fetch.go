@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 	"github.com/ocisrc/ocisrc/pkg/version"
@@ -181,7 +181,7 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (for example 30s, 5m).")
 	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, verb+" every Component matching this label selector (e.g. -l team=a,tier!=test).")
 	fs.BoolVar(&o.All, "all", o.All, verb+" every Component in the namespace (with -A, in every namespace).")
-	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace.")
+	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace; with -f, take each Component's metadata.namespace from its file (without -A a file naming another namespace than -n's is refused).")
 	addFileFlags(fs, &o.Files, strings.ToLower(verb))
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
@@ -202,8 +202,8 @@ func (o *FetchOptions) Validate() error {
 	bulk := o.All || o.Selector != ""
 	files := len(o.Files.Filenames) > 0
 	switch {
-	case files && (len(o.Names) > 0 || bulk || o.AllNamespaces):
-		return clierror.Invalid(errors.New("-f/--filename cannot be combined with NAME arguments, --selector, --all or --all-namespaces"))
+	case files && (len(o.Names) > 0 || bulk):
+		return clierror.Invalid(errors.New("-f/--filename cannot be combined with NAME arguments, --selector or --all"))
 	case files:
 	case o.Files.Recursive:
 		return clierror.Invalid(errors.New("-R/--recursive needs -f/--filename"))
@@ -211,17 +211,23 @@ func (o *FetchOptions) Validate() error {
 		return clierror.Invalid(errors.New("at least one Component NAME is required, or --selector, --all or -f"))
 	case len(o.Names) > 0 && bulk:
 		return clierror.Invalid(errors.New("NAME arguments cannot be combined with --selector or --all"))
-	case o.AllNamespaces && !bulk:
-		return clierror.Invalid(errors.New("--all-namespaces needs --all or --selector: a Component cannot be fetched by name across all namespaces"))
+	case o.AllNamespaces && !bulk && !files:
+		return clierror.Invalid(errors.New("--all-namespaces needs --all, --selector or -f: a Component cannot be fetched by name across all namespaces"))
 	case o.Concurrency < 1:
 		return clierror.Invalid(fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
 	case o.Offline && o.DryRun:
 		return clierror.Invalid(errors.New("--offline and --dry-run cannot be combined"))
 	}
 	for _, n := range o.Names {
-		if n == "" || strings.Contains(n, "/") {
-			return clierror.Invalid(fmt.Errorf("invalid Component name %q: expected a name, not TYPE/NAME (use --resource to read another resource)", n))
+		if strings.Contains(n, "/") {
+			return clierror.Invalid(fmt.Errorf("invalid Component name %+q: expected a name, not TYPE/NAME (use --resource to read another resource)", n))
 		}
+		if err := component.CheckName("NAME", n); err != nil {
+			return clierror.Invalid(err)
+		}
+	}
+	if err := component.CheckNamespace("--system-namespace", o.SystemNamespace); o.SystemNamespace != "" && err != nil {
+		return clierror.Invalid(err)
 	}
 	if o.Resource == "" {
 		return clierror.Invalid(errors.New("--resource must not be empty"))
@@ -293,7 +299,7 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	var found []component.Component
 	var missing map[string]error
 	if len(o.Files.Filenames) > 0 {
-		found, err = component.FromFiles(o.Files, s.namespace)
+		found, err = component.FromFiles(o.Files, component.Namespaces{Effective: s.namespace, AcceptClaims: o.AllNamespaces})
 	} else {
 		found, missing, err = s.finder.Find(component.Query{
 			Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
@@ -308,7 +314,7 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	}
 	run := &fetchRun{fetcher: f}
 	if len(o.Names) == 0 && len(found) == 0 {
-		fmt.Fprintf(o.ErrOut, "No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
+		termsafe.NewPrinter(o.ErrOut).Printf("No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
 		run.none = true
 		return run, nil
 	}
@@ -393,15 +399,16 @@ func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) erro
 	if len(flags) == 0 {
 		return nil
 	}
-	hosts := map[string]bool{}
+	hosts := map[place.Host]bool{}
 	for _, c := range comps {
 		if r, err := f.Source(c); err == nil {
-			hosts[strings.ToLower(r.Ref.Registry)] = true
+			hosts[r.Ref.Registry] = true
 		}
 	}
+	var only place.Host
 	names := make([]string, 0, len(hosts))
 	for h := range hosts {
-		names = append(names, h)
+		names, only = append(names, h.String()), h
 	}
 	sort.Strings(names)
 	if len(names) > 1 {
@@ -410,12 +417,12 @@ func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) erro
 			"put plainHTTP: true or tls.insecureSkipVerify: true under the prefix of the registry that needs it, in the local registry policy file (--registry-policy)")
 	}
 	if len(names) == 1 {
-		f.RelaxHost = names[0]
+		f.RelaxHost = only
 		if o.Registry.InsecureSkipTLSVerify {
-			fmt.Fprintf(o.ErrOut, "Warning: --registry-insecure-skip-tls-verify is set: the certificate of %s is not verified\n", f.RelaxHost)
+			f.Warn(fmt.Sprintf("--registry-insecure-skip-tls-verify is set: the certificate of %s is not verified", f.RelaxHost))
 		}
 		if o.Registry.PlainHTTP {
-			fmt.Fprintf(o.ErrOut, "Warning: --plain-http is set: the connection to %s is not encrypted\n", f.RelaxHost)
+			f.Warn(fmt.Sprintf("--plain-http is set: the connection to %s is not encrypted", f.RelaxHost))
 		}
 	}
 	return nil
@@ -516,46 +523,43 @@ func (o *FetchOptions) print(results []fetch.Result) error {
 		}
 		return printStructured(o.Out, o.Output, doc)
 	default:
+		p := termsafe.NewPrinter(o.Out)
 		for _, r := range results {
 			if r.Error != "" {
 				continue // named in the error on stderr
 			}
-			if err := printText(o.Out, r, o.DryRun); err != nil {
-				return err
-			}
+			printText(p, r, o.DryRun)
 		}
-		return nil
+		return p.Err()
 	}
 }
 
 // printText prints one result as a line. Everything in it that came from the
-// cluster or a registry is escaped (pkg/termsafe).
-func printText(w io.Writer, r fetch.Result, dryRun bool) error {
+// cluster or a registry is escaped by the printer.
+func printText(p *termsafe.Printer, r fetch.Result, dryRun bool) {
 	creds := "anonymous"
 	if r.Credentials != "" {
 		creds = "credentials: " + r.Credentials
 	}
-	var line string
 	if dryRun {
-		line = fmt.Sprintf("Would pull %s: %s (%s)", r.Component, r.Chart, creds)
-	} else {
-		verb := "Pulled"
-		if r.Cached {
-			verb = "Cached"
-		}
-		line = fmt.Sprintf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
-		if r.FromMirror() {
-			line += ", from the mirror " + r.Source
-		}
-		for _, v := range r.Verified {
-			line += fmt.Sprintf(", verified by %s key %s", v.Provider, v.Key)
-		}
-		if r.Destination != "" {
-			line += ", placed in " + r.Destination
-		}
+		p.Printf("Would pull %s: %s (%s)\n", r.Component, r.Chart, creds)
+		return
 	}
-	_, err := fmt.Fprintln(w, termsafe.Escape(line))
-	return err
+	verb := "Pulled"
+	if r.Cached {
+		verb = "Cached"
+	}
+	p.Printf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
+	if r.FromMirror() {
+		p.Printf(", from the mirror %s", r.Source)
+	}
+	for _, v := range r.Verified {
+		p.Printf(", verified by %s key %s", v.Provider, v.Key)
+	}
+	if r.Destination != "" {
+		p.Printf(", placed in %s", r.Destination)
+	}
+	p.Printf("\n")
 }
 
 // pinned is the chart as written, with the pulled digest added if it lacked one.
@@ -619,15 +623,44 @@ type bulkLine struct {
 func (l bulkLine) text() string { return l.prefix + l.err.Error() }
 
 func (e *BulkError) Error() string {
-	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(e.Messages, "\n  "))
+	return fmt.Sprintf("%d of %d %s failed:\n  %s", e.Failed, e.Total, plural(e.Total, "Component", "Components"), strings.Join(e.Messages, "\n  "))
 }
 
-// Lines is the message for a terminal: its own line breaks kept, each
-// failure's text escaped.
-func (e *BulkError) Lines() string {
-	lines := make([]string, len(e.lines))
-	for i, l := range e.lines {
-		lines[i] = termsafe.Escape(l.prefix) + strings.ReplaceAll(terminalText(l.err), "\n", "\n  ")
+// TerminalLines is the message for a terminal: a line per failure (more
+// for a failure with lines of its own), each escaped when printed.
+func (e *BulkError) TerminalLines() []string {
+	lines := []string{fmt.Sprintf("%d of %d %s failed:", e.Failed, e.Total, plural(e.Total, "Component", "Components"))}
+	for _, l := range e.lines {
+		sub := terminalLines(l.err)
+		lines = append(lines, "  "+l.prefix+sub[0])
+		for _, s := range sub[1:] {
+			lines = append(lines, "  "+s)
+		}
 	}
-	return fmt.Sprintf("%d of %d Components failed:\n  %s", e.Failed, e.Total, strings.Join(lines, "\n  "))
+	return lines
+}
+
+// Hints are the distinct hints of the failures, once each, in the order of
+// the failures: what the same Components would get one at a time.
+func (e *BulkError) Hints() [][]string {
+	var out [][]string
+	seen := map[string]bool{}
+	for _, l := range e.lines {
+		h := clierror.HintLines(l.err)
+		key := strings.Join(h, "\n")
+		if len(h) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, h)
+	}
+	return out
+}
+
+// plural is one or many, by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

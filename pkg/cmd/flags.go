@@ -69,7 +69,8 @@ func printStructured(w io.Writer, output string, v any) error {
 		_, err = w.Write(data)
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", data)
+	// JSON escapes every control character itself (\u001b): exact, and safe.
+	_, err = w.Write(append(data, '\n'))
 	return err
 }
 

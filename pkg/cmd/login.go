@@ -15,6 +15,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // LoginOptions holds every input of login and logout.
@@ -155,11 +156,12 @@ func NewLoginCommand(o *LoginOptions, invocation string) *cobra.Command {
 			if err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Login(ctx, r.Ref.Registry, cred); err != nil {
 				return err
 			}
-			fmt.Fprintf(o.Out, "Logged in to %s with secret %s (stored in %s)\n", r.Ref.Registry, r.Secret, o.RegistryConfig)
+			p := termsafe.NewPrinter(o.Out)
+			p.Printf("Logged in to %s with secret %s (stored in %s)\n", r.Ref.Registry, r.Secret, o.RegistryConfig)
 			if len(r.Auth.Extra.CAPEM) > 0 || len(r.Auth.Extra.CertPEM) > 0 {
-				fmt.Fprintf(o.ErrOut, "Warning: secret %s also holds TLS material (ca.crt or tls.crt): login stores only the credential; pass --ca-file, --cert-file and --key-file to helm yourself\n", r.Secret)
+				warner(o.ErrOut)(fmt.Sprintf("secret %s also holds TLS material (ca.crt or tls.crt): login stores only the credential; pass --ca-file, --cert-file and --key-file to helm yourself", r.Secret))
 			}
-			return nil
+			return p.Err()
 		}),
 	}
 	o.bind(c)
@@ -175,14 +177,17 @@ func NewLogoutCommand(o *LoginOptions, invocation string) *cobra.Command {
 		Args:    oneName,
 		RunE: o.runE(false, func(ctx context.Context, r *fetch.Resolution) error {
 			err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Logout(ctx, r.Ref.Registry)
+			p := termsafe.NewPrinter(o.Out)
 			if errors.Is(err, credentials.ErrNotLoggedIn) {
-				return fmt.Errorf("not logged in to %s (nothing stored in %s)", r.Ref.Registry, o.RegistryConfig)
+				// As helm registry logout: nothing to remove is not a failure.
+				warner(o.ErrOut)(fmt.Sprintf("not logged in to %s (nothing stored in %s)", r.Ref.Registry, o.RegistryConfig))
+				return nil
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(o.Out, "Logged out of %s (removed from %s)\n", r.Ref.Registry, o.RegistryConfig)
-			return nil
+			p.Printf("Logged out of %s (removed from %s)\n", r.Ref.Registry, o.RegistryConfig)
+			return p.Err()
 		}),
 	}
 	o.bind(c)

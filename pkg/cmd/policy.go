@@ -22,6 +22,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -220,7 +221,7 @@ func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams generi
 				}
 				set = policy.Set{Layers: []*policy.Loaded{file}}
 			}
-			out := explainOutput{Reference: ref.String(), Settings: set.For(ref.Repo()), Sources: []string{}}
+			out := explainOutput{Reference: ref.String(), Settings: set.For(ref.Place()), Sources: []string{}}
 			for _, l := range set.Layers {
 				if l != nil {
 					out.Sources = append(out.Sources, l.Source.String())
@@ -261,49 +262,49 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	case OutputJSON, OutputYAML:
 		return printStructured(w, output, out)
 	}
-	var b strings.Builder
+	p := termsafe.NewPrinter(w)
 	st := out.Settings
-	fmt.Fprintf(&b, "Reference:   %s\n", out.Reference)
-	fmt.Fprintf(&b, "Repository:  %s\n", st.Repository)
+	p.Printf("Reference:   %s\n", out.Reference)
+	p.Printf("Repository:  %s\n", st.Repository)
 	if len(out.Sources) == 0 {
-		b.WriteString("Policy:      none (no local file, no ConfigMap)\n")
+		p.Printf("Policy:      none (no local file, no ConfigMap)\n")
 	}
 	for i, s := range out.Sources {
 		label := "Policy:      "
 		if i > 0 {
 			label = "             "
 		}
-		fmt.Fprintf(&b, "%s%s\n", label, s)
+		p.Printf("%s%s\n", label, s)
 	}
 	if len(st.Matches) == 0 {
-		b.WriteString("Matched:     no prefix\n")
+		p.Printf("Matched:     no prefix\n")
 	}
 	for i, m := range st.Matches {
 		label := "Matched:     "
 		if i > 0 {
 			label = "             "
 		}
-		fmt.Fprintf(&b, "%sprefix %s (%s)\n", label, m.Prefix, m.From)
+		p.Printf("%sprefix %s (%s)\n", label, m.Prefix, m.From)
 	}
 	if st.Blocked {
-		fmt.Fprintf(&b, "Blocked:     yes, by %s: the reference is refused before any request\n", strings.Join(st.BlockedBy, ", "))
+		p.Printf("Blocked:     yes, by %s: the reference is refused before any request\n", strings.Join(st.BlockedBy, ", "))
 	} else {
-		b.WriteString("Blocked:     no\n")
+		p.Printf("Blocked:     no\n")
 	}
 	for i, m := range st.Mirrors {
-		fmt.Fprintf(&b, "Mirror %d:    %s", i+1, m.Repository)
+		p.Printf("Mirror %d:    %s", i+1, m.Repository)
 		if m.ResolveTags {
-			b.WriteString(" (resolves tags)")
+			p.Printf(" (resolves tags)")
 		} else {
-			b.WriteString(" (digest-pinned references only)")
+			p.Printf(" (digest-pinned references only)")
 		}
 		if m.SecretRef != "" {
-			fmt.Fprintf(&b, ", credentials: secret %s of the system namespace", m.SecretRef)
+			p.Printf(", credentials: secret %s of the system namespace", m.SecretRef)
 		} else {
-			b.WriteString(", anonymous")
+			p.Printf(", anonymous")
 		}
-		fmt.Fprintf(&b, " (%s)\n", m.From)
-		writeTLS(&b, "             ", m.TLS)
+		p.Printf(" (%s)\n", m.From)
+		writeTLS(p, "             ", m.TLS)
 	}
 	origin := "contacted after the mirrors, with the Component's credentials"
 	if len(st.Mirrors) == 0 {
@@ -316,33 +317,32 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	if st.OriginFrom != "" {
 		from = " (" + st.OriginFrom + ")"
 	}
-	fmt.Fprintf(&b, "Origin:      %s: %s%s\n", st.Repository, origin, from)
-	writeTLS(&b, "             ", st.TLS)
+	p.Printf("Origin:      %s: %s%s\n", st.Repository, origin, from)
+	writeTLS(p, "             ", st.TLS)
 	for _, f := range out.Flags {
-		fmt.Fprintf(&b, "Flag:        %s\n", f)
+		p.Printf("Flag:        %s\n", f)
 	}
 	if v := st.Verify; v.Required {
-		fmt.Fprintf(&b, "Verify:      a valid signature is required (%s)\n", strings.Join(v.RequiredBy, ", "))
+		p.Printf("Verify:      a valid signature is required (%s)\n", strings.Join(v.RequiredBy, ", "))
 		for _, k := range v.CosignKeys {
-			fmt.Fprintf(&b, "             cosign key %s (%s)\n", keyName(k.Data), k.From)
+			p.Printf("             cosign key %s (%s)\n", keyName(k.Data), k.From)
 		}
 		for _, k := range v.CosignSecrets {
-			fmt.Fprintf(&b, "             cosign keys: every *.pub of secret %s in the system namespace (%s)\n", k.Secret, k.From)
+			p.Printf("             cosign keys: every *.pub of secret %s in the system namespace (%s)\n", k.Secret, k.From)
 		}
 		for _, k := range v.HelmKeyrings {
-			fmt.Fprintf(&b, "             helm keyring of %d bytes (%s)\n", len(k.Data), k.From)
+			p.Printf("             helm keyring of %d bytes (%s)\n", len(k.Data), k.From)
 		}
 		for _, k := range v.HelmSecrets {
-			fmt.Fprintf(&b, "             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)
+			p.Printf("             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)
 		}
 	} else {
-		b.WriteString("Verify:      no signature required\n")
+		p.Printf("Verify:      no signature required\n")
 	}
 	if st.AllowUnboundSystemSecrets {
-		b.WriteString("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
+		p.Printf("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
 	}
-	_, err := io.WriteString(w, termsafeLines(b.String()))
-	return err
+	return p.Err()
 }
 
 // keyName is a cosign key's fingerprint, for explain.
@@ -354,20 +354,20 @@ func keyName(pem []byte) string {
 	return k.Fingerprint
 }
 
-func writeTLS(b *strings.Builder, pad string, t policy.TLSSettings) {
-	b.WriteString(pad + "TLS: system roots")
+func writeTLS(p *termsafe.Printer, pad string, t policy.TLSSettings) {
+	p.Printf("%sTLS: system roots", pad)
 	for _, ca := range t.CAs {
-		fmt.Fprintf(b, " + %s (%s)", strings.Join(ca.Subjects, "; "), ca.From)
+		p.Printf(" + %s (%s)", strings.Join(ca.Subjects, "; "), ca.From)
 	}
-	b.WriteString("\n")
+	p.Printf("\n")
 	if c := t.ClientCertificate; c != nil {
-		fmt.Fprintf(b, "%sclient certificate %s (%s)\n", pad, c.Subject, c.From)
+		p.Printf("%sclient certificate %s (%s)\n", pad, c.Subject, c.From)
 	}
 	if t.InsecureSkipVerify {
-		fmt.Fprintf(b, "%sinsecureSkipVerify: the certificate is NOT verified (%s)\n", pad, t.InsecureSkipVerifyFrom)
+		p.Printf("%sinsecureSkipVerify: the certificate is NOT verified (%s)\n", pad, t.InsecureSkipVerifyFrom)
 	}
 	if t.PlainHTTP {
-		fmt.Fprintf(b, "%splainHTTP: the connection is NOT encrypted (%s)\n", pad, t.PlainHTTPFrom)
+		p.Printf("%splainHTTP: the connection is NOT encrypted (%s)\n", pad, t.PlainHTTPFrom)
 	}
 }
 
@@ -399,8 +399,14 @@ func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation str
 			if err != nil {
 				return clierror.Invalid(err)
 			}
-			_, err = fmt.Fprintf(streams.Out, "%s is a valid %s with %d registries\n", args[0], policy.Kind, len(l.Doc.Registries))
-			return err
+			as := "as a local policy file"
+			if asConfigMap {
+				as = "as the content of the cluster's ConfigMap"
+			}
+			p := termsafe.NewPrinter(streams.Out)
+			n := len(l.Doc.Registries)
+			p.Printf("%s is a valid %s %s, with %d %s\n", args[0], policy.Kind, as, n, plural(n, "registry", "registries"))
+			return p.Err()
 		},
 	}
 	c.Flags().BoolVar(&asConfigMap, "as-configmap", false, "Check the file as the cluster's ConfigMap content: refuse what only a local file may set.")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -172,32 +173,48 @@ func Main(ctx context.Context, argv0 string, args []string, streams genericioopt
 		// Interrupted: the caller reports the signal once.
 		return clierror.CodeRuntime
 	}
-	fmt.Fprintf(streams.ErrOut, "Error: %s\n", errorText(err))
-	if hint := clierror.Hint(err); hint != "" {
-		fmt.Fprintf(streams.ErrOut, "Hint: %s\n", termsafe.EscapeLines(hint))
-	}
+	PrintError(streams.ErrOut, err)
 	return clierror.ExitCode(err)
 }
 
-// errorText is err's message for the terminal: control characters from
-// registries and cluster objects escaped, the line breaks of a bulk failure kept.
-func errorText(err error) string {
+// PrintError prints err as main does: "Error: " and its message, then its
+// hints. Everything goes through the escaping printer: an error's own line
+// structure (a bulk failure's list, the places tried) is kept, and no text
+// inside a line can start another.
+func PrintError(w io.Writer, err error) {
+	p := termsafe.NewPrinter(w)
+	lines := terminalLines(err)
+	p.Printf("Error: %s\n", lines[0])
+	for _, l := range lines[1:] {
+		p.Printf("%s\n", l)
+	}
+	var hints [][]string
 	var bulk *BulkError
 	if errors.As(err, &bulk) {
-		return bulk.Lines()
+		hints = bulk.Hints()
+	} else if h := clierror.HintLines(err); len(h) > 0 {
+		hints = [][]string{h}
 	}
-	return terminalText(err)
+	for _, h := range hints {
+		p.Printf("Hint: %s\n", h[0])
+		for _, l := range h[1:] {
+			p.Printf("%s\n", l)
+		}
+	}
 }
 
-// terminalText is one error's message for a terminal: escaped, unless the
-// error has several lines of its own, each escaped (TerminalText).
-func terminalText(err error) string {
-	var multi interface{ TerminalText() string }
+// terminalLines is one error's message as lines for a terminal: one line,
+// unless the error has several lines of its own (TerminalLines).
+func terminalLines(err error) []string {
+	var multi interface{ TerminalLines() []string }
 	if errors.As(err, &multi) {
-		prefix := strings.TrimSuffix(err.Error(), multi.(error).Error())
-		return termsafe.Escape(prefix) + multi.TerminalText()
+		lines := multi.TerminalLines()
+		if prefix := strings.TrimSuffix(err.Error(), multi.(error).Error()); prefix != "" && len(lines) > 0 {
+			lines[0] = prefix + lines[0]
+		}
+		return lines
 	}
-	return termsafe.Escape(err.Error())
+	return []string{err.Error()}
 }
 
 // Execute runs root and classifies the error: a failure before any command

@@ -98,13 +98,11 @@ func (s *session) component(name string) (component.Component, error) {
 	return found[0], nil
 }
 
-// termsafeLines escapes each line of text made of cluster and registry data.
-func termsafeLines(s string) string { return termsafe.EscapeLines(s) }
-
 // warner prints each distinct warning once, as kubectl does: "Warning: …".
 func warner(w io.Writer) func(string) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
+	p := termsafe.NewPrinter(w)
 	return func(msg string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -112,7 +110,7 @@ func warner(w io.Writer) func(string) {
 			return
 		}
 		seen[msg] = true
-		fmt.Fprintf(w, "Warning: %s\n", termsafe.Escape(msg))
+		p.Printf("Warning: %s\n", msg)
 	}
 }
 

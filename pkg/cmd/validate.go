@@ -13,6 +13,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/policy"
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
 // ValidateOptions holds every input of validate.
@@ -33,8 +34,11 @@ namespace), and the local registry policy (blocked prefixes; a prefix that
 never contacts its origin needs a digest pin).
 
 The namespace of a Component is its metadata.namespace, else -n, else the
-kubeconfig's (read from the file only). Exit codes: 0 every Component is
-valid; 2 at least one is not (one line per problem).`
+kubeconfig's (read from the file only): validate checks every namespace a
+repository holds, while fetch -f accepts another namespace than -n's only
+with -A. Names and namespaces are checked as Kubernetes checks them. Exit
+codes: 0 every Component is valid; 2 at least one is not (one line per
+problem).`
 
 // NewValidateCommand returns validate.
 func NewValidateCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
@@ -70,7 +74,7 @@ func (o *ValidateOptions) Run() error {
 	if err != nil || namespace == "" {
 		namespace = "default"
 	}
-	comps, err := component.FromFiles(o.Files, namespace)
+	comps, err := component.FromFiles(o.Files, component.Namespaces{Effective: namespace, AcceptClaims: true})
 	if err != nil {
 		return err
 	}
@@ -87,10 +91,12 @@ func (o *ValidateOptions) Run() error {
 		return err
 	}
 	if len(problems) > 0 {
-		return clierror.Invalid(fmt.Errorf("%d problems in %d Components", len(problems), len(comps)))
+		return clierror.Invalid(fmt.Errorf("%d %s in %d %s", len(problems), plural(len(problems), "problem", "problems"), len(comps), plural(len(comps), "Component", "Components")))
 	}
 	if o.Output == OutputText {
-		fmt.Fprintf(o.ErrOut, "%d Components are valid.\n", len(comps))
+		p := termsafe.NewPrinter(o.ErrOut)
+		p.Printf("%d %s\n", len(comps), plural(len(comps), "Component is valid.", "Components are valid."))
+		return p.Err()
 	}
 	return nil
 }
@@ -101,10 +107,9 @@ func (o *ValidateOptions) print(problems []fetch.Problem) error {
 		// A list of {"file", "component", "field", "message"}, [] when all are valid.
 		return printStructured(o.Out, o.Output, problems)
 	}
+	pr := termsafe.NewPrinter(o.Out)
 	for _, p := range problems {
-		if _, err := fmt.Fprintln(o.Out, termsafeLines(fmt.Sprintf("%s: %s: %s: %s", p.File, p.Component, p.Field, p.Message))); err != nil {
-			return err
-		}
+		pr.Printf("%s: %s: %s: %s\n", p.File, p.Component, p.Field, p.Message)
 	}
-	return nil
+	return pr.Err()
 }

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"github.com/ocisrc/ocisrc/pkg/termsafe"
+
 	"fmt"
 	"runtime"
 
@@ -38,8 +40,9 @@ func NewVersionCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			case OutputJSON, OutputYAML:
 				return printStructured(streams.Out, output, v)
 			default:
-				_, err := fmt.Fprintln(streams.Out, v)
-				return err
+				p := termsafe.NewPrinter(streams.Out)
+				p.Printf("%s\n", v)
+				return p.Err()
 			}
 		},
 	}

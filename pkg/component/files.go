@@ -15,13 +15,29 @@ import (
 // Kind is the kind of object FromFiles takes.
 const Kind = "Component"
 
+// Namespaces says which namespaces a file's Components may be in. A file's
+// metadata.namespace is a claim, not a fact of the cluster: a Component of
+// a file belongs to the effective namespace (-n, else the kubeconfig
+// context's), as kubectl apply -n enforces, unless the claims are accepted
+// (-A).
+type Namespaces struct {
+	// Effective is the namespace a Component without metadata.namespace is
+	// in, and the only one a Component may name unless AcceptClaims.
+	Effective string
+	// AcceptClaims takes each Component's metadata.namespace as it is.
+	AcceptClaims bool
+}
+
 // FromFiles reads every object of kind Component in the files, as kubectl's
 // -f/--filename and -R/--recursive do (cli-runtime's resource builder in
 // local mode: no cluster is contacted): files, directories, URLs and "-" for
 // standard input; multi-document YAML, JSON, and lists. Objects of other
-// kinds are skipped. An object without metadata.namespace is in namespace.
-// Files with no Component at all are an error (exit 2).
-func FromFiles(opts resource.FilenameOptions, namespace string) ([]Component, error) {
+// kinds are skipped. An object without metadata.namespace is in the
+// effective namespace; one naming another namespace is refused unless ns
+// accepts claims. Names and namespaces are checked as Kubernetes checks
+// them. Files with no Component at all, and every refusal, are an error
+// (exit 2) naming the file.
+func FromFiles(opts resource.FilenameOptions, ns Namespaces) ([]Component, error) {
 	infos, err := resource.NewLocalBuilder().
 		Unstructured().
 		ContinueOnError().
@@ -38,9 +54,9 @@ func FromFiles(opts resource.FilenameOptions, namespace string) ([]Component, er
 		if !ok || u.GetKind() != Kind {
 			continue
 		}
-		ns := u.GetNamespace()
-		if ns == "" {
-			ns = namespace
+		claimed := u.GetNamespace()
+		if claimed == "" {
+			claimed = ns.Effective
 		}
 		src, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "source")
 		gv := u.GroupVersionKind()
@@ -49,7 +65,7 @@ func FromFiles(opts resource.FilenameOptions, namespace string) ([]Component, er
 			res += "." + gv.Group
 		}
 		out = append(out, Component{
-			Namespace:   ns,
+			Namespace:   claimed,
 			Name:        u.GetName(),
 			Resource:    res,
 			Source:      src,
@@ -64,6 +80,14 @@ func FromFiles(opts resource.FilenameOptions, namespace string) ([]Component, er
 	for _, c := range out {
 		if c.Name == "" {
 			return nil, clierror.Invalid(fmt.Errorf("%s: a %s has no metadata.name", c.File, Kind))
+		}
+		if err := checkObject(c); err != nil {
+			return nil, clierror.InvalidWithHint(err, "fix the file: Kubernetes would refuse this object")
+		}
+		if c.Namespace != ns.Effective && !ns.AcceptClaims {
+			return nil, clierror.InvalidWithHint(
+				fmt.Errorf("%s: %s %q names namespace %q, but the effective namespace is %q (-n, else the kubeconfig context's): a file's Components belong to the namespace the command runs in", c.File, Kind, c.Name, c.Namespace, ns.Effective),
+				"pass -n with that namespace to act in it, or -A to take each file's namespace (as kubectl apply -n refuses a file of another namespace)")
 		}
 	}
 	return out, nil

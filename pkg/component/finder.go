@@ -125,13 +125,17 @@ func (f *Finder) Find(q Query) (found []Component, missing map[string]error, err
 		if info.Mapping != nil {
 			res = info.Mapping.Resource.GroupResource().String()
 		}
-		found = append(found, Component{
+		c := Component{
 			Namespace:   info.Namespace,
 			Name:        info.Name,
 			Resource:    res,
 			Source:      src,
 			SourceFound: ok,
-		})
+		}
+		if err := checkObject(c); err != nil {
+			return nil, nil, fmt.Errorf("reading %s: the server returned an object that Kubernetes would refuse: %w", resourceArg, err)
+		}
+		found = append(found, c)
 	}
 	if len(q.Names) > 1 {
 		found, missing = pick(found, q, resourceArg)

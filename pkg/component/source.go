@@ -35,8 +35,8 @@ type OCIAuthentication struct {
 
 // SecretRef names the Secret that holds the registry credentials.
 type SecretRef struct {
-	Name      string `json:"name" validate:"required"`
-	Namespace string `json:"namespace" validate:"required"`
+	Name      string `json:"name" validate:"required,k8s_name"`
+	Namespace string `json:"namespace" validate:"required,k8s_namespace"`
 }
 
 // String is namespace/name.
@@ -81,6 +81,11 @@ func NewValidator() *Validator {
 		_, err := chartref.Parse(fl.Field().String())
 		return err == nil
 	})
+	// Names of cluster objects are checked as Kubernetes checks them, where
+	// they enter: a name holding "; curl … | sh" or a newline never
+	// reaches a request, a message or a hint.
+	_ = v.RegisterValidation("k8s_name", func(fl validator.FieldLevel) bool { return ValidName(fl.Field().String()) })
+	_ = v.RegisterValidation("k8s_namespace", func(fl validator.FieldLevel) bool { return ValidNamespace(fl.Field().String()) })
 	return &Validator{v: v}
 }
 
@@ -162,6 +167,10 @@ func problem(field string, fe validator.FieldError) string {
 			return fmt.Sprintf("%s is required: expected name and namespace", field)
 		}
 		return fmt.Sprintf("%s is required: expected a non-empty string", field)
+	case "k8s_name":
+		return (&NameError{Field: field, Value: fmt.Sprint(fe.Value())}).Error()
+	case "k8s_namespace":
+		return (&NameError{Field: field, Value: fmt.Sprint(fe.Value()), Namespace: true}).Error()
 	case "oci_reference":
 		s, _ := fe.Value().(string)
 		_, err := chartref.Parse(s)

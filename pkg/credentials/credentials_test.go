@@ -1,6 +1,8 @@
 package credentials
 
 import (
+	"github.com/ocisrc/ocisrc/pkg/place"
+
 	"context"
 	"strings"
 	"testing"
@@ -85,10 +87,10 @@ func TestResolve(t *testing.T) {
 			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": {"token": secretValue, "registry": host}}, types: map[string]string{"sys/c": "kubernetes.io/service-account-token"},
 			wantErr: `secret "sys/c" is of type "kubernetes.io/service-account-token", which ocisrc never uses`, wantCode: 2, wantReads: []string{"team-a/c", "sys/c"},
 		},
-		"a bad Secret in the Component's namespace that shadows the system one": {
+		"a bad Secret in the Component's namespace: the system one is never read": {
 			ref: ref{"c", "sys"}, have: map[string]map[string]string{"team-a/c": {"username": "u"}, "sys/c": bound},
-			wantErr: `secret "team-a/c" cannot be used`, wantCode: 2, wantHint: `secret "team-a/c" in the Component's namespace was used: it shadows "sys/c"`,
-			wantReads: []string{"team-a/c", "sys/c"},
+			wantErr: `secret "team-a/c" cannot be used`, wantCode: 2, wantHint: `secret "team-a/c" in the Component's namespace was used: the Component's namespace is searched first, so a Secret of the same name in the system namespace "sys", if any, was not read`,
+			wantReads: []string{"team-a/c"},
 		},
 		"a bound system Secret gives no warning": {
 			ref: ref{"c", "sys"}, have: map[string]map[string]string{"sys/c": bound},
@@ -127,7 +129,7 @@ func TestResolve(t *testing.T) {
 			for _, ns := range tc.forbidden {
 				m.forbidden[ns] = true
 			}
-			got, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: tc.ref.name, SecretNamespace: tc.ref.namespace, Host: host, AllowUnbound: tc.allowUnbound})
+			got, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: tc.ref.name, SecretNamespace: tc.ref.namespace, Host: mustHost(host), AllowUnbound: tc.allowUnbound})
 			if strings.Join(m.reads, ",") != strings.Join(tc.wantReads, ",") {
 				t.Errorf("reads = %v, want %v", m.reads, tc.wantReads)
 			}
@@ -162,7 +164,7 @@ func TestResolve(t *testing.T) {
 
 func TestForbiddenHintNamesThePermission(t *testing.T) {
 	m := &secretMap{forbidden: map[string]bool{"team-a": true}}
-	_, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "team-a", Host: host})
+	_, err := Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "team-a", Host: mustHost(host)})
 	if h := clierror.Hint(err); !strings.Contains(h, `needs "get" on secrets in its own namespace "team-a" (kubectl auth can-i get secret/c -n team-a), and in the system namespace "sys"`) {
 		t.Errorf("hint = %q", h)
 	}
@@ -170,7 +172,7 @@ func TestForbiddenHintNamesThePermission(t *testing.T) {
 		t.Errorf("error = %q", err)
 	}
 	m = &secretMap{secrets: map[string]*corev1.Secret{}, forbidden: map[string]bool{"sys": true}}
-	_, err = Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "sys", Host: host})
+	_, err = Resolve(context.Background(), m, Request{ComponentNamespace: "team-a", SystemNamespace: "sys", SecretName: "c", SecretNamespace: "sys", Host: mustHost(host)})
 	if !strings.Contains(err.Error(), `cannot get secrets in the system namespace "sys", which is searched because the Component's namespace "team-a" has no secret "c"`) {
 		t.Errorf("error = %q", err)
 	}
@@ -183,4 +185,12 @@ func TestNamespaces(t *testing.T) {
 	if got := Namespaces("a", "b"); strings.Join(got, ",") != "a,b" {
 		t.Errorf("order: %v", got)
 	}
+}
+
+func mustHost(s string) place.Host {
+	h, err := place.ParseHost(s)
+	if err != nil {
+		panic(err)
+	}
+	return h
 }

@@ -13,6 +13,7 @@ import (
 	orascreds "oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // RegistryConfigPath is Helm's registry config file, as Helm resolves it:
@@ -41,7 +42,7 @@ func (c RegistryConfig) store() (*orascreds.FileStore, error) {
 
 // Login stores cred for host. The file is replaced atomically (written beside
 // it and renamed) and is readable by its owner only.
-func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Credential) error {
+func (c RegistryConfig) Login(ctx context.Context, host place.Host, cred auth.Credential) error {
 	if cred == auth.EmptyCredential {
 		return errors.New("the Secret holds no credential to log in with (only TLS material)")
 	}
@@ -52,7 +53,7 @@ func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Creden
 	if err != nil {
 		return err
 	}
-	if err := fs.Put(ctx, orascreds.ServerAddressFromRegistry(host), cred); err != nil {
+	if err := fs.Put(ctx, orascreds.ServerAddressFromRegistry(host.String()), cred); err != nil {
 		return fmt.Errorf("writing Helm's registry config %q: %w", c.Path, err)
 	}
 	if err := os.Chmod(c.Path, 0o600); err != nil {
@@ -66,7 +67,7 @@ func (c RegistryConfig) Login(ctx context.Context, host string, cred auth.Creden
 // where a helper exists, or "credHelpers"): Helm would then ask only the
 // helper, and an entry written to the file would be silently ignored. ocisrc
 // never hands credentials to a helper.
-func (c RegistryConfig) checkNoHelper(host string) error {
+func (c RegistryConfig) checkNoHelper(host place.Host) error {
 	raw, err := os.ReadFile(c.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -84,7 +85,12 @@ func (c RegistryConfig) checkNoHelper(host string) error {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return clierror.Invalid(fmt.Errorf("reading Helm's registry config %q: it is not a valid docker config file", c.Path))
 	}
-	helper, key := cfg.CredHelpers[host], "credHelpers"
+	helper, key := "", "credHelpers"
+	for server, h := range cfg.CredHelpers {
+		if got, err := place.ParseServer(server); err == nil && got == host {
+			helper = h
+		}
+	}
 	if helper == "" {
 		helper, key = cfg.CredsStore, "credsStore"
 	}
@@ -98,7 +104,7 @@ func (c RegistryConfig) checkNoHelper(host string) error {
 
 // Credential is the login stored for host (EmptyCredential when none), as
 // helm push would use it from the file. Credential helpers are not asked.
-func (c RegistryConfig) Credential(ctx context.Context, host string) (auth.Credential, error) {
+func (c RegistryConfig) Credential(ctx context.Context, host place.Host) (auth.Credential, error) {
 	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
 		return auth.EmptyCredential, nil
 	}
@@ -106,7 +112,7 @@ func (c RegistryConfig) Credential(ctx context.Context, host string) (auth.Crede
 	if err != nil {
 		return auth.EmptyCredential, err
 	}
-	cred, err := fs.Get(ctx, orascreds.ServerAddressFromRegistry(host))
+	cred, err := fs.Get(ctx, orascreds.ServerAddressFromRegistry(host.String()))
 	if err != nil {
 		return auth.EmptyCredential, fmt.Errorf("reading Helm's registry config %q: %w", c.Path, err)
 	}
@@ -117,7 +123,7 @@ func (c RegistryConfig) Credential(ctx context.Context, host string) (auth.Crede
 var ErrNotLoggedIn = errors.New("not logged in")
 
 // Logout removes the entry for host.
-func (c RegistryConfig) Logout(ctx context.Context, host string) error {
+func (c RegistryConfig) Logout(ctx context.Context, host place.Host) error {
 	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
 		return ErrNotLoggedIn
 	}
@@ -125,7 +131,7 @@ func (c RegistryConfig) Logout(ctx context.Context, host string) error {
 	if err != nil {
 		return err
 	}
-	addr := orascreds.ServerAddressFromRegistry(host)
+	addr := orascreds.ServerAddressFromRegistry(host.String())
 	got, err := fs.Get(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("reading Helm's registry config %q: %w", c.Path, err)

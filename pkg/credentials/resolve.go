@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/secretformat"
 )
 
@@ -70,30 +71,31 @@ type Request struct {
 	ComponentNamespace, SystemNamespace string
 	// SecretName and SecretNamespace are spec.source.authentication.secretRef.
 	SecretName, SecretNamespace string
-	// Host is the chart's registry host[:port].
-	Host string
+	// Host is the chart's registry host (canonical).
+	Host place.Host
 	// AllowUnbound lets a Secret from the system namespace that is bound to
 	// no registry be used (with a warning): --allow-unbound-secrets, or the
 	// local registry policy's allowUnboundSystemSecrets.
 	AllowUnbound bool
+	// FromFile says the Component came from a file (-f): its namespace is
+	// the file's claim, not a fact of the cluster, so a file Component in
+	// the system namespace never gets that namespace's own exemption for
+	// its unbound Secrets (only AllowUnbound lets it use them).
+	FromFile bool
 }
 
-// Resolve finds the Secret named by the request, Component namespace first,
-// then the system namespace, decodes the credential for the registry host, and
-// checks that the Secret may be sent there. NotFound moves on to the next
-// namespace; any other error stops, naming the namespace and the permission missing.
+// Resolve finds the Secret named by the request, decodes the credential for
+// the registry host, and checks that the Secret may be sent there. It reads
+// only the Secret it needs, in the seed's order: the Component's namespace,
+// and the system namespace only when the first answers NotFound — never
+// after a Forbidden (which stops, naming the namespace and the permission
+// missing) and never when the first exists (whatever it holds).
 func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error) {
 	componentNS, systemNS, host := req.ComponentNamespace, req.SystemNamespace, req.Host
 	if err := CheckNamespace(componentNS, systemNS, req.SecretNamespace); err != nil {
 		return nil, err
 	}
 	tried := Namespaces(componentNS, systemNS)
-	if cached, ok := r.(*CachedReader); ok && len(tried) == 2 {
-		// Read the system namespace's Secret at the same time (one round trip
-		// instead of two when the Component's namespace has none); the rules
-		// below still look at the Component's namespace first.
-		go func() { _, _ = cached.GetSecret(ctx, tried[1], req.SecretName) }()
-	}
 	for _, ns := range tried {
 		secret, err := r.GetSecret(ctx, ns, req.SecretName)
 		switch {
@@ -110,16 +112,17 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		used := ns + "/" + req.SecretName
 		d, err := secretformat.Decode(secretformat.Secret{Name: used, Type: string(secret.Type), Data: secret.Data}, host)
 		if err != nil {
-			return nil, withShadowHint(ctx, r, req, ns, err)
+			return nil, withShadowHint(req, ns, err)
 		}
 		res := &Resolved{Decoded: d, Secret: used}
 		if err := checkBinding(res, host); err != nil {
-			return nil, withShadowHint(ctx, r, req, ns, err)
+			return nil, withShadowHint(req, ns, err)
 		}
-		if d.Hosts == nil && ns == systemNS && ns != componentNS {
+		exempt := ns == componentNS && !req.FromFile
+		if d.Hosts == nil && ns == systemNS && !exempt {
 			if !req.AllowUnbound {
-				ue := &UnboundError{Secret: used, Host: host}
-				return nil, clierror.InvalidWithHint(ue, ue.Hint())
+				ue := &UnboundError{Secret: used, Host: host, FromFile: req.FromFile}
+				return nil, clierror.InvalidWithHintLines(ue, ue.HintLines()...)
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
 				"secret %q in the system namespace is bound to no registry and --allow-unbound-secrets is set: its credentials go to %s, the host the Component %s/… names",
@@ -139,7 +142,7 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 // ResolveBound reads the Secret name of namespace ns for a registry host
 // that the platform configured (a mirror of the registry policy): it must
 // be a registry credentials Secret bound to host. Only that namespace is read.
-func ResolveBound(ctx context.Context, r SecretReader, ns, name, host string) (*Resolved, error) {
+func ResolveBound(ctx context.Context, r SecretReader, ns, name string, host place.Host) (*Resolved, error) {
 	used := ns + "/" + name
 	secret, err := r.GetSecret(ctx, ns, name)
 	switch {
@@ -192,65 +195,69 @@ func forbidden(req Request, ns string, twoNamespaces bool) error {
 // into its chart reference. It is refused before any request (exit 2).
 type UnboundError struct {
 	// Secret is namespace/name; Host is the host the Component asked for.
-	Secret, Host string
+	Secret string
+	Host   place.Host
+	// FromFile: the Component came from a file claiming the system namespace.
+	FromFile bool
 }
 
 func (e *UnboundError) Error() string {
+	if e.FromFile {
+		return fmt.Sprintf("secret %q in the system namespace is bound to no registry: refusing to send its credentials to %s, a host a Component from a file chose (a file's namespace is a claim, not the cluster's word)", e.Secret, e.Host)
+	}
 	return fmt.Sprintf("secret %q in the system namespace is bound to no registry: refusing to send its credentials to %s, a host the Component chose", e.Secret, e.Host)
 }
 
-// Hint shows how to bind the Secret. It never suggests the Component's host:
-// the Secret's owner must name the registry its credentials belong to.
-func (e *UnboundError) Hint() string {
+// HintLines show how to bind the Secret. They never suggest the
+// Component's host: the Secret's owner must name the registry its
+// credentials belong to.
+func (e *UnboundError) HintLines() []string {
 	ns, name, _ := strings.Cut(e.Secret, "/")
-	return fmt.Sprintf("the owner of the Secret should bind it to the registry its credentials belong to, with the key %q (host[:port], comma-separated for several):\n"+
-		"    apiVersion: v1\n    kind: Secret\n    metadata: {name: %s, namespace: %s}\n    stringData:\n      registry: <the registry host these credentials are for>\n"+
-		"  or, if every Component that may name this Secret is trusted, pass --allow-unbound-secrets", secretformat.KeyRegistry, name, ns)
+	return []string{
+		fmt.Sprintf("the owner of the Secret should bind it to the registry its credentials belong to, with the key %q (host[:port], comma-separated for several):", secretformat.KeyRegistry),
+		"    apiVersion: v1",
+		"    kind: Secret",
+		fmt.Sprintf("    metadata: {name: %s, namespace: %s}", name, ns),
+		"    stringData:",
+		"      registry: <the registry host these credentials are for>",
+		"  or, if every Component that may name this Secret is trusted, pass --allow-unbound-secrets",
+	}
 }
 
-// withShadowHint adds to a problem with the Secret found in namespace ns a
-// hint saying so when it hid the system namespace's Secret of the same name.
-func withShadowHint(ctx context.Context, r SecretReader, req Request, ns string, err error) error {
-	if shadowed := Shadowed(ctx, r, req, ns); shadowed != "" {
-		return clierror.WithHint(err, ShadowHint(ns+"/"+req.SecretName, shadowed))
+// withShadowHint adds to a problem with the Secret found in the Component's
+// namespace a hint that it is the one that was used: a Secret of the same
+// name in the system namespace, if there is one, was not read (the
+// Component's namespace is searched first, and a Secret found there ends the
+// search).
+func withShadowHint(req Request, ns string, err error) error {
+	if hint := ShadowHint(req, ns); hint != "" {
+		return clierror.WithHint(err, hint)
 	}
 	return err
 }
 
-// Shadowed returns namespace/name of the system namespace's Secret that the
-// Secret found in namespace ns hid ("" when ns is not the Component's
-// namespace or the system namespace has no such Secret). It reads the system
-// namespace's Secret (through r), so call it only to explain a failure.
-func Shadowed(ctx context.Context, r SecretReader, req Request, ns string) string {
+// ShadowHint says, for a failure of the Secret found in namespace ns, that
+// it was the Component's own and that the system namespace was not
+// searched; "" when ns is not the Component's namespace or there is no
+// separate system namespace. It reads nothing.
+func ShadowHint(req Request, ns string) string {
 	if ns != req.ComponentNamespace || req.SystemNamespace == "" || req.SystemNamespace == ns {
 		return ""
 	}
-	if _, err := r.GetSecret(ctx, req.SystemNamespace, req.SecretName); err != nil {
-		return ""
-	}
-	return req.SystemNamespace + "/" + req.SecretName
-}
-
-// ShadowHint says that the Secret used (in the Component's namespace) hid the
-// system namespace's.
-func ShadowHint(used, shadowed string) string {
-	return fmt.Sprintf("secret %q in the Component's namespace was used: it shadows %q, because the Component's namespace is searched first; fix it, or delete it to use the shared one", used, shadowed)
+	return fmt.Sprintf("secret %q in the Component's namespace was used: the Component's namespace is searched first, so a Secret of the same name in the system namespace %q, if any, was not read; fix this one, or delete it to use the shared one",
+		ns+"/"+req.SecretName, req.SystemNamespace)
 }
 
 // checkBinding refuses a Secret bound to other registries than host.
-func checkBinding(r *Resolved, host string) error {
+func checkBinding(r *Resolved, host place.Host) error {
 	if r.Hosts == nil {
 		return nil
 	}
-	want, err := secretformat.NormalizeHost(host)
-	if err != nil {
-		return clierror.Invalid(err)
-	}
-	if slices.Contains(r.Hosts, want) {
+	if slices.Contains(r.Hosts, host) {
 		return nil
 	}
 	return clierror.InvalidWithHint(
-		fmt.Errorf("secret %q is bound to %s, not to the chart's registry %s: refusing to send its credentials there", r.Secret, strings.Join(r.Hosts, ", "), want),
+		fmt.Errorf("secret %q is bound to %s, not to the chart's registry %s: refusing to send its credentials there", r.Secret, secretformat.HostList(r.Hosts), host),
 		"fix spec.source.chart, or add the host to the Secret's registry key if the credentials are meant for it")
 }
 

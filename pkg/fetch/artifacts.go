@@ -10,10 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocisrc/ocisrc/pkg/bundle"
-	"github.com/ocisrc/ocisrc/pkg/cache"
-	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/component"
-	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -41,25 +38,12 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 	pinned.Digest = e.ManifestDigest
 	manifest, config := f.Store.Blobs(e)
 	var m ocispec.Manifest
-	if manifest != nil {
-		_ = json.Unmarshal(manifest, &m)
+	if manifest == nil || json.Unmarshal(manifest, &m) != nil {
+		return nil, fmt.Errorf("reading %s from the cache: its manifest no longer proves out", res.Digest)
 	}
-	needProv := false
 	for _, l := range m.Layers {
-		needProv = needProv || l.MediaType == trust.ProvenanceMediaType
-	}
-	if manifest == nil || (needProv && f.Store.Prov(e) == nil) {
-		chart, err := f.pullAnywhere(ctx, r, pinned)
-		if err != nil {
-			return nil, err
-		}
-		_ = os.Remove(chart.File) // the cache holds the archive already
-		if err := f.Store.AddExtras(e, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config}); err != nil {
-			return nil, fmt.Errorf("completing the cache entry of %s: %w", pinned.String(), err)
-		}
-		manifest, config = chart.Manifest, chart.Config
-		if err := json.Unmarshal(manifest, &m); err != nil {
-			return nil, fmt.Errorf("the manifest of %s is not JSON", pinned.String())
+		if l.MediaType == trust.ProvenanceMediaType && f.Store.Prov(e) == nil {
+			return nil, fmt.Errorf("reading %s from the cache: its .prov is missing or does not match its manifest; pull it again (cache prune, then fetch)", res.Digest)
 		}
 	}
 	archive, err := os.ReadFile(path)
@@ -81,7 +65,7 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 	if tag == "" {
 		tag = strings.ReplaceAll(e.Version, "+", "_")
 	}
-	out := &bundle.Chart{Reference: pinned.String(), Repository: lowerRepo(r.Ref.Repo()), Tag: tag, Artifact: art}
+	out := &bundle.Chart{Reference: pinned.String(), Repository: r.Ref.Repo(), Tag: tag, Artifact: art}
 	var last error
 	for _, p := range f.places(ctx, r, pinned) {
 		if p.err != nil {
@@ -101,29 +85,4 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 		return nil, last
 	}
 	return out, nil
-}
-
-// pullAnywhere pulls a digest-pinned chart from the first place that serves it.
-func (f *Fetcher) pullAnywhere(ctx context.Context, r *Resolution, pinned chartref.Reference) (*oci.Chart, error) {
-	var last error
-	for _, p := range f.places(ctx, r, pinned) {
-		if p.err != nil {
-			last = p.err
-			continue
-		}
-		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
-		if err == nil {
-			return chart, nil
-		}
-		last = err
-	}
-	if last == nil {
-		last = fmt.Errorf("no place serves %s", pinned.String())
-	}
-	return nil, last
-}
-
-func lowerRepo(repo string) string {
-	host, path, _ := strings.Cut(repo, "/")
-	return strings.ToLower(host) + "/" + path
 }

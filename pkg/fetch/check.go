@@ -54,7 +54,7 @@ func (f *Fetcher) Check(c component.Component) []Problem {
 			out = append(out, problem(field, err.Error()+" ("+clierror.Hint(err)+")"))
 		}
 	}
-	if err := refusedByPolicy(ref, f.Policy.For(ref.Repo())); err != nil {
+	if err := refusedByPolicy(ref, f.Policy.For(ref.Place())); err != nil {
 		out = append(out, problem("spec.source.chart", err.Error()))
 	}
 	return out

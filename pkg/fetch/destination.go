@@ -28,11 +28,11 @@ func checkDestination(dir, chart string, untar bool) error {
 	return nil
 }
 
-// place copies the cached archive into dir (creating dir), or expands it there
+// placeChart copies the cached archive into dir (creating dir), or expands it there
 // with untar. Either the whole result appears or nothing does: the file is
 // written beside its final name and renamed; the chart is expanded into a
 // temporary directory inside dir and renamed to dir/<chart>.
-func place(archive, dir, chart string, untar bool) (string, error) {
+func placeChart(archive, dir, chart string, untar bool) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating --destination %q: %w", dir, errors.Unwrap(err))
 	}

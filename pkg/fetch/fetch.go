@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
@@ -35,7 +37,7 @@ type ChartPuller interface {
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
 	// Preconnect opens the connection to a registry host ahead of the first
 	// request (no request is sent).
-	Preconnect(host string, e oci.Extra)
+	Preconnect(host place.Host, e oci.Extra)
 	// SignatureArtifacts reads them byte for byte, for bundles.
 	SignatureArtifacts(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]oci.Artifact, error)
 }
@@ -96,7 +98,7 @@ type Fetcher struct {
 	// RelaxHost is the one registry host of the run that --plain-http and
 	// --registry-insecure-skip-tls-verify (PlainHTTP, InsecureSkipVerify)
 	// apply to; a run over several registries cannot use those flags.
-	RelaxHost          string
+	RelaxHost          place.Host
 	PlainHTTP          bool
 	InsecureSkipVerify bool
 	// AllowPlainHTTPCredentials lets credentials go over plain HTTP to a host
@@ -183,7 +185,7 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 		return nil, err
 	}
 	src, ref := r.Source, r.Ref
-	r.Settings = f.Policy.For(ref.Repo())
+	r.Settings = f.Policy.For(ref.Place())
 	if err := refusedByPolicy(ref, r.Settings); err != nil {
 		return r, err
 	}
@@ -202,7 +204,11 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 			SecretName:         src.Authentication.SecretRef.Name,
 			SecretNamespace:    src.Authentication.SecretRef.Namespace,
 			Host:               ref.Registry,
-			AllowUnbound:       f.AllowUnbound || r.Settings.AllowUnboundSystemSecrets,
+			// A file's Component gets no exemption from the local policy
+			// file either: only --allow-unbound-secrets lets it use an
+			// unbound Secret of the system namespace.
+			AllowUnbound: f.AllowUnbound || (r.Settings.AllowUnboundSystemSecrets && c.File == ""),
+			FromFile:     c.File != "",
 		}
 		if err := credentials.CheckNamespace(c.Namespace, f.SystemNamespace, r.request.SecretNamespace); err != nil {
 			return r, err
@@ -258,12 +264,7 @@ func ownSecretProven(r *Resolution, e *cache.Entry) bool {
 		return false
 	}
 	own := r.request.ComponentNamespace + "/" + r.request.SecretName
-	for _, a := range e.Access {
-		if a.Secret == own && a.Repository == r.Ref.Repo() {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(e.Access, cache.Access{Repository: r.Ref.Place(), Secret: own})
 }
 
 // loadCredentials reads and checks the Component's Secret: the namespace
@@ -297,7 +298,7 @@ func (f *Fetcher) credentialsFor(ctx context.Context, r *Resolution) error {
 
 // connect adds to e how to reach host: the policy's TLS settings for it, and
 // the run's relaxing flags when host is the run's one registry.
-func (f *Fetcher) connect(e *oci.Extra, host string, t policy.TLSSettings) {
+func (f *Fetcher) connect(e *oci.Extra, host place.Host, t policy.TLSSettings) {
 	e.PolicyCAs = t.CAPEMs()
 	if c := t.ClientCertificate; c != nil {
 		e.PolicyCertPEM, e.PolicyKeyPEM = c.CertPEM, c.KeyPEM
@@ -381,7 +382,7 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	}
 	got, err := f.obtain(ctx, r)
 	if err != nil {
-		return res, f.explain(ctx, r, err)
+		return res, f.explain(r, err)
 	}
 	res.Version = got.entry.Version
 	res.Digest = got.entry.ManifestDigest
@@ -395,7 +396,7 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	}
 	res.size = got.entry.Size
 	if f.Destination != "" {
-		dest, err := f.place(c, got)
+		dest, err := f.placeInDestination(c, got)
 		if err != nil {
 			return res, err
 		}
@@ -404,11 +405,11 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	return res, nil
 }
 
-// place puts the chart into --destination, once per file name in a run: a
+// placeInDestination puts the chart into --destination, once per file name in a run: a
 // second Component whose chart has the same name and version but other bytes
 // (another registry) is an error naming both, never an overwrite; one with the
 // same digest gets the same destination.
-func (f *Fetcher) place(c component.Component, got *obtained) (string, error) {
+func (f *Fetcher) placeInDestination(c component.Component, got *obtained) (string, error) {
 	name := got.entry.FileName()
 	if f.Untar {
 		name = got.entry.Chart
@@ -426,7 +427,7 @@ func (f *Fetcher) place(c component.Component, got *obtained) (string, error) {
 		return "", fmt.Errorf("--destination: %s %q and %s %q both pull a chart named %s, with different content (%s and %s): refusing to overwrite %q",
 			c.Resource, p.component, c.Resource, c.Key(), name, p.digest, got.entry.ManifestDigest, target)
 	}
-	dest, err := place(got.path, f.Destination, got.entry.Chart, f.Untar)
+	dest, err := placeChart(got.path, f.Destination, got.entry.Chart, f.Untar)
 	if err != nil {
 		return "", err
 	}
@@ -434,17 +435,17 @@ func (f *Fetcher) place(c component.Component, got *obtained) (string, error) {
 	return dest, nil
 }
 
-// explain adds to a registry's refusal of a Secret's credentials a hint when
-// that Secret, in the Component's namespace, shadowed the system
-// namespace's Secret of the same name.
-func (f *Fetcher) explain(ctx context.Context, r *Resolution, err error) error {
+// explain adds to a registry's refusal of a Secret's credentials, when that
+// Secret was the Component's own, that the system namespace's Secret of the
+// same name, if any, was not read (nor is it read now).
+func (f *Fetcher) explain(r *Resolution, err error) error {
 	var ce *oci.CredentialError
 	if !errors.As(err, &ce) || r.Secret == "" {
 		return err
 	}
 	ns, _, _ := strings.Cut(r.Secret, "/")
-	if shadowed := credentials.Shadowed(ctx, f.Secrets, r.request, ns); shadowed != "" {
-		return clierror.WithHint(err, credentials.ShadowHint(r.Secret, shadowed))
+	if hint := credentials.ShadowHint(r.request, ns); hint != "" {
+		return clierror.WithHintLines(err, append(clierror.HintLines(err), hint)...)
 	}
 	return err
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/ocisrc/ocisrc/pkg/trust"
 
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
@@ -24,15 +27,17 @@ type obtained struct {
 }
 
 // obtain gets the chart into the store with as few registry requests as
-// possible:
+// possible. The cache never takes a registry's word that it holds a digest:
 //
-//	digest pinned, in the store, read before at this place with this Secret  0 requests
-//	digest pinned, in the store, not yet read so                             1 (HEAD repo@digest proves access)
-//	tag known to the index                                                   1 (resolve the tag), + the proof or the pull as above
-//	anything else                                                            the pull (manifest, config, chart)
+//	digest pinned, in the store, served at one of the Component's places to its Secret  0 requests
+//	digest pinned, in the store, served at one of its places to another Secret          1 (HEAD there, with this Secret)
+//	digest pinned, in the store, never served at any of its places                      the pull there, verified
+//	tag known to the index                                                              1 (resolve the tag), then as above
+//	anything else                                                                       the pull (manifest, config, chart)
 //
 // With Offline, pins and tags are answered from the store and nothing is
-// requested: --offline trusts the local cache.
+// requested: --offline trusts the local cache's records (never its bytes:
+// every entry is proven from them on read).
 func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) {
 	ref := r.Ref
 	if ref.Digest != "" {
@@ -41,6 +46,9 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		case err != nil:
 			return nil, err
 		case got != nil && f.Offline:
+			if err := f.recorded(r, ref, got); err != nil {
+				return nil, err
+			}
 			return f.trusted(ctx, r, ref, got)
 		case got != nil:
 			if got, err = f.authorize(ctx, r, ref, got); err != nil {
@@ -50,7 +58,7 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		case f.Offline:
 			return nil, offlineMiss(ref)
 		}
-		return f.pull(ctx, ref, r)
+		return f.pull(ctx, ref, r, false)
 	}
 	tag := ref.TagRef()
 	known := f.Store.Lookup(tag)
@@ -67,11 +75,14 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		}
 		pinned := ref
 		pinned.Digest = known.Digest
+		if err := f.recorded(r, pinned, got); err != nil {
+			return nil, err
+		}
 		return f.trusted(ctx, r, pinned, got)
 	}
 	if known == nil && !routed(r) {
 		// A tag never seen, and only the origin: one pull by tag.
-		got, err := f.pull(ctx, ref, r)
+		got, err := f.pull(ctx, ref, r, false)
 		if err == nil {
 			f.record(tag, got.entry.ManifestDigest)
 		}
@@ -94,7 +105,7 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 			got, err = f.trusted(ctx, r, pinned, got)
 		}
 	default:
-		got, err = f.pull(ctx, pinned, r)
+		got, err = f.pull(ctx, pinned, r, false)
 	}
 	if err == nil {
 		f.record(tag, got.entry.ManifestDigest)
@@ -102,39 +113,45 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 	return got, err
 }
 
-// authorize serves a chart the store holds to a Component only when the store
-// records that the Component's Secret read it at the Component's place
-// (registry and repository); otherwise one HEAD repo@digest at that place,
-// with that Secret's credentials, must find it first (and is then recorded).
-// A digest alone never opens the store: another tenant's private chart is
+// authorize serves a chart the store holds to a Component only through a
+// place that served these bytes (the manifest downloaded there hashed to
+// the digest): with no request when that place served them to the Secret
+// the Component uses there, or after one HEAD repo@digest there with that
+// Secret's credentials (then recorded). A place that never served these
+// bytes proves nothing by answering a HEAD — any registry can say 200 — so
+// at such a place the chart is downloaded and verified like any other. A
+// digest alone never opens the store: another tenant's private chart is
 // not served to a Component that merely knows its digest.
 //
-// Under a registry policy with mirrors, the HEAD goes to the first place that
-// answers (mirrors first, with their own credentials; the origin unless
-// never): the policy serves that reference from there to any Component.
+// Under a registry policy with mirrors, the places are the mirrors (with
+// their own Secrets) and then the origin unless never: the policy serves
+// that reference from there to any Component.
 func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
-	digest := got.entry.ManifestDigest
-	here := pinned.Repo()
-	if got.entry.Allows(here, r.Secret) {
-		return got, nil
-	}
-	who := "anonymous access"
-	if r.Secret != "" {
-		who = fmt.Sprintf("secret %q", r.Secret)
+	sites := f.sites(r, pinned)
+	for _, p := range sites {
+		if p.err == nil && got.entry.Allows(p.at, p.secret) {
+			got.cached = true
+			return got, nil
+		}
 	}
 	var tried []string
 	var last error
-	places := f.places(ctx, r, pinned)
-	for _, p := range places {
-		err := p.err
+	asked := 0
+	for _, p := range sites {
+		if p.err != nil || !got.entry.Served(p.at) {
+			continue
+		}
+		asked++
+		err := f.ready(ctx, r, p)
 		if err == nil {
-			err = f.Puller.Exists(ctx, p.ref, digest, p.auth)
+			err = f.Puller.Exists(ctx, p.ref, got.entry.ManifestDigest, p.auth)
 		}
 		if err == nil {
-			if err := f.Store.Grant(digest, here, r.Secret); err != nil {
-				f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", digest, err))
+			e, err := f.Store.Update(got.entry, []cache.Access{{Repository: p.at, Secret: p.secret}}, trust.Material{}, nil)
+			if err != nil {
+				f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", got.entry.ManifestDigest, err))
 			}
-			got.cached = true
+			got.entry, got.cached = e, true
 			return got, nil
 		}
 		if ctx.Err() != nil {
@@ -142,10 +159,37 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 		}
 		tried, last = append(tried, p.what()+": "+err.Error()), err
 	}
-	if len(places) == 1 {
-		return nil, fmt.Errorf("the cache holds %s, but the registry did not confirm that %s may read it at %s, so it is not served: %w", digest, who, here, last)
+	if asked > 0 {
+		who := "anonymous access"
+		if r.Secret != "" {
+			who = fmt.Sprintf("secret %q", r.Secret)
+		}
+		if asked == 1 {
+			return nil, fmt.Errorf("the cache holds %s, but the registry that served it did not confirm that %s may read it, so it is not served: %w", got.entry.ManifestDigest, who, last)
+		}
+		return nil, &PlacesError{Ref: pinned.String(), Doing: fmt.Sprintf("the cache holds %s, but no place that served it confirmed that %s may read it, so it is not served; proving access to", got.entry.ManifestDigest, who), Tried: tried}
 	}
-	return nil, &PlacesError{Ref: pinned.String(), Doing: fmt.Sprintf("the cache holds %s, but no place confirmed that %s may read it, so it is not served; proving access to", digest, who), Tried: tried}
+	// No place of this Component served these bytes: download them here.
+	return f.pull(ctx, pinned, r, true)
+}
+
+// recorded is authorize for --offline, which can ask no registry: the entry
+// must record that one of the Component's places served these bytes to the
+// Secret it uses there.
+func (f *Fetcher) recorded(r *Resolution, pinned chartref.Reference, got *obtained) error {
+	var at []string
+	for _, p := range f.sites(r, pinned) {
+		if p.err == nil && got.entry.Allows(p.at, p.secret) {
+			return nil
+		}
+		at = append(at, p.at.String())
+	}
+	who := "anonymous access"
+	if r.Secret != "" {
+		who = fmt.Sprintf("secret %q", r.Secret)
+	}
+	return clierror.WithHint(fmt.Errorf("--offline: the cache holds %s, but does not record that %s may read it at %s, so it is not served", got.entry.ManifestDigest, who, strings.Join(at, " or ")),
+		"run once without --offline: the registry proves access once, and later --offline runs are served")
 }
 
 func (f *Fetcher) record(tag, digest string) {
@@ -162,7 +206,8 @@ func offlineMiss(ref chartref.Reference) error {
 // pull downloads ref into the store. Concurrent pulls of the same reference
 // (a bulk run) share one download, whichever Secret each Component names:
 //
-//   - a digest pin shared is as good as a cache hit;
+//   - a digest pin shared is a cache entry served at the sharing
+//     Component's places (see authorize);
 //   - a tag shared with a download made with another Secret is resolved again
 //     with this Component's own credentials (one HEAD), so a Component whose
 //     Secret is wrong never gets a chart through another's pull;
@@ -170,13 +215,14 @@ func offlineMiss(ref chartref.Reference) error {
 //     this one, so a Component whose Secret is right never fails for another's.
 //
 // A download that another Component finished between this one's look at the
-// store and its turn here is not made again: the store (or the tag index) is
-// checked once more inside the shared call, and the chart is then obtained
-// as a cache hit.
-func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
+// store and its turn here is not made again (unless again, which authorize
+// asks for when no place of this Component served the stored bytes): the
+// store (or the tag index) is checked once more inside the shared call, and
+// the chart is then obtained as a cache hit.
+func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolution, again bool) (*obtained, error) {
 	downloaded := false
 	v, err, _ := f.inflight.Do(ref.PullRef(), func() (any, error) {
-		if f.landed(ref) {
+		if !again && f.landed(ref) {
 			return &shared{}, errLanded
 		}
 		downloaded = true
@@ -201,7 +247,7 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 		return &got, nil
 	}
 	switch {
-	case s.secret == r.Secret:
+	case downloaded || s.secret == r.Secret:
 		if err != nil {
 			return nil, err
 		}
@@ -256,16 +302,21 @@ type shared struct {
 	secret string
 }
 
-// hit answers ref from the store entry for digest, if there is a good one.
-// A corrupt entry has been removed by the store: it is a miss, with a warning.
+// hit answers ref from the store entry for digest, if there is one that
+// proves out from its bytes. An entry that fails its checks is ignored with
+// a warning (the download replaces it); with --offline it is an error
+// naming it.
 func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) {
 	e, path, err := f.Store.Get(digest)
-	var corrupt *cache.CorruptError
+	var bad *cache.BadEntryError
 	switch {
 	case errors.Is(err, cache.ErrMiss):
 		return nil, nil
-	case errors.As(err, &corrupt):
-		f.warn(fmt.Sprintf("the cached chart for %s was corrupt: removed it, pulling it again", digest))
+	case errors.As(err, &bad) && f.Offline:
+		return nil, clierror.WithHint(fmt.Errorf("--offline: %s: %w", ref.String(), bad),
+			"run once without --offline to pull it again; the download replaces the entry")
+	case errors.As(err, &bad):
+		f.warn(fmt.Sprintf("%v; pulling it again", bad))
 		return nil, nil
 	case err != nil:
 		return nil, err

@@ -14,60 +14,94 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/oci"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/policy"
-	"github.com/ocisrc/ocisrc/pkg/termsafe"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
-// place is one registry a chart can come from: a mirror of the registry
-// policy, or the origin (the registry the Component names).
+// site is one registry place a chart can come from: a mirror of the
+// registry policy, or the origin (the registry the Component names).
 type site struct {
-	// name is host[:port]/path: what results and messages call it.
-	name string
+	// at is the chart's repository at this place (canonical): what the
+	// cache's records name.
+	at place.Place
 	// ref is the reference at this place.
-	ref  chartref.Reference
-	auth oci.Auth
+	ref chartref.Reference
+	// secret is namespace/name of the Secret used here ("" anonymous): the
+	// Component's own at the origin, the policy's at a mirror.
+	secret string
 	// mirror is nil for the origin.
 	mirror *policy.MirrorSettings
-	// err is why the place cannot be used (its credentials).
-	err error
+	// auth is how to authenticate here, once ready has read it; err is why
+	// the place cannot be used.
+	auth  oci.Auth
+	err   error
+	ready bool
 }
 
-func (p site) what() string {
+func (p *site) what() string {
 	if p.mirror != nil {
-		return "mirror " + p.name
+		return "mirror " + p.at.String()
 	}
-	return "origin " + p.name
+	return "origin " + p.at.String()
 }
 
-// places lists where ref can come from, in the order to try them: the
-// policy's mirrors, then the origin unless the policy says never. The
-// Component's credentials go to the origin only; a mirror gets its own
+// sites lists where ref can come from, in the order to try them: the
+// policy's mirrors, then the origin unless the policy says never. It reads
+// nothing: ready reads a place's credentials when a request is to be made.
+// The Component's credentials go to the origin only; a mirror gets its own
 // Secret (from the system namespace, bound to the mirror) or nothing.
-func (f *Fetcher) places(ctx context.Context, r *Resolution, ref chartref.Reference) []site {
-	var out []site
+func (f *Fetcher) sites(r *Resolution, ref chartref.Reference) []*site {
+	var out []*site
 	for i := range r.Settings.Mirrors {
 		m := &r.Settings.Mirrors[i]
-		at := ref
-		at.Registry = m.Host
-		at.Repository = strings.TrimPrefix(m.Repository, m.Host+"/")
-		p := site{name: m.Repository, ref: at, mirror: m}
-		if at.Repository == "" || at.Repository == m.Repository {
-			p.err = fmt.Errorf("the mirror %s names no repository for %s", m.Location, ref.Repo())
+		p := &site{mirror: m, at: m.Repository}
+		if m.SecretRef != "" {
+			p.secret = f.SystemNamespace + "/" + m.SecretRef
+		}
+		if m.Repository.IsZero() {
+			p.err, p.ready = fmt.Errorf("the mirror %s names no repository for %s", m.Location, ref.Repo()), true
 		} else {
-			p.auth, p.err = f.mirrorAuth(ctx, m)
+			p.ref = ref.At(m.Repository)
 		}
 		out = append(out, p)
 	}
 	if r.Settings.Origin != policy.OriginNever {
-		err := f.credentialsFor(ctx, r)
-		out = append(out, site{name: ref.Repo(), ref: ref, auth: r.Auth, err: err})
+		out = append(out, &site{at: ref.Place(), ref: ref, secret: r.Secret})
+	}
+	return out
+}
+
+// ready reads what a request to p needs: a mirror's Secret, or the
+// Component's deferred credentials. It returns why p cannot be used.
+func (f *Fetcher) ready(ctx context.Context, r *Resolution, p *site) error {
+	if p.ready {
+		return p.err
+	}
+	p.ready = true
+	if p.mirror != nil {
+		p.auth, p.err = f.mirrorAuth(ctx, p.mirror)
+		return p.err
+	}
+	p.err = f.credentialsFor(ctx, r)
+	p.auth, p.secret = r.Auth, r.Secret
+	return p.err
+}
+
+// places is sites with every place made ready: for callers that will ask
+// each in turn.
+func (f *Fetcher) places(ctx context.Context, r *Resolution, ref chartref.Reference) []*site {
+	out := f.sites(r, ref)
+	for _, p := range out {
+		_ = f.ready(ctx, r, p)
 	}
 	return out
 }
 
 // mirrorAuth is how to reach a mirror: the policy's TLS for its host and,
 // with a secretRef, the credentials of that Secret in the system namespace,
-// which must be bound to the mirror's host.
+// which must be bound to the mirror's host. It is checked before any
+// request goes to the mirror.
 func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci.Auth, error) {
 	var a oci.Auth
 	if m.SecretRef != "" {
@@ -106,13 +140,13 @@ func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Re
 	var tried []string
 	var last error
 	candidates := 0
-	for _, p := range f.places(ctx, r, ref) {
+	for _, p := range f.sites(r, ref) {
 		if p.mirror != nil && !p.mirror.ResolveTags {
 			continue
 		}
 		candidates++
-		if p.err != nil {
-			tried, last = append(tried, p.what()+": "+p.err.Error()), p.err
+		if err := f.ready(ctx, r, p); err != nil {
+			tried, last = append(tried, p.what()+": "+err.Error()), err
 			continue
 		}
 		digest, err := f.Puller.Resolve(ctx, p.ref, p.auth)
@@ -130,31 +164,33 @@ func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Re
 	return "", &PlacesError{Ref: ref.String(), Doing: "resolving the tag of", Tried: tried}
 }
 
-// download pulls ref from the first place that serves it and stores it. A
-// mirror serves only a reference whose digest is known, unless it resolves
-// tags. A mirror that fails (network, not found, content that does not match
-// the digest, its credentials) is skipped with a warning naming it.
+// download pulls ref from the first place that serves it, verifies it (the
+// digest always; the signatures under a requirement) and stores it, with an
+// access record for that place and the Secret used there — never for
+// another place: a mirror's pull records the mirror. A mirror serves only a
+// reference whose digest is known, unless it resolves tags. A mirror that
+// fails (network, not found, content that does not match the digest, its
+// credentials) is skipped with a warning naming it.
 func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resolution) (*obtained, error) {
-	places := f.places(ctx, r, ref)
 	var tried []string
 	var last, refusal error
 	candidates := 0
-	for i := range places {
-		p := &places[i]
+	for _, p := range f.sites(r, ref) {
 		if p.mirror != nil && ref.Digest == "" && !p.mirror.ResolveTags {
 			continue
 		}
 		candidates++
-		if p.err != nil {
-			tried, last = append(tried, p.what()+": "+p.err.Error()), p.err
-			f.warn(fmt.Sprintf("skipping the %s for %s: %v", p.what(), ref.String(), p.err))
+		if err := f.ready(ctx, r, p); err != nil {
+			tried, last = append(tried, p.what()+": "+err.Error()), err
+			f.warn(fmt.Sprintf("skipping the %s for %s: %v", p.what(), ref.String(), err))
 			continue
 		}
 		chart, err := f.Puller.Pull(ctx, p.ref, p.auth)
 		var verified []cache.Verification
+		var material trust.Material
 		if err == nil && r.trust != nil {
 			// Signatures are verified before the chart enters the store.
-			verified, err = f.verifyAt(ctx, r.trust, *p, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest, chart.Prov)
+			verified, material, err = f.verifyAt(ctx, r.trust, p, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest, chart.Prov)
 			var ue *UnsignedError
 			if errors.As(err, &ue) {
 				refusal = err
@@ -173,25 +209,15 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			}
 			continue
 		}
-		access := []cache.Access{{Repository: ref.Repo(), Secret: r.Secret}}
-		if p.mirror != nil {
-			access = append(access, cache.Access{Repository: p.ref.Repo(), Secret: p.auth.Secret})
-		}
-		e := cache.Entry{
-			Ref:            ref.String(),
-			Chart:          chart.Name,
-			Version:        chart.Version,
-			ManifestDigest: chart.ManifestDigest,
-			ChartDigest:    chart.LayerDigest,
-			Size:           chart.Size,
-			Access:         access,
-			Verified:       verified,
-		}
-		path, err := f.Store.PutFile(e, chart.File, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config})
+		e, path, err := f.Store.PutFile(cache.Stored{
+			Ref:      ref.String(),
+			Access:   []cache.Access{{Repository: p.at, Secret: p.secret}},
+			Verified: verified,
+		}, chart.File, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config, Signatures: material})
 		if err != nil {
 			return nil, err
 		}
-		got := &obtained{entry: &e, path: path, source: p.name, verified: verified}
+		got := &obtained{entry: e, path: path, source: p.at.String(), verified: verified}
 		if p.mirror != nil {
 			got.via = p
 		}
@@ -221,14 +247,13 @@ func (e *PlacesError) Error() string {
 	return fmt.Sprintf("%s %q: every place failed: %s", e.Doing, e.Ref, strings.Join(e.Tried, "; "))
 }
 
-// TerminalText is the message for a terminal: one line per place, each
-// escaped.
-func (e *PlacesError) TerminalText() string {
-	lines := make([]string, len(e.Tried))
-	for i, t := range e.Tried {
-		lines[i] = "    " + termsafe.Escape(t)
+// TerminalLines is the message for a terminal: one line per place.
+func (e *PlacesError) TerminalLines() []string {
+	lines := []string{fmt.Sprintf("%s %q: every place failed:", e.Doing, e.Ref)}
+	for _, t := range e.Tried {
+		lines = append(lines, "    "+t)
 	}
-	return fmt.Sprintf("%s %q: every place failed:\n%s", e.Doing, termsafe.Escape(e.Ref), strings.Join(lines, "\n"))
+	return lines
 }
 
 // Hint says where to look.

@@ -185,45 +185,63 @@ func unsigned(ref chartref.Reference, digest string, req *requirement, reasons [
 
 // verifyAt checks the chart's signatures for digest: the cosign signatures
 // at place p (legacy .sig first, then Sigstore bundles), then the .prov
-// against the keyring. The first valid one wins. A registry that fails is a
-// runtime error; no valid signature is an *UnsignedError (refused, exit 2).
-func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p site, digest, name, version, archiveDigest string, prov []byte) ([]cache.Verification, error) {
-	var reasons []string
+// against the keyring. The first valid one wins; it is returned with the
+// material it was read from, which the cache keeps. A registry that fails
+// is a runtime error; no valid signature is an *UnsignedError (refused,
+// exit 2).
+func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p *site, digest, name, version, archiveDigest string, prov []byte) ([]cache.Verification, trust.Material, error) {
+	var m trust.Material
 	if len(req.cosign) > 0 {
-		why, found := "", false
 		sigs, err := f.Puller.CosignSignatures(ctx, p.ref, digest, p.auth)
 		if err != nil {
-			return nil, err
+			return nil, m, err
 		}
-		for _, s := range sigs {
-			found = true
-			key, err := trust.VerifySimpleSigning(s, req.cosign, digest)
-			if err == nil {
-				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, nil
-			}
-			why = err.Error()
+		m.Cosign = sigs
+		if vs, used, _ := verifyMaterial(req, trust.Material{Cosign: sigs}, nil, digest, name, version, archiveDigest); len(vs) > 0 {
+			return vs, used, nil
 		}
 		bundles, err := f.Puller.SigstoreBundles(ctx, p.ref, digest, p.auth)
 		if err != nil {
-			return nil, err
+			return nil, m, err
 		}
-		for _, b := range bundles {
-			found = true
-			key, err := trust.VerifyBundle(b, req.cosign, digest)
+		m.Bundles = bundles
+	}
+	vs, used, reasons := verifyMaterial(req, m, prov, digest, name, version, archiveDigest)
+	if len(vs) > 0 {
+		return vs, used, nil
+	}
+	return nil, trust.Material{}, unsigned(p.ref, digest, req, reasons)
+}
+
+// verifyMaterial checks signature material — as a registry served it, or
+// as the cache kept it — against the keys trusted now: cosign signatures
+// and bundles for digest, then the .prov for the archive. It returns what
+// verified and the material that did (nothing else is kept), or why
+// nothing did, one reason per provider.
+func verifyMaterial(req *requirement, m trust.Material, prov []byte, digest, name, version, archiveDigest string) ([]cache.Verification, trust.Material, []string) {
+	var reasons []string
+	if len(req.cosign) > 0 {
+		why := trust.ErrNoSignature.Error()
+		for _, s := range m.Cosign {
+			key, err := trust.VerifySimpleSigning(s, req.cosign, digest)
 			if err == nil {
-				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, nil
+				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, trust.Material{Cosign: []trust.SimpleSigning{s}}, nil
 			}
 			why = err.Error()
 		}
-		if !found {
-			why = trust.ErrNoSignature.Error()
+		for _, b := range m.Bundles {
+			key, err := trust.VerifyBundle(b, req.cosign, digest)
+			if err == nil {
+				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, trust.Material{Bundles: [][]byte{b}}, nil
+			}
+			why = err.Error()
 		}
 		reasons = append(reasons, "cosign: "+why)
 	}
 	if req.helm.Len() > 0 {
 		pv, err := trust.VerifyProvenance(prov, req.helm, name, version, archiveDigest)
 		if err == nil {
-			return []cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}}, nil
+			return []cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}}, trust.Material{}, nil
 		}
 		why := err.Error()
 		if errors.Is(err, trust.ErrNoSignature) {
@@ -231,50 +249,47 @@ func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p site, digest
 		}
 		reasons = append(reasons, "helm: "+why)
 	}
-	return nil, unsigned(p.ref, digest, req, reasons)
+	return nil, trust.Material{}, reasons
 }
 
-// trusted serves a cached chart under a signature requirement only when it
-// was verified by a key trusted now, or verifies again: with its cached
-// .prov (no request), else at the first place that answers. With --offline,
-// an entry not verified by a trusted key is refused.
+// trusted serves a cached chart under a signature requirement only when its
+// stored signature material (or its .prov) verifies again, now, against
+// the keys trusted now — never because a record says it was verified — or
+// when it verifies at the first place that answers (the material is then
+// kept). With --offline, a chart whose stored material does not verify is
+// refused.
 func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
 	req := r.trust
 	if req == nil {
 		return got, nil
 	}
-	if vs := got.entry.VerifiedBy(req.trusted); len(vs) > 0 {
+	e := got.entry
+	digest := e.ManifestDigest
+	prov := f.Store.Prov(e)
+	if vs, _, _ := verifyMaterial(req, f.Store.Material(e), prov, digest, e.Chart, e.Version, e.ChartDigest); len(vs) > 0 {
 		got.verified = vs
 		return got, nil
-	}
-	digest := got.entry.ManifestDigest
-	prov := f.Store.Prov(got.entry)
-	record := func(vs []cache.Verification) (*obtained, error) {
-		if err := f.Store.AddVerified(digest, vs); err != nil {
-			f.warn(fmt.Sprintf("could not record the verification of %s in the cache: %v", digest, err))
-		}
-		got.verified = vs
-		return got, nil
-	}
-	if req.helm.Len() > 0 && prov != nil {
-		if pv, err := trust.VerifyProvenance(prov, req.helm, got.entry.Chart, got.entry.Version, got.entry.ChartDigest); err == nil {
-			return record([]cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}})
-		}
 	}
 	if f.Offline {
 		return nil, clierror.InvalidWithHint(
-			fmt.Errorf("refused by the registry policy: --offline: the cached chart %s (%s) was not verified by a key trusted now (%s), and its signatures cannot be checked offline",
+			fmt.Errorf("refused by the registry policy: --offline: the cached chart %s (%s) has no stored signature that verifies with a key trusted now (%s), and its signatures cannot be fetched offline",
 				r.Ref.String(), digest, strings.Join(req.why, ", ")),
 			"run once without --offline to verify it at the registry")
 	}
 	var refusal error
-	for _, p := range f.places(ctx, r, pinned) {
-		if p.err != nil {
+	for _, p := range f.sites(r, pinned) {
+		if err := f.ready(ctx, r, p); err != nil {
 			continue
 		}
-		vs, err := f.verifyAt(ctx, req, p, digest, got.entry.Chart, got.entry.Version, got.entry.ChartDigest, prov)
+		vs, m, err := f.verifyAt(ctx, req, p, digest, e.Chart, e.Version, e.ChartDigest, prov)
 		if err == nil {
-			return record(vs)
+			if updated, err := f.Store.Update(e, nil, m, vs); err != nil {
+				f.warn(fmt.Sprintf("could not record the signatures of %s in the cache: %v", digest, err))
+			} else {
+				got.entry = updated
+			}
+			got.verified = vs
+			return got, nil
 		}
 		if ctx.Err() != nil {
 			return nil, err

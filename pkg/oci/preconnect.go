@@ -1,6 +1,10 @@
 package oci
 
 import (
+	"strings"
+
+	"github.com/ocisrc/ocisrc/pkg/place"
+
 	"context"
 	"crypto/tls"
 	"net"
@@ -103,11 +107,11 @@ func (d *preDialer) dialTLS(ctx context.Context, addr string) (net.Conn, error) 
 // Preconnect opens, ahead, the TLS connection a request to host (host[:port])
 // with e's settings would use; nothing when the connection is plain HTTP or
 // goes through a proxy (the transport dials those itself).
-func (p *Puller) Preconnect(host string, e Extra) {
+func (p *Puller) Preconnect(host place.Host, e Extra) {
 	if p.opts.PlainHTTP || e.PlainHTTP {
 		return
 	}
-	u := &url.URL{Scheme: "https", Host: host, Path: "/v2/"}
+	u := &url.URL{Scheme: "https", Host: host.Dial(), Path: "/v2/"}
 	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || proxy != nil {
 		return
 	}
@@ -116,12 +120,9 @@ func (p *Puller) Preconnect(host string, e Extra) {
 		return
 	}
 	if rt, ok := t.(idempotentRetry); ok && rt.dialer != nil {
-		addr := host
-		if _, _, err := net.SplitHostPort(host); err != nil {
-			addr = net.JoinHostPort(host, "443")
-		}
-		if host == "docker.io" {
-			addr = "registry-1.docker.io:443"
+		addr := host.Dial()
+		if host.Port() == 0 {
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), "443")
 		}
 		rt.dialer.preconnect(addr)
 	}

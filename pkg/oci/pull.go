@@ -33,8 +33,10 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
+	"github.com/ocisrc/ocisrc/pkg/chartmeta"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"oras.land/oras-go/v2/registry/remote"
 )
@@ -129,8 +131,8 @@ type Auth struct {
 
 // CheckPlainHTTP refuses to send credentials over plain HTTP to a host other
 // than this machine, unless allowed. It does no I/O.
-func CheckPlainHTTP(host string, plainHTTP, withCredentials, allowed bool) error {
-	if !plainHTTP || !withCredentials || allowed || IsLoopback(host) {
+func CheckPlainHTTP(host place.Host, plainHTTP, withCredentials, allowed bool) error {
+	if !plainHTTP || !withCredentials || allowed || host.IsLoopback() {
 		return nil
 	}
 	return clierror.InvalidWithHint(
@@ -353,14 +355,6 @@ func (p *Puller) Exists(ctx context.Context, ref chartref.Reference, digest stri
 
 var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
-// authHost is the host oras-go authenticates against for a registry.
-func authHost(registry string) string {
-	if registry == "docker.io" {
-		return "registry-1.docker.io"
-	}
-	return registry
-}
-
 // authCache returns the auth cache for host and a, creating (and, for a
 // registry known to use basic auth, priming) it on first use.
 func (p *Puller) authCache(ctx context.Context, host string, a Auth) auth.Cache {
@@ -465,11 +459,12 @@ func (p *Puller) authorizerWith(ctx context.Context, ref chartref.Reference, a A
 		return nil, nil, err
 	}
 	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests, onManifest: onManifest}, CheckRedirect: checkRedirect}
-	credFunc := auth.StaticCredential(ref.Registry, auth.EmptyCredential)
+	// The credential is for the host that is dialled, and only for it.
+	host := ref.Registry.Dial()
+	credFunc := auth.StaticCredential(host, auth.EmptyCredential)
 	if a.Credential != nil {
-		credFunc = auth.StaticCredential(ref.Registry, *a.Credential)
+		credFunc = auth.StaticCredential(host, *a.Credential)
 	}
-	host := authHost(ref.Registry)
 	cache := p.authCache(ctx, host, a)
 	authorizer := auth.Client{
 		Client:     hc,
@@ -506,8 +501,8 @@ func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, ocispec.D
 	if !ok {
 		return nil, none, fmt.Errorf("pulling %q: the manifest has no chart layer (%s): is this a Helm chart?", ref.String(), registry.ChartLayerMediaType)
 	}
-	meta := res.Chart.Meta
-	if err := validateMetadata(ref, manifestDigest, *meta); err != nil {
+	meta, err := validateMetadata(ref, manifestDigest, *res.Chart.Meta)
+	if err != nil {
 		return nil, none, err
 	}
 	if ref.Version != "" && meta.Version != ref.Version {
@@ -533,31 +528,23 @@ func verify(ref chartref.Reference, res *registry.PullResult) (*Chart, ocispec.D
 }
 
 // validateMetadata checks the chart's metadata (its OCI config) with Helm's
-// own rules before anything is stored: the name as Helm loads it, the version
-// as a SemVer version. Helm's Validate strips unprintable characters from
-// some fields as it goes; a name it had to change is refused too.
-func validateMetadata(ref chartref.Reference, manifestDigest string, meta chart.Metadata) error {
-	name := meta.Name
-	if meta.APIVersion == "" {
-		meta.APIVersion = chart.APIVersionV1 // as Helm's loader does
-	}
-	err := meta.Validate()
-	if err == nil && meta.Name != name {
-		err = fmt.Errorf("chart.metadata.name %+q holds unprintable characters", name)
-	}
+// own rules (pkg/chartmeta) before anything is stored.
+func validateMetadata(ref chartref.Reference, manifestDigest string, meta chart.Metadata) (chartmeta.Meta, error) {
+	m, err := chartmeta.Validate(meta)
 	if err == nil {
-		return nil
+		return m, nil
 	}
-	what := fmt.Sprintf("pulling %q: the registry %s served a chart (%s)", ref.String(), ref.Registry, manifestDigest)
-	hint := "the chart in the registry is not one Helm would load; ask its publisher, or pin another digest"
-	switch {
-	case meta.Version != "" && strings.Contains(err.Error(), "chart.metadata.version"):
-		return clierror.WithHint(fmt.Errorf("%s whose version %+q is not a SemVer version", what, meta.Version), hint)
-	case strings.Contains(err.Error(), "chart.metadata.name"):
-		return clierror.WithHint(fmt.Errorf("%s whose name %+q is not a valid chart name", what, name), hint)
-	}
-	return clierror.WithHint(fmt.Errorf("%s with invalid metadata: %s", what, termsafe.Escape(strings.TrimPrefix(err.Error(), "validation: "))), hint)
+	return m, clierror.WithHint(fmt.Errorf("pulling %q: the registry %s served a chart (%s) whose %w", ref.String(), ref.Registry, manifestDigest, trimThe(err)),
+		"the chart in the registry is not one Helm would load; ask its publisher, or pin another digest")
 }
+
+// trimThe drops "the chart's " from a chartmeta error, to follow "whose".
+type trimmed struct{ err error }
+
+func (t trimmed) Error() string { return strings.TrimPrefix(t.err.Error(), "the chart's ") }
+func (t trimmed) Unwrap() error { return t.err }
+
+func trimThe(err error) error { return trimmed{err} }
 
 func sha256Digest(b []byte) string {
 	sum := sha256.Sum256(b)
@@ -625,7 +612,7 @@ func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err 
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
-		elsewhere := resp.URL != nil && !strings.EqualFold(resp.URL.Host, ref.Registry) && !strings.EqualFold(resp.URL.Host, authHost(ref.Registry))
+		elsewhere := resp.URL != nil && !sameHost(resp.URL.Host, ref.Registry)
 		token := elsewhere && (resp.Method == http.MethodPost || resp.URL.Query().Has("scope") || resp.URL.Query().Has("service"))
 		switch {
 		case token && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && a.Credential != nil:
@@ -690,6 +677,12 @@ func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err 
 			"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)")
 	}
 	return &escaped{prefix: what, err: err}
+}
+
+// sameHost reports whether hostport (from a URL) is the registry h.
+func sameHost(hostport string, h place.Host) bool {
+	got, err := place.ParseHost(hostport)
+	return err == nil && got == h
 }
 
 // escaped prints an error that may hold a registry's words with those

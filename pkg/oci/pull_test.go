@@ -87,7 +87,7 @@ func TestVerify(t *testing.T) {
 		"name with a slash": {ref: "oci://r.io/charts/app@" + manifestDigest, mutate: func(r *registry.PullResult) { r.Chart.Meta.Name = "x/app" },
 			wantErr: `whose name "x/app" is not a valid chart name`},
 		"bad type": {ref: "oci://r.io/charts/app@" + manifestDigest, mutate: func(r *registry.PullResult) { r.Chart.Meta.Type = "evil" },
-			wantErr: `with invalid metadata: chart.metadata.type must be application or library`},
+			wantErr: `whose metadata is invalid: "chart.metadata.type must be application or library"`},
 		"no chart layer": {ref: "oci://r.io/charts/app:1.2.3", mutate: func(r *registry.PullResult) {
 			r.Manifest.Data = []byte(`{"schemaVersion":2,"layers":[]}`)
 			r.Manifest.Digest = digestOf(r.Manifest.Data)

@@ -20,7 +20,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // TLSOptions are the registry connection settings. Verification is on unless
@@ -251,7 +251,7 @@ func (t guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.ctx.Err(); err != nil {
 		return nil, err
 	}
-	if req.URL.Scheme == "http" && !t.allowPlainCredentials && !registryhost.IsLoopback(req.URL.Host) &&
+	if req.URL.Scheme == "http" && !t.allowPlainCredentials && !place.IsLoopbackAddress(req.URL.Host) &&
 		(req.Header.Get("Authorization") != "" || req.Method == http.MethodPost) {
 		return nil, &PlainHTTPCredentialsError{Host: req.URL.Host}
 	}
@@ -370,6 +370,3 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
-
-// IsLoopback reports whether host ("h" or "h:port") is this machine.
-func IsLoopback(host string) bool { return registryhost.IsLoopback(host) }

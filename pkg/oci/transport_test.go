@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"github.com/ocisrc/ocisrc/pkg/place"
+
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +82,11 @@ func TestCheckPlainHTTP(t *testing.T) {
 		"plain, creds, private":   {host: "10.0.0.1", plain: true, creds: true, bad: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := CheckPlainHTTP(tc.host, tc.plain, tc.creds, tc.allowed)
+			h, perr := place.ParseHost(tc.host)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			err := CheckPlainHTTP(h, tc.plain, tc.creds, tc.allowed)
 			if (err != nil) != tc.bad {
 				t.Fatalf("err = %v, want error %v", err, tc.bad)
 			}
@@ -207,7 +213,10 @@ func TestPreconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := strings.TrimPrefix(srv.URL, "https://")
+	host, err := place.ParseHost(strings.TrimPrefix(srv.URL, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.Preconnect(host, Extra{})
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		mu.Lock()

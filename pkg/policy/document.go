@@ -24,7 +24,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -68,6 +68,9 @@ type Registry struct {
 	Origin string `json:"origin,omitempty"`
 	// Verify requires a valid signature by one of its keys.
 	Verify *Verify `json:"verify,omitempty"`
+
+	// prefix is Prefix parsed: what every comparison uses.
+	prefix place.Place
 }
 
 // Verify is the keys a chart under the prefix must be signed with: one valid
@@ -115,6 +118,9 @@ type Mirror struct {
 	ResolveTags bool `json:"resolveTags,omitempty"`
 	// SecretRef names the mirror's credentials in the system namespace.
 	SecretRef *SecretRef `json:"secretRef,omitempty"`
+
+	// location is Location parsed.
+	location place.Place
 }
 
 // SecretRef names a Secret in the system namespace.
@@ -306,8 +312,6 @@ var localOnly = map[string]bool{
 	"tls.insecureSkipVerify": true, "plainHTTP": true, "tls.caFile": true, "tls.certFile": true, "tls.keyFile": true,
 }
 
-var pathSegment = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
-
 func (d *Document) validate(src Source) error {
 	fail := func(path, format string, a ...any) error {
 		return &Error{Source: src, Path: path, Reason: fmt.Sprintf(format, a...)}
@@ -322,19 +326,19 @@ func (d *Document) validate(src Source) error {
 	if configMap && d.AllowUnboundSystemSecrets {
 		return fail("allowUnboundSystemSecrets", "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole")
 	}
-	seen := map[string]int{}
+	seen := map[place.Place]int{}
 	for i := range d.Registries {
 		r := &d.Registries[i]
 		at := fmt.Sprintf("registries[%d]", i)
-		prefix, err := NormalizePrefix(r.Prefix)
+		prefix, err := ParsePrefix(r.Prefix)
 		if err != nil {
 			return fail(at+".prefix", "%s", err)
 		}
 		if j, dup := seen[prefix]; dup {
-			return fail(at+".prefix", "%+q is also the prefix of registries[%d]: each prefix appears once", r.Prefix, j)
+			return fail(at+".prefix", "%+q is also the prefix of registries[%d] (both are %s): each prefix appears once", r.Prefix, j, prefix)
 		}
 		seen[prefix] = i
-		r.Prefix = prefix
+		r.prefix, r.Prefix = prefix, prefix.String()
 		if configMap {
 			set := map[string]bool{"plainHTTP": r.PlainHTTP}
 			if r.TLS != nil {
@@ -373,22 +377,22 @@ func (d *Document) validate(src Source) error {
 				return &Error{Source: src, Path: err.path, Reason: err.reason}
 			}
 		}
-		mirrors := map[string]bool{}
+		mirrors := map[place.Place]bool{}
 		for j := range r.Mirrors {
 			m := &r.Mirrors[j]
 			mat := fmt.Sprintf("%s.mirrors[%d]", at, j)
-			loc, err := NormalizePrefix(m.Location)
+			loc, err := ParsePrefix(m.Location)
 			if err != nil {
 				return fail(mat+".location", "%s", err)
 			}
 			if loc == prefix {
-				return fail(mat+".location", "is the prefix itself: a mirror is another place")
+				return fail(mat+".location", "is the prefix itself (%s): a mirror is another place", loc)
 			}
 			if mirrors[loc] {
-				return fail(mat+".location", "%+q is listed twice", m.Location)
+				return fail(mat+".location", "%+q is listed twice (as %s)", m.Location, loc)
 			}
 			mirrors[loc] = true
-			m.Location = loc
+			m.location, m.Location = loc, loc.String()
 			if m.SecretRef != nil && !validName(m.SecretRef.Name) {
 				return fail(mat+".secretRef.name", "must be a Secret name (lower-case letters, digits, '-' and '.'), got %+q", m.SecretRef.Name)
 			}
@@ -446,34 +450,22 @@ func validName(s string) bool {
 
 var pathSegmentName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
-// NormalizePrefix checks a prefix or a mirror location — host[:port][/path],
-// without a scheme, a tag or a digest — and returns it with the host in
-// lower case and without a trailing slash.
-func NormalizePrefix(s string) (string, error) {
+// ParsePrefix checks a prefix or a mirror location — host[:port][/path],
+// without a scheme, a tag or a digest — and returns its canonical place
+// (pkg/place): the host as it is dialled, the path as written.
+func ParsePrefix(s string) (place.Place, error) {
 	if s == "" {
-		return "", errors.New("is required: expected host[:port][/path], for example registry.example.com/charts")
+		return place.Place{}, errors.New("is required: expected host[:port][/path], for example registry.example.com/charts")
 	}
-	if strings.Contains(s, "://") {
-		return "", fmt.Errorf("%+q must not have a scheme: expected host[:port][/path], for example registry.example.com/charts", s)
-	}
-	host, path, _ := strings.Cut(strings.TrimSuffix(s, "/"), "/")
-	if err := registryhost.Validate(host); err != nil {
-		var he *registryhost.Error
-		if errors.As(err, &he) {
-			return "", fmt.Errorf("%+q has an invalid host: %s", s, he.Reason)
+	p, err := place.ParsePlace(s)
+	if err != nil {
+		var pe *place.LocationError
+		if errors.As(err, &pe) {
+			return place.Place{}, errors.New(pe.Error())
 		}
-		return "", fmt.Errorf("%+q has an invalid host", s)
+		return place.Place{}, err
 	}
-	out := strings.ToLower(host)
-	if path != "" {
-		for _, seg := range strings.Split(path, "/") {
-			if !pathSegment.MatchString(seg) {
-				return "", fmt.Errorf("%+q has an invalid path: expected lower-case path segments of letters, digits, '.', '_' and '-', separated by '/' (no tag or digest)", s)
-			}
-		}
-		out += "/" + path
-	}
-	return out, nil
+	return p, nil
 }
 
 // Loaded is a document ready to be matched: its files read, and where it

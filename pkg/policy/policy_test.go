@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ocisrc/ocisrc/internal/testsign"
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 var (
@@ -106,7 +110,7 @@ func TestLoadReadsFilesRelativeToThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := Set{Layers: []*Loaded{l}}.For("r.io/charts/app")
+	st := Set{Layers: []*Loaded{l}}.For(mustPlace(t, "r.io/charts/app"))
 	if len(st.TLS.CAs) != 1 || st.TLS.CAs[0].Subjects[0] != "CN=file CA" || st.TLS.ClientCertificate == nil || st.TLS.ClientCertificate.Subject != "CN=client" {
 		t.Fatalf("TLS = %+v", st.TLS)
 	}
@@ -120,25 +124,50 @@ func TestLoadReadsFilesRelativeToThePolicy(t *testing.T) {
 	}
 }
 
-func TestMatches(t *testing.T) {
-	for _, tc := range []struct {
-		prefix, repo string
-		want         bool
-	}{
-		{"r.io", "r.io/charts/app", true},
-		{"r.io/charts", "r.io/charts/app", true},
-		{"r.io/charts/app", "r.io/charts/app", true},
-		{"r.io/char", "r.io/charts/app", false},
-		{"r.io", "r.io:5000/charts/app", false},
-		{"r.io:5000", "r.io:5000/charts/app", true},
-		{"r.io", "R.IO/charts/app", true},
-		{"r.io", "r.iox/app", false},
-		{"r.io/charts", "r.io/Charts/app", false},
+func TestMatchesEverySpellingOfAPlace(t *testing.T) {
+	l := mustLoad(t, fileSrc, `registries:
+- prefix: r.io/charts
+  blocked: true
+- prefix: 127.0.0.1:5000/charts
+  blocked: true
+- prefix: docker.io
+  blocked: true
+- prefix: registry.example.com:443
+  blocked: true
+`)
+	set := Set{Layers: []*Loaded{l}}
+	for repo, want := range map[string]bool{
+		"r.io/charts/app":            true,
+		"R.IO/charts/app":            true,
+		"r.io:443/charts/app":        true,
+		"r.io:0443/charts/app":       true,
+		"r.io/charts":                true,
+		"r.io/char/app":              false,
+		"r.io/charts-old/app":        false,
+		"r.io:5000/charts/app":       false,
+		"127.0.0.1:05000/charts/app": true,
+		"127.0.0.1:5000/charts/app":  true,
+		"127.0.0.1:5001/charts/app":  false,
+		"registry-1.docker.io/x/app": true,
+		"index.docker.io/x/app":      true,
+		"docker.io/x/app":            true,
+		"docker.io:5000/x/app":       false,
+		"registry.example.com/a/b":   true,
+		"Registry.Example.com:443/a": true,
 	} {
-		if got := Matches(tc.prefix, tc.repo); got != tc.want {
-			t.Errorf("Matches(%q, %q) = %v, want %v", tc.prefix, tc.repo, got, tc.want)
+		if got := set.For(mustPlace(t, repo)).Blocked; got != want {
+			t.Errorf("blocked(%s) = %v, want %v", repo, got, want)
 		}
 	}
+}
+
+func mustPlace(t testing.TB, s string) place.Place {
+	t.Helper()
+	p, err := place.ParsePlace(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func mustLoad(t *testing.T, src Source, doc string) *Loaded {
@@ -188,15 +217,15 @@ registries:
 `)
 	set := Set{Layers: []*Loaded{file, cm}}
 
-	st := set.For("r.io/charts/app")
-	if len(st.Matches) != 2 || st.Matches[0].Prefix != "r.io" || st.Matches[1].Prefix != "r.io/charts" {
+	st := set.For(mustPlace(t, "r.io/charts/app"))
+	if len(st.Matches) != 2 || st.Matches[0].Prefix.String() != "r.io" || st.Matches[1].Prefix.String() != "r.io/charts" {
 		t.Errorf("matches = %+v", st.Matches)
 	}
 	if st.Origin != OriginNever || st.OriginFrom != cmSrc.String() {
 		t.Errorf("origin = %s from %s", st.Origin, st.OriginFrom)
 	}
-	if len(st.Mirrors) != 2 || st.Mirrors[0].Repository != "mirror.internal:5000/base/app" || st.Mirrors[0].Host != "mirror.internal:5000" ||
-		st.Mirrors[0].SecretRef != "mirror-credentials" || st.Mirrors[1].Repository != "second.mirror/x/app" || !st.Mirrors[1].ResolveTags {
+	if len(st.Mirrors) != 2 || st.Mirrors[0].Repository.String() != "mirror.internal:5000/base/app" || st.Mirrors[0].Host.String() != "mirror.internal:5000" ||
+		st.Mirrors[0].SecretRef != "mirror-credentials" || st.Mirrors[1].Repository.String() != "second.mirror/x/app" || !st.Mirrors[1].ResolveTags {
 		t.Errorf("mirrors = %+v", st.Mirrors)
 	}
 	if len(st.Mirrors[0].TLS.CAs) != 1 || st.Mirrors[0].TLS.CAs[0].Subjects[0] != "CN=CA of the file" {
@@ -210,23 +239,23 @@ registries:
 	}
 
 	// Routing: the longest prefix that routes wins; on a tie the file's.
-	st = set.For("r.io/charts/special/app")
-	if len(st.Mirrors) != 1 || st.Mirrors[0].Repository != "local.mirror/special/app" || st.Origin != OriginFallback || st.OriginFrom != fileSrc.String() {
+	st = set.For(mustPlace(t, "r.io/charts/special/app"))
+	if len(st.Mirrors) != 1 || st.Mirrors[0].Repository.String() != "local.mirror/special/app" || st.Origin != OriginFallback || st.OriginFrom != fileSrc.String() {
 		t.Errorf("special: %+v", st)
 	}
 	// Blocked is a union.
 	for repo, want := range map[string]bool{"evil.io/x": true, "blocked-by-file.io/x": true, "r.io/charts/app": false} {
-		if got := set.For(repo).Blocked; got != want {
+		if got := set.For(mustPlace(t, repo)).Blocked; got != want {
 			t.Errorf("blocked(%s) = %v, want %v", repo, got, want)
 		}
 	}
 	// Nothing matches: the defaults.
-	st = set.For("elsewhere.io/app")
+	st = set.For(mustPlace(t, "elsewhere.io/app"))
 	if st.Blocked || st.Origin != OriginFallback || len(st.Mirrors) != 0 || len(st.TLS.CAs) != 0 || len(st.Matches) != 0 {
 		t.Errorf("no match: %+v", st)
 	}
 	// A ConfigMap alone never relaxes TLS or allows unbound Secrets.
-	if st := (Set{Layers: []*Loaded{cm}}).For("r.io/charts/app"); st.TLS.InsecureSkipVerify || st.TLS.PlainHTTP || st.AllowUnboundSystemSecrets {
+	if st := (Set{Layers: []*Loaded{cm}}).For(mustPlace(t, "r.io/charts/app")); st.TLS.InsecureSkipVerify || st.TLS.PlainHTTP || st.AllowUnboundSystemSecrets {
 		t.Errorf("ConfigMap alone: %+v", st)
 	}
 }
@@ -257,14 +286,14 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		for i, r := range doc.Registries {
-			if again, err := NormalizePrefix(r.Prefix); err != nil || again != r.Prefix {
-				t.Fatalf("registries[%d].prefix %q accepted, but normalizes to %q, %v", i, r.Prefix, again, err)
+			if again, err := ParsePrefix(r.Prefix); err != nil || again.String() != r.Prefix || again != r.prefix {
+				t.Fatalf("registries[%d].prefix %q accepted, but parses to %q, %v", i, r.Prefix, again, err)
 			}
 			if configMap && (r.PlainHTTP || r.TLS != nil && (r.TLS.InsecureSkipVerify || r.TLS.CAFile != "" || r.TLS.CertFile != "" || r.TLS.KeyFile != "")) {
 				t.Fatalf("a ConfigMap set a local-only field: %+v", r)
 			}
 			for _, m := range r.Mirrors {
-				if _, err := NormalizePrefix(m.Location); err != nil {
+				if _, err := ParsePrefix(m.Location); err != nil {
 					t.Fatalf("mirror %q accepted: %v", m.Location, err)
 				}
 			}
@@ -275,28 +304,77 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzMatches: a prefix matches a repository only on a segment boundary,
-// and the repository under a matching prefix keeps its tail at a mirror.
-func FuzzMatches(f *testing.F) {
-	f.Add("r.io/charts", "r.io/charts/app")
-	f.Add("r.io", "r.io:5000/app")
-	f.Add("r.io/char", "r.io/charts")
-	f.Fuzz(func(t *testing.T, prefix, repo string) {
-		p, err := NormalizePrefix(prefix)
+// dialKey is the host and port a dialler reaches for host[:port], worked
+// out independently of pkg/place (net/url and net.ParseIP): lower case, the
+// port as a number (443 by default), Docker Hub's aliases as the host
+// oras-go dials for docker.io.
+func dialKey(s string) (string, bool) {
+	u, err := url.Parse("https://" + s + "/")
+	if err != nil || u.Host != s || u.User != nil {
+		return "", false
+	}
+	name := strings.ToLower(u.Hostname())
+	if ip := net.ParseIP(name); ip != nil {
+		name = ip.String()
+	}
+	port := strings.TrimLeft(u.Port(), "0")
+	if port == "" {
+		port = "443"
+	}
+	switch name {
+	case "docker.io", "index.docker.io", "registry.hub.docker.com":
+		if port == "443" {
+			name = "registry-1.docker.io"
+		}
+	}
+	return name + ":" + port, true
+}
+
+// FuzzMatchedIsDialled: the policy matches a reference exactly when the
+// host and port a dialler reaches for the reference, as the Component wrote
+// it, are those it reaches for the prefix, as the policy wrote it, and the
+// repository is under the prefix's path; and the canonical reference
+// ocisrc dials reaches that same host and port. So no spelling of a host
+// escapes a block, and none is blocked in another's name.
+func FuzzMatchedIsDialled(f *testing.F) {
+	for _, c := range [][2]string{
+		{"127.0.0.1:5000/charts", "oci://127.0.0.1:05000/charts/app:1.0.0"},
+		{"registry.example.com", "oci://registry.example.com:443/x/app:1.0.0"},
+		{"docker.io", "oci://registry-1.docker.io/x/app:1.0.0"},
+		{"index.docker.io/x", "oci://docker.io/x/app:1.0.0"},
+		{"R.IO/charts", "oci://r.io/charts-old/app:1"},
+		{"r.io:0443", "oci://r.io/a@sha256:" + strings.Repeat("a", 64)},
+		{"[::1]:5000", "oci://[0::1]:5000/a/b:1"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, prefix, reference string) {
+		ref, err := chartref.Parse(reference)
 		if err != nil {
 			return
 		}
-		if !Matches(p, repo) {
+		pp, err := ParsePrefix(prefix)
+		if err != nil {
 			return
 		}
-		low := lowerHost(repo)
-		if low != p && !strings.HasPrefix(low, p+"/") {
-			t.Fatalf("%q matched %q off a segment boundary", p, repo)
+		l := &Loaded{Doc: &Document{Registries: []Registry{{Prefix: pp.String(), prefix: pp, Blocked: true}}}, Source: fileSrc, files: make([]fileMaterial, 1)}
+		blocked := Set{Layers: []*Loaded{l}}.For(ref.Place()).Blocked
+
+		rawHost, rawPath, _ := strings.Cut(strings.TrimPrefix(reference, chartref.Scheme), "/")
+		rawPath = rawPath[:strings.IndexAny(rawPath+"@", ":@")]
+		prefixHost, prefixPath, _ := strings.Cut(strings.TrimSuffix(prefix, "/"), "/")
+		dialled, ok1 := dialKey(rawHost)
+		matched, ok2 := dialKey(prefixHost)
+		canonical, ok3 := dialKey(ref.Registry.Dial())
+		if !ok1 || !ok2 || !ok3 {
+			t.Fatalf("accepted hosts a URL parser cannot read: %q %q %q", rawHost, prefixHost, ref.Registry.Dial())
 		}
-		l := &Loaded{Doc: &Document{Registries: []Registry{{Prefix: p, Mirrors: []Mirror{{Location: "m.io/base"}}}}}, Source: fileSrc, files: make([]fileMaterial, 1)}
-		st := Set{Layers: []*Loaded{l}}.For(repo)
-		if want := "m.io/base" + strings.TrimPrefix(low, p); st.Mirrors[0].Repository != want {
-			t.Fatalf("mirror repository %q, want %q", st.Mirrors[0].Repository, want)
+		if canonical != dialled {
+			t.Fatalf("%q dials %s, but ocisrc dials %s for it", reference, dialled, canonical)
+		}
+		under := prefixPath == "" || rawPath == prefixPath || strings.HasPrefix(rawPath, prefixPath+"/")
+		if want := dialled == matched && under; blocked != want {
+			t.Fatalf("prefix %q blocks %q: %v; it dials %s, the prefix %s (path under: %v)", prefix, reference, blocked, dialled, matched, under)
 		}
 	})
 }
@@ -380,16 +458,16 @@ func TestVerifySettings(t *testing.T) {
 	k2, _ := testsign.NewCosignKey()
 	file := mustLoad(t, fileSrc, "registries:\n- prefix: r.io/charts/app\n  verify:\n    cosign:\n      keys:\n      - |\n"+indent(string(k1.PublicPEM), "        ")+"\n")
 	cm := mustLoad(t, cmSrc, "registries:\n- prefix: r.io\n  verify:\n    cosign:\n      keys:\n      - |\n"+indent(string(k2.PublicPEM), "        ")+"\n      secretRef: {name: keys}\n")
-	st := Set{Layers: []*Loaded{file, cm}}.For("r.io/charts/app")
+	st := Set{Layers: []*Loaded{file, cm}}.For(mustPlace(t, "r.io/charts/app"))
 	if !st.Verify.Required || len(st.Verify.RequiredBy) != 2 || len(st.Verify.CosignKeys) != 2 || len(st.Verify.CosignSecrets) != 1 || st.Verify.CosignSecrets[0].Secret != "keys" {
 		t.Errorf("a union of both documents' requirements, got %+v", st.Verify)
 	}
 	// A file entry with no verify does not remove the cluster's.
 	file = mustLoad(t, fileSrc, "registries:\n- prefix: r.io/charts/app\n  origin: fallback\n")
-	if st := (Set{Layers: []*Loaded{file, cm}}).For("r.io/charts/app"); !st.Verify.Required {
+	if st := (Set{Layers: []*Loaded{file, cm}}).For(mustPlace(t, "r.io/charts/app")); !st.Verify.Required {
 		t.Error("the local file removed the cluster's verify")
 	}
-	if st := (Set{Layers: []*Loaded{file}}).For("r.io/charts/app"); st.Verify.Required {
+	if st := (Set{Layers: []*Loaded{file}}).For(mustPlace(t, "r.io/charts/app")); st.Verify.Required {
 		t.Error("verify required with none configured")
 	}
 }

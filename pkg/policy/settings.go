@@ -3,15 +3,16 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"strings"
+
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // Settings is the effective policy for one chart repository
 // (host[:port]/path), with where each setting came from. Its JSON form is
-// the output of `policy explain -o json`.
+// the output of `policy explain -o json`; every place in it is canonical.
 type Settings struct {
 	// Repository is the reference's host[:port]/path.
-	Repository string `json:"repository"`
+	Repository place.Place `json:"repository"`
 	// Matches are the prefixes that matched, the longest of each document.
 	Matches []Match `json:"matches"`
 	// Blocked refuses the reference; BlockedBy says which documents block it.
@@ -56,19 +57,20 @@ type KeySource struct {
 
 // Match is a prefix that matched and the document it is in.
 type Match struct {
-	Prefix string `json:"prefix"`
-	From   string `json:"from"`
+	Prefix place.Place `json:"prefix"`
+	From   string      `json:"from"`
 }
 
 // MirrorSettings is one mirror, for one reference.
 type MirrorSettings struct {
-	// Location is the mirror as written (host[:port][/path]).
-	Location string `json:"location"`
-	// Repository is the reference's repository at the mirror.
-	Repository string `json:"repository"`
+	// Location is the mirror's location (host[:port][/path]).
+	Location place.Place `json:"location"`
+	// Repository is the reference's repository at the mirror; the zero
+	// Place when the location and the reference leave no repository.
+	Repository place.Place `json:"repository"`
 	// Host is the mirror's host[:port].
-	Host        string `json:"host"`
-	ResolveTags bool   `json:"resolveTags"`
+	Host        place.Host `json:"host"`
+	ResolveTags bool       `json:"resolveTags"`
 	// SecretRef is the name of the mirror's credentials in the system namespace.
 	SecretRef string `json:"secretRef,omitempty"`
 	From      string `json:"from"`
@@ -119,27 +121,12 @@ type Set struct {
 	Layers []*Loaded
 }
 
-// Matches reports whether repository (host[:port]/path) is under prefix, on
-// a path-segment boundary. Both are compared with their hosts in lower case.
-func Matches(prefix, repository string) bool {
-	repository = lowerHost(repository)
-	return repository == prefix || strings.HasPrefix(repository, prefix+"/")
-}
-
-func lowerHost(repository string) string {
-	host, path, ok := strings.Cut(repository, "/")
-	if !ok {
-		return strings.ToLower(host)
-	}
-	return strings.ToLower(host) + "/" + path
-}
-
-// best returns the index of the longest prefix of l that matches
+// best returns the index of the longest prefix of l that contains
 // repository, or -1.
-func (l *Loaded) best(repository string) int {
+func (l *Loaded) best(repository place.Place) int {
 	best := -1
 	for i, r := range l.Doc.Registries {
-		if Matches(r.Prefix, repository) && (best < 0 || len(r.Prefix) > len(l.Doc.Registries[best].Prefix)) {
+		if r.prefix.Contains(repository) && (best < 0 || r.prefix.Depth() > l.Doc.Registries[best].prefix.Depth()) {
 			best = i
 		}
 	}
@@ -155,9 +142,9 @@ func (l *Loaded) best(repository string) int {
 //   - trust roots are a union of every document's CAs for the host;
 //   - the client certificate, insecureSkipVerify and plainHTTP come from the
 //     local file only (a ConfigMap cannot set them).
-func (s Set) For(repository string) Settings {
-	st := Settings{Repository: lowerHost(repository), Origin: OriginFallback, Mirrors: []MirrorSettings{}, Matches: []Match{}}
-	routeLen := -1
+func (s Set) For(repository place.Place) Settings {
+	st := Settings{Repository: repository, Origin: OriginFallback, Mirrors: []MirrorSettings{}, Matches: []Match{}}
+	routeDepth := -1
 	for _, l := range s.Layers {
 		if l == nil {
 			continue
@@ -171,14 +158,14 @@ func (s Set) For(repository string) Settings {
 		}
 		r := l.Doc.Registries[i]
 		from := l.Source.String()
-		st.Matches = append(st.Matches, Match{Prefix: r.Prefix, From: from})
+		st.Matches = append(st.Matches, Match{Prefix: r.prefix, From: from})
 		if r.Blocked {
 			st.Blocked = true
 			st.BlockedBy = append(st.BlockedBy, from)
 		}
 		if v := r.Verify; v != nil {
 			st.Verify.Required = true
-			st.Verify.RequiredBy = append(st.Verify.RequiredBy, from+" (prefix "+r.Prefix+")")
+			st.Verify.RequiredBy = append(st.Verify.RequiredBy, from+" (prefix "+r.prefix.String()+")")
 			if c := v.Cosign; c != nil {
 				for _, k := range c.Keys {
 					st.Verify.CosignKeys = append(st.Verify.CosignKeys, KeySource{From: from, Data: []byte(k)})
@@ -196,17 +183,18 @@ func (s Set) For(repository string) Settings {
 				}
 			}
 		}
-		if (len(r.Mirrors) > 0 || r.Origin != "") && len(r.Prefix) > routeLen {
-			routeLen = len(r.Prefix)
+		if (len(r.Mirrors) > 0 || r.Origin != "") && r.prefix.Depth() > routeDepth {
+			routeDepth = r.prefix.Depth()
 			st.Origin, st.OriginFrom = OriginFallback, from
 			if r.Origin != "" {
 				st.Origin = r.Origin
 			}
 			st.Mirrors = []MirrorSettings{}
-			rest := strings.TrimPrefix(st.Repository, r.Prefix)
 			for _, m := range r.Mirrors {
-				ms := MirrorSettings{Location: m.Location, Repository: m.Location + rest, ResolveTags: m.ResolveTags, From: from}
-				ms.Host, _, _ = strings.Cut(m.Location, "/")
+				ms := MirrorSettings{Location: m.location, Host: m.location.Host(), ResolveTags: m.ResolveTags, From: from}
+				if at, ok := repository.Rebase(r.prefix, m.location); ok {
+					ms.Repository = at
+				}
 				if m.SecretRef != nil {
 					ms.SecretRef = m.SecretRef.Name
 				}
@@ -216,13 +204,17 @@ func (s Set) For(repository string) Settings {
 	}
 	st.TLS = s.tlsFor(repository)
 	for i := range st.Mirrors {
-		st.Mirrors[i].TLS = s.tlsFor(st.Mirrors[i].Repository)
+		at := st.Mirrors[i].Repository
+		if at.IsZero() {
+			at = st.Mirrors[i].Location
+		}
+		st.Mirrors[i].TLS = s.tlsFor(at)
 	}
 	return st
 }
 
 // tlsFor is the TLS settings for the registry of repository.
-func (s Set) tlsFor(repository string) TLSSettings {
+func (s Set) tlsFor(repository place.Place) TLSSettings {
 	var t TLSSettings
 	for _, l := range s.Layers {
 		if l == nil {
@@ -277,4 +269,25 @@ func subjects(b []byte) []string {
 			out = append(out, c.Subject.String())
 		}
 	}
+}
+
+// MirrorSecret returns the secretRef of the policy's mirror whose location
+// contains repository (a bundle pushed into a mirror gets the mirror's
+// credentials): the deepest such location, the local file's first.
+func (s Set) MirrorSecret(repository place.Place) (string, bool) {
+	best, depth := "", -1
+	for _, l := range s.Layers {
+		if l == nil {
+			continue
+		}
+		for _, r := range l.Doc.Registries {
+			for _, m := range r.Mirrors {
+				if m.SecretRef == nil || !m.location.Contains(repository) || m.location.Depth() <= depth {
+					continue
+				}
+				best, depth = m.SecretRef.Name, m.location.Depth()
+			}
+		}
+	}
+	return best, depth >= 0
 }

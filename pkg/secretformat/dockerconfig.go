@@ -10,16 +10,14 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
-	"github.com/ocisrc/ocisrc/pkg/registryhost"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
-// NormalizeHost turns a registry address as people write it (host,
-// host:port, https://host/v1/, a Docker Hub alias) into host[:port] in lower
-// case, without the default HTTPS port, with every Docker Hub alias as
-// docker.io. Only DNS names, IPv4 and bracketed IPv6 addresses are accepted
-// (see pkg/registryhost).
-func NormalizeHost(s string) (string, error) {
-	return registryhost.Normalize(s)
+// ParseHost turns a registry address as people write it in a docker config
+// or a registry key (host, host:port, https://host/v1/, a Docker Hub alias)
+// into its canonical form (see pkg/place).
+func ParseHost(s string) (place.Host, error) {
+	return place.ParseServer(s)
 }
 
 // dockerEntry is one registry in a docker config file.
@@ -34,7 +32,7 @@ type dockerEntry struct {
 // decodeDockerConfig reads a .dockerconfigjson ({"auths": {...}}) or a legacy
 // .dockercfg ({...}) and picks the entry for host. The entries bind the
 // credential: no entry for host is invalid input naming the hosts there are.
-func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, host string) (Decoded, error) {
+func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, want place.Host) (Decoded, error) {
 	raw, ok := secret.Data[key]
 	if !ok {
 		return Decoded{}, badKeys(name, secret, fmt.Sprintf("the %q key is missing", key))
@@ -52,11 +50,7 @@ func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, ho
 		return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q: the %q key is not a docker config: expected a JSON object of registries", name, key))
 	}
 
-	want, err := NormalizeHost(host)
-	if err != nil {
-		return Decoded{}, err
-	}
-	var hosts []string
+	var hosts []place.Host
 	var entry *dockerEntry
 	var entryKey string
 	keys := make([]string, 0, len(entries))
@@ -65,7 +59,7 @@ func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, ho
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		h, err := NormalizeHost(k)
+		h, err := ParseHost(k)
 		if err != nil {
 			return Decoded{}, clierror.Invalid(fmt.Errorf("secret %q: the %q key has an entry that is not a registry host", name, key))
 		}
@@ -78,7 +72,7 @@ func decodeDockerConfig(name string, secret Secret, key string, wrapped bool, ho
 	if entry == nil {
 		have := "none"
 		if len(hosts) > 0 {
-			have = strings.Join(hosts, ", ")
+			have = HostList(hosts)
 		}
 		return Decoded{}, clierror.InvalidWithHint(
 			fmt.Errorf("secret %q has no credentials for the registry %s (its %q has entries for: %s)", name, want, key, have),

@@ -47,7 +47,7 @@ func FuzzDecodeKeys(f *testing.F) {
 		set(hasToken, "token", token)
 		set(hasIdentity, "identitytoken", identity)
 		set(hasRegistry, "registry", registry)
-		d, err := Decode(secret("ns", "n", data), "r.io")
+		d, err := Decode(secret("ns", "n", data), mustHost("r.io"))
 		if err != nil {
 			checkDecodeError(t, err)
 			blank := map[string]string{}
@@ -60,7 +60,7 @@ func FuzzDecodeKeys(f *testing.F) {
 			if k, ok := blank["registry"]; ok && k != "" {
 				blank["registry"] = data["registry"] // hosts are not secret and decide validity
 			}
-			_, want := Decode(secret("ns", "n", blank), "r.io")
+			_, want := Decode(secret("ns", "n", blank), mustHost("r.io"))
 			if want == nil || err.Error() != want.Error() {
 				t.Fatalf("error depends on the values: %v vs %v", err, want)
 			}
@@ -109,7 +109,7 @@ func fuzzDockerConfig(f *testing.F, key string, wrapped bool, typ string) {
 		s := secret("ns", "n", nil)
 		s.Type = typ
 		s.Data[key] = raw
-		d, err := Decode(s, "registry.example.com")
+		d, err := Decode(s, mustHost("registry.example.com"))
 		checkDecodeError(t, err)
 		if err == nil && d.Credential == auth.EmptyCredential {
 			t.Fatalf("accepted an empty credential from %q", raw)
@@ -134,7 +134,7 @@ func FuzzDecodeRawDockerConfig(f *testing.F) {
 		s := secret("ns", "n", nil)
 		s.Type = TypeDockerConfigJSON
 		s.Data[KeyDockerConfigJSON] = raw
-		_, err := Decode(s, "registry.example.com")
+		_, err := Decode(s, mustHost("registry.example.com"))
 		if err != nil && clierror.ExitCode(err) != clierror.CodeInvalid {
 			t.Fatalf("exit code %d for %v", clierror.ExitCode(err), err)
 		}
@@ -157,7 +157,7 @@ func FuzzDecodeTLS(f *testing.F) {
 		if hasKey {
 			s.Data["tls.key"] = k
 		}
-		_, err := Decode(s, "r.io")
+		_, err := Decode(s, mustHost("r.io"))
 		checkDecodeError(t, err)
 		if err != nil && len(k) > 8 && strings.Contains(err.Error(), string(k)) {
 			t.Fatalf("error shows the key: %v", err)
@@ -165,16 +165,16 @@ func FuzzDecodeTLS(f *testing.F) {
 	})
 }
 
-func FuzzNormalizeHost(f *testing.F) {
+func FuzzParseHostString(f *testing.F) {
 	for _, s := range []string{"registry.example.com", "https://index.docker.io/v1/", "[::1]:5000", "h:443", "a@b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		h, err := NormalizeHost(s)
+		h, err := parseHostString(s)
 		if err != nil {
 			return
 		}
-		again, err := NormalizeHost(h)
+		again, err := parseHostString(h)
 		if err != nil || again != h {
 			t.Fatalf("NormalizeHost is not idempotent: %q -> %q -> %q (%v)", s, h, again, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // Secret keys ocisrc reads.
@@ -73,7 +74,7 @@ type Decoded struct {
 	Kind       Kind
 	// Hosts binds the credential: the registry hosts the Secret names (its
 	// registry key, or its docker config entries). Nil means unbound.
-	Hosts []string
+	Hosts []place.Host
 	// CAPEM is extra CAs to trust for the registry (ca.crt).
 	CAPEM []byte
 	// CertPEM and KeyPEM are a client certificate (tls.crt, tls.key).
@@ -102,7 +103,7 @@ func (d Decoded) GoString() string { return d.String() }
 // type (a service-account token, a bootstrap token, …) is never used. Any
 // other combination, an empty value or malformed content is invalid input
 // (exit 2); the error names the keys, never their values.
-func Decode(secret Secret, host string) (Decoded, error) {
+func Decode(secret Secret, host place.Host) (Decoded, error) {
 	name := secret.Name
 	var d Decoded
 	var err error
@@ -235,7 +236,7 @@ func keyList(secret Secret) string {
 }
 
 // registryKey reads the registry key: the hosts the Secret is bound to.
-func registryKey(name string, secret Secret) ([]string, error) {
+func registryKey(name string, secret Secret) ([]place.Host, error) {
 	if len(secret.Data[KeyRegistry]) == 0 {
 		return nil, clierror.Invalid(fmt.Errorf("secret %q has an empty %q key: expected a non-empty value", name, KeyRegistry))
 	}
@@ -248,14 +249,14 @@ func registryKey(name string, secret Secret) ([]string, error) {
 }
 
 // parseHostList parses the registry key: host[:port] entries separated by commas.
-func parseHostList(s string) ([]string, error) {
-	var hosts []string
+func parseHostList(s string) ([]place.Host, error) {
+	var hosts []place.Host
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		h, err := NormalizeHost(part)
+		h, err := ParseHost(part)
 		if err != nil {
 			return nil, err
 		}
@@ -265,4 +266,13 @@ func parseHostList(s string) ([]string, error) {
 		return nil, errors.New("it names no host")
 	}
 	return hosts, nil
+}
+
+// HostList is hosts as a comma-separated list, for messages.
+func HostList(hosts []place.Host) string {
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.String()
+	}
+	return strings.Join(out, ", ")
 }

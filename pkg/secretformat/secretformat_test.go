@@ -17,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 const (
@@ -125,7 +126,7 @@ func TestDecodeKeys(t *testing.T) {
 		"only commas":    {data: map[string]string{"token": secretValue, "registry": ", ,"}, wantErr: "it names no host"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d, err := Decode(secret("ns", "creds", tc.data), host)
+			d, err := Decode(secret("ns", "creds", tc.data), mustHost(host))
 			if tc.wantErr != "" {
 				assertInvalid(t, err, tc.wantErr, tc.wantKeys, `secret "ns/creds"`)
 				return
@@ -133,7 +134,7 @@ func TestDecodeKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Credential != tc.want || d.Kind != tc.kind || strings.Join(d.Hosts, ",") != strings.Join(tc.hosts, ",") {
+			if d.Credential != tc.want || d.Kind != tc.kind || HostList(d.Hosts) != strings.Join(tc.hosts, ", ") {
 				t.Errorf("got %+v %s %v, want %+v %s %v", d.Credential, d.Kind, d.Hosts, tc.want, tc.kind, tc.hosts)
 			}
 		})
@@ -238,7 +239,7 @@ func TestDecodeDockerConfig(t *testing.T) {
 			if h == "" {
 				h = host
 			}
-			d, err := Decode(tc.secret, h)
+			d, err := Decode(tc.secret, mustHost(h))
 			if tc.wantErr != "" {
 				assertInvalid(t, err, tc.wantErr)
 				return
@@ -249,7 +250,7 @@ func TestDecodeDockerConfig(t *testing.T) {
 			if d.Credential != tc.want || d.Kind != tc.kind {
 				t.Errorf("got %+v %s, want %+v %s", d.Credential, d.Kind, tc.want, tc.kind)
 			}
-			if tc.hosts != "" && strings.Join(d.Hosts, ",") != tc.hosts {
+			if tc.hosts != "" && strings.ReplaceAll(HostList(d.Hosts), " ", "") != tc.hosts {
 				t.Errorf("hosts = %v, want %s", d.Hosts, tc.hosts)
 			}
 		})
@@ -271,7 +272,7 @@ func TestDecodeTLS(t *testing.T) {
 		return m
 	}
 	t.Run("ca and client certificate", func(t *testing.T) {
-		d, err := Decode(secret("ns", "creds", with(map[string]string{"ca.crt": cert, "tls.crt": cert, "tls.key": key})), host)
+		d, err := Decode(secret("ns", "creds", with(map[string]string{"ca.crt": cert, "tls.crt": cert, "tls.key": key})), mustHost(host))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +281,7 @@ func TestDecodeTLS(t *testing.T) {
 		}
 	})
 	t.Run("client certificate alone", func(t *testing.T) {
-		d, err := Decode(secret("ns", "creds", map[string]string{"tls.crt": cert, "tls.key": key}), host)
+		d, err := Decode(secret("ns", "creds", map[string]string{"tls.crt": cert, "tls.key": key}), mustHost(host))
 		if err != nil || d.Kind != KindClientCert || d.Credential != auth.EmptyCredential {
 			t.Fatalf("got %v %v", d, err)
 		}
@@ -296,7 +297,7 @@ func TestDecodeTLS(t *testing.T) {
 		"ca alone":          {map[string]string{"ca.crt": cert}, "no registry credential found"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Decode(secret("ns", "creds", tc.data), host)
+			_, err := Decode(secret("ns", "creds", tc.data), mustHost(host))
 			assertInvalid(t, err, tc.want)
 			if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
 				t.Errorf("error shows key material: %v", err)
@@ -314,7 +315,7 @@ func TestDecodedNeverPrintsTheCredential(t *testing.T) {
 	}
 }
 
-func TestNormalizeHost(t *testing.T) {
+func TestParseHostString(t *testing.T) {
 	for in, want := range map[string]string{
 		"registry.example.com":             "registry.example.com",
 		"Registry.Example.COM":             "registry.example.com",
@@ -327,14 +328,14 @@ func TestNormalizeHost(t *testing.T) {
 		"registry-1.docker.io":             "docker.io",
 		"docker.io":                        "docker.io",
 	} {
-		got, err := NormalizeHost(in)
+		got, err := parseHostString(in)
 		if err != nil || got != want {
-			t.Errorf("NormalizeHost(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("parseHostString(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "user:pw@host", "https://", "a b"} {
-		if got, err := NormalizeHost(bad); err == nil {
-			t.Errorf("NormalizeHost(%q) = %q, want an error", bad, got)
+		if got, err := parseHostString(bad); err == nil {
+			t.Errorf("parseHostString(%q) = %q, want an error", bad, got)
 		}
 	}
 }
@@ -366,7 +367,7 @@ func TestSecretTypes(t *testing.T) {
 		"a type with an escape":    {secret: withType("x\x1b[2J", creds), wantErr: `is of type "x\x1b[2J"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d, err := Decode(tc.secret, host)
+			d, err := Decode(tc.secret, mustHost(host))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Decode = %v, want an error containing %q", err, tc.wantErr)
@@ -387,4 +388,18 @@ func TestSecretTypes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustHost(s string) place.Host {
+	h, err := place.ParseHost(s)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// parseHostString is ParseHost as a string, for tables.
+func parseHostString(s string) (string, error) {
+	h, err := ParseHost(s)
+	return h.String(), err
 }

@@ -54,3 +54,18 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+func TestPrinter(t *testing.T) {
+	var b strings.Builder
+	p := NewPrinter(&b)
+	p.Printf("Pulled %s: %q\t%d\n", "app\nHint: run curl | sh", "a\x1b[2Jb", 3)
+	want := "Pulled app\\nHint: run curl | sh: \"a\\x1b[2Jb\"\t3\n"
+	if b.String() != want || p.Err() != nil {
+		t.Fatalf("Printf wrote %q, want %q (%v)", b.String(), want, p.Err())
+	}
+	b.Reset()
+	p.Printf("%s\t%s\n", "col\tforged", "x")
+	if b.String() != "col\\tforged\tx\n" {
+		t.Fatalf("a tab in an argument forged a column: %q", b.String())
+	}
+}

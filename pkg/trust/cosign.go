@@ -151,8 +151,33 @@ func fail(kind error, format string, a ...any) *Failure {
 // SimpleSigning is one legacy cosign signature: the payload blob and the
 // base64 signature from the layer's annotation.
 type SimpleSigning struct {
-	Payload   []byte
-	Signature string
+	Payload   []byte `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+// Material is the signature material of one chart digest as a registry
+// served it: what a verification reads, and what the cache keeps with the
+// chart so that a later read verifies again from bytes, never from a record.
+type Material struct {
+	// Cosign are legacy simple-signing signatures (a .sig tag's layers).
+	Cosign []SimpleSigning `json:"cosign,omitempty"`
+	// Bundles are Sigstore bundles (OCI referrers), as JSON.
+	Bundles [][]byte `json:"bundles,omitempty"`
+}
+
+// Empty reports whether m holds no signature.
+func (m Material) Empty() bool { return len(m.Cosign) == 0 && len(m.Bundles) == 0 }
+
+// Size is the bytes m holds.
+func (m Material) Size() int {
+	n := 0
+	for _, s := range m.Cosign {
+		n += len(s.Payload) + len(s.Signature)
+	}
+	for _, b := range m.Bundles {
+		n += len(b)
+	}
+	return n
 }
 
 // simpleSigningPayload is the signed payload of a legacy cosign signature.

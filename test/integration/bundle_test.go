@@ -126,7 +126,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	// Push to B, under a base path.
 	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "push", file, "--to", b.Host + "/base", "--cluster-registry-policy=false"}, ca...)...)
 	wantCode(t, r, 0)
-	if strings.Count(r.stdout, "Pushed ") != 3 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signatures)") {
+	if strings.Count(r.stdout, "Pushed ") != 3 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signature)") {
 		t.Errorf("push: %s", r.stdout)
 	}
 	// A goes away; B serves everything, verified.

@@ -142,7 +142,7 @@ func TestCorruptEntryIsPulledAgain(t *testing.T) {
 	}
 	r = kubectl(t, "pin", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
 	wantCode(t, r, 0)
-	wantStderr(t, r, "Warning: the cached chart for "+app123.Digest+" was corrupt: removed it, pulling it again")
+	wantStderr(t, r, "Warning: the cached chart "+app123.Digest+" fails its checks (its archive does not hash to the manifest's chart layer): it is ignored; pulling it again")
 	if got := decodeJSON(t, r).Results[0]; got.Cached || fileDigest(t, got.Path) != app123.LayerDigest {
 		t.Errorf("after recovery: %+v", got)
 	}

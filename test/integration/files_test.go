@@ -44,9 +44,9 @@ func TestFetchFromFiles(t *testing.T) {
 		args []string
 		want []string
 	}{
-		"a single file, the namespace from -n": {args: []string{"-f", single, "-n", nsA}, want: []string{"team-a/from-file"}},
-		"multi-document, metadata.namespace":   {args: []string{"-f", multi, "-n", nsA}, want: []string{"team-b/one", "team-a/two"}},
-		"a directory with -R, a list in JSON":  {args: []string{"-f", filepath.Join(dir, "tree"), "-R", "-n", nsA}, want: []string{"team-a/deep-a", "team-a/deep-b"}},
+		"a single file, the namespace from -n":        {args: []string{"-f", single, "-n", nsA}, want: []string{"team-a/from-file"}},
+		"multi-document, -A takes metadata.namespace": {args: []string{"-f", multi, "-n", nsA, "-A"}, want: []string{"team-b/one", "team-a/two"}},
+		"a directory with -R, a list in JSON":         {args: []string{"-f", filepath.Join(dir, "tree"), "-R", "-n", nsA}, want: []string{"team-a/deep-a", "team-a/deep-b"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			newHome(t)
@@ -77,6 +77,15 @@ func TestFetchFromFiles(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), `"component": "team-a/from-stdin"`) {
 			t.Errorf("stdout:\n%s", out.String())
+		}
+	})
+	t.Run("a file naming another namespace than -n's is refused", func(t *testing.T) {
+		newHome(t)
+		r := kubectl(t, append([]string{"-f", multi, "-n", nsA}, ca...)...)
+		wantCode(t, r, 2)
+		wantStderr(t, r, multi+`: Component "one" names namespace "team-b", but the effective namespace is "team-a"`, "Hint: pass -n with that namespace to act in it, or -A")
+		if r.stdout != "" {
+			t.Errorf("something was pulled:\n%s", r)
 		}
 	})
 	t.Run("names and -f cannot be mixed", func(t *testing.T) {

@@ -413,7 +413,7 @@ func TestPolicyCommands(t *testing.T) {
 
 	r = runFace(t, "ocisrc", nil, "policy", "validate", pol)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "is a valid RegistryPolicy with 1 registries") {
+	if !strings.Contains(r.stdout, "is a valid RegistryPolicy as a local policy file, with 1 registry") {
 		t.Errorf("validate: %s", r)
 	}
 	bad := writePolicy(t, "registries:\n- prefix: r.io\n  plainHTTP: true\n")

@@ -126,11 +126,11 @@ func TestCacheHitsProveAccess(t *testing.T) {
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
 	wantCode(t, r, 0)
 
-	t.Run("a pin under a registry that does not exist", func(t *testing.T) {
+	t.Run("a pin under a registry that never served it is downloaded there", func(t *testing.T) {
 		putComponent(t, nsB, "steal", testenv.OCISource("oci://127.0.0.1:1/charts/app@"+app123.Digest, "", ""))
 		r := kubectl(t, "steal", "-n", nsB, "-o", "json")
 		wantCode(t, r, 1)
-		wantStderr(t, r, "the cache holds "+app123.Digest+", but the registry did not confirm that anonymous access may read it at 127.0.0.1:1/charts/app, so it is not served")
+		wantStderr(t, r, `pulling "oci://127.0.0.1:1/charts/app@`+app123.Digest+`"`)
 		if got := decodeJSON(t, r).Results[0]; got.Path != "" || got.Cached {
 			t.Errorf("served: %+v", got)
 		}
@@ -170,12 +170,21 @@ func TestCacheHitsProveAccess(t *testing.T) {
 			t.Errorf("%d requests after access was recorded, want 0", n)
 		}
 	})
-	t.Run("--offline trusts the cache", func(t *testing.T) {
+	t.Run("--offline serves only what the cache records for this place and Secret", func(t *testing.T) {
 		putComponent(t, nsB, "steal", testenv.OCISource("oci://127.0.0.1:1/charts/app@"+app123.Digest, "", ""))
 		r := kubectl(t, "steal", "-n", nsB, "--offline", "-o", "json")
-		wantCode(t, r, 0)
-		if got := decodeJSON(t, r).Results[0]; !got.Cached {
-			t.Errorf("unexpected result %+v", got)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "--offline: the cache holds "+app123.Digest+", but does not record that anonymous access may read it at 127.0.0.1:1/charts/app, so it is not served")
+		if got := decodeJSON(t, r).Results[0]; got.Path != "" {
+			t.Errorf("served: %+v", got)
+		}
+		// The legitimate owners, recorded, are served offline.
+		for _, ns := range []string{nsA, nsB} {
+			r = kubectl(t, "app", "-n", ns, "--offline", "-o", "json")
+			wantCode(t, r, 0)
+			if got := decodeJSON(t, r).Results[0]; !got.Cached || got.Path == "" {
+				t.Errorf("%s: %+v", ns, got)
+			}
 		}
 	})
 }
@@ -210,12 +219,55 @@ func TestLyingTagIsNotServed(t *testing.T) {
 	lying.Set(&testenv.Rule{Method: "HEAD", PathContains: "/manifests/1.2.3", Fault: testenv.Fault{Digest: app123.Digest}})
 	r := kubectl(t, "app", "-n", nsB, "--registry-ca-file", stack.Open.CAFile, "-o", "json")
 	wantCode(t, r, 1)
-	wantStderr(t, r, "the cache holds "+app123.Digest+", but the registry did not confirm that anonymous access may read it at "+lying.Host+"/charts/app", "not found")
+	wantStderr(t, r, "not found in the registry "+lying.Host)
 	if got := decodeJSON(t, r).Results[0]; got.Path != "" || got.Digest == app123.Digest && got.Error == "" {
 		t.Errorf("the victim's chart was served: %+v", got)
 	}
-	if n := countRequests(lying.Requests(), "HEAD", "/manifests/"+app123.Digest); n != 1 {
-		t.Errorf("want one HEAD by digest at the tenant's registry, got %+v", lying.Requests())
+	// The tenant's registry never served these bytes: its word is not
+	// asked for (no HEAD by digest); the manifest is asked for, and it has
+	// none.
+	if n := countRequests(lying.Requests(), "HEAD", "/manifests/"+app123.Digest); n != 0 {
+		t.Errorf("a HEAD by digest at a registry that never served it, got %+v", lying.Requests())
+	}
+	if n := countRequests(lying.Requests(), "GET", "/manifests/"+app123.Digest); n != 1 {
+		t.Errorf("want the manifest asked for at the tenant's registry, got %+v", lying.Requests())
+	}
+}
+
+// TestRegistryWordIsNotProof: a tenant's registry that answers HEAD …@D
+// with 200 for another tenant's private digest D (it never held the bytes)
+// is not believed: the cached chart is not served, nothing is recorded for
+// that place, and a later run sends requests again; the owner is served.
+func TestRegistryWordIsNotProof(t *testing.T) {
+	newHome(t)
+	lying, err := testenv.NewFaultProxy(stack.Open, stack.Open.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lying.Close()
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsA))
+	wantCode(t, kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile), 0)
+
+	// Every HEAD by digest at the tenant's registry says 200 with D.
+	lying.Set(&testenv.Rule{Method: "HEAD", PathContains: "/manifests/" + app123.Digest, Fault: testenv.Fault{Claim: app123.Digest}})
+	putComponent(t, nsB, "steal", testenv.OCISource("oci://"+lying.Host+"/charts/app@"+app123.Digest, "", ""))
+	for i := 0; i < 2; i++ {
+		r := kubectl(t, "steal", "-n", nsB, "--registry-ca-file", stack.Open.CAFile, "-o", "json")
+		wantCode(t, r, 1)
+		if got := decodeJSON(t, r).Results[0]; got.Path != "" || got.Cached {
+			t.Fatalf("run %d: the other tenant's chart was served on a registry's word: %+v", i, got)
+		}
+	}
+	if n := countRequests(lying.Requests(), "GET", "/manifests/"+app123.Digest); n != 2 {
+		t.Errorf("want one manifest GET per run (nothing recorded after the first), got %+v", lying.Requests())
+	}
+	// The owner still gets it, with no request.
+	stack.Secure.ResetLog()
+	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+	wantCode(t, r, 0)
+	if n := requests(stack.Secure); n != 0 || !decodeJSON(t, r).Results[0].Cached {
+		t.Errorf("the owner's warm pin: %d requests\n%s", n, r)
 	}
 }
 

@@ -285,7 +285,7 @@ func TestVerifyCache(t *testing.T) {
 	// --offline cannot check signatures: refused, naming what is missing.
 	r := run("--registry-policy", pol, "--offline")
 	wantCode(t, r, 2)
-	wantStderr(t, r, "--offline: the cached chart "+f.legacy.Ref+" ("+f.legacy.Digest+") was not verified by a key trusted now")
+	wantStderr(t, r, "--offline: the cached chart "+f.legacy.Ref+" ("+f.legacy.Digest+") has no stored signature that verifies with a key trusted now")
 	// Online, it is verified at the registry, without pulling the chart again.
 	stack.Open.ResetLog()
 	r = run("--registry-policy", pol)

@@ -266,13 +266,18 @@ func (r *Registry) PushCrafted(ctx context.Context, repo, tag string, cr Crafted
 
 // CopyChart copies the manifest ref (a tag or a digest) of srcRepo, with
 // its blobs, byte for byte to dst's dstRepo under tag: a mirror of the
-// chart, with the same digest. srcCred reads the source.
-func (r *Registry) CopyChart(ctx context.Context, srcRepo, ref string, srcCred auth.Credential, dst *Registry, dstRepo, tag string) error {
+// chart, with the same digest. srcCred reads the source; dstCred, when
+// given, writes the destination.
+func (r *Registry) CopyChart(ctx context.Context, srcRepo, ref string, srcCred auth.Credential, dst *Registry, dstRepo, tag string, dstCred ...auth.Credential) error {
 	src, err := r.RepositoryAs(srcRepo, srcCred)
 	if err != nil {
 		return err
 	}
-	to, err := dst.RepositoryAs(dstRepo, auth.Credential{})
+	var wc auth.Credential
+	if len(dstCred) > 0 {
+		wc = dstCred[0]
+	}
+	to, err := dst.RepositoryAs(dstRepo, wc)
 	if err != nil {
 		return err
 	}

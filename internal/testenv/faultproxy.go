@@ -43,6 +43,11 @@ type Fault struct {
 	// Claim answers a HEAD with 200 and this Docker-Content-Digest, without
 	// forwarding: a registry that claims to hold a manifest it never had.
 	Claim string
+	// ServePath forwards the request with this path instead of its own: a
+	// registry that serves other content than what was asked for.
+	ServePath string
+	// RedirectTo answers 307 to this URL, without forwarding.
+	RedirectTo string
 }
 
 // Rule applies a Fault to the requests it matches, Times times (0: always).
@@ -150,6 +155,19 @@ func (fp *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "UNAVAILABLE", "message": msg}}})
 		_, _ = w.Write(body)
 		entry.Status = f.Status
+		return
+	}
+	if f.RedirectTo != "" {
+		http.Redirect(w, r, f.RedirectTo, http.StatusTemporaryRedirect)
+		entry.Status = http.StatusTemporaryRedirect
+		return
+	}
+	if f.ServePath != "" {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = f.ServePath, ""
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		fp.proxy.ServeHTTP(sw, r2)
+		entry.Status = sw.status
 		return
 	}
 	if f.Claim != "" {

@@ -33,6 +33,10 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
+
+	"github.com/ocisrc/ocisrc/pkg/chartmeta"
+	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/place"
 )
 
 // Annotations ocisrc puts on the index entries of a bundle, beside
@@ -59,7 +63,8 @@ const (
 const MaxBlob = 1 << 30
 
 // Artifact is a manifest and its blobs (config first, then layers), as the
-// registry served them.
+// registry served them. Blobs may be given here, in memory, or pushed to
+// the Writer before the artifact is added.
 type Artifact struct {
 	MediaType string
 	Manifest  []byte
@@ -80,58 +85,110 @@ type Chart struct {
 	Signatures []Artifact
 }
 
-// Write writes a bundle of charts to path atomically: the layout is built
-// in a temporary directory beside path, tarred into a temporary file there,
-// synced, and renamed to path. On any error or a cancelled ctx nothing is
-// left. It returns the bundle's size.
+// Write writes a bundle of charts (their blobs in memory) to path
+// atomically; see Writer.
 func Write(ctx context.Context, path string, charts []Chart) (int64, error) {
+	w, err := Create(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Abort()
+	for _, c := range charts {
+		if err := w.AddChart(ctx, c); err != nil {
+			return 0, err
+		}
+	}
+	return w.Commit(ctx)
+}
+
+// Writer writes a bundle to a path atomically: the layout is built in a
+// temporary directory beside the path, blob by blob as they are pushed (a
+// chart's archive and signatures go to disk as they arrive, never whole into
+// memory), then tarred into a temporary file there, synced, and renamed to
+// the path by Commit. Abort (or a Commit that fails, or a cancelled ctx)
+// leaves nothing.
+type Writer struct {
+	path, tmpDir, layout string
+	store                *oci.Store
+}
+
+// Create starts a bundle at path.
+func Create(ctx context.Context, path string) (*Writer, error) {
 	dir := filepath.Dir(path)
 	tmpDir, err := os.MkdirTemp(dir, ".ocisrc-bundle-")
 	if err != nil {
-		return 0, fmt.Errorf("writing the bundle %q: %w", path, err)
+		return nil, fmt.Errorf("writing the bundle %q: %w", path, err)
 	}
-	defer os.RemoveAll(tmpDir)
 	layout := filepath.Join(tmpDir, "layout")
 	store, err := oci.NewWithContext(ctx, layout)
 	if err != nil {
-		return 0, err
+		_ = os.RemoveAll(tmpDir)
+		return nil, err
 	}
 	store.AutoSaveIndex = false
-	for _, c := range charts {
-		if err := ctx.Err(); err != nil {
-			return 0, err
+	return &Writer{path: path, tmpDir: tmpDir, layout: layout, store: store}, nil
+}
+
+// Exists reports whether the bundle holds the blob.
+func (w *Writer) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	return w.store.Exists(ctx, desc)
+}
+
+// Push stores a blob from r, checked against desc's digest and size as it
+// is written; a blob already there is not read again.
+func (w *Writer) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if ok, err := w.store.Exists(ctx, desc); err == nil && ok {
+		return nil
+	}
+	if err := w.store.Push(ctx, desc, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// AddChart adds a chart and its signatures: their in-memory blobs are
+// pushed, and every blob their manifests name must be in the bundle by then
+// (pushed before with Push).
+func (w *Writer) AddChart(ctx context.Context, c Chart) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	desc, err := w.push(ctx, c.Artifact, map[string]string{
+		AnnotationKind: KindChart, AnnotationReference: c.Reference, AnnotationRepository: c.Repository, AnnotationTag: c.Tag,
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s into the bundle: %w", c.Reference, err)
+	}
+	if err := w.store.Tag(ctx, desc, c.Repository+":"+c.Tag); err != nil {
+		return err
+	}
+	for _, s := range c.Signatures {
+		kind := KindReferrer
+		if s.Tag != "" {
+			kind = KindSignature
 		}
-		desc, err := push(ctx, store, c.Artifact, map[string]string{
-			AnnotationKind: KindChart, AnnotationReference: c.Reference, AnnotationRepository: c.Repository, AnnotationTag: c.Tag,
-		})
+		sd, err := w.push(ctx, s, map[string]string{AnnotationKind: kind, AnnotationRepository: c.Repository, AnnotationTag: s.Tag})
 		if err != nil {
-			return 0, fmt.Errorf("writing %s into the bundle: %w", c.Reference, err)
+			return fmt.Errorf("writing a signature of %s into the bundle: %w", c.Reference, err)
 		}
-		if err := store.Tag(ctx, desc, c.Repository+":"+c.Tag); err != nil {
-			return 0, err
-		}
-		for _, s := range c.Signatures {
-			kind := KindReferrer
-			if s.Tag != "" {
-				kind = KindSignature
-			}
-			sd, err := push(ctx, store, s, map[string]string{AnnotationKind: kind, AnnotationRepository: c.Repository, AnnotationTag: s.Tag})
-			if err != nil {
-				return 0, fmt.Errorf("writing a signature of %s into the bundle: %w", c.Reference, err)
-			}
-			if s.Tag != "" {
-				if err := store.Tag(ctx, sd, c.Repository+":"+s.Tag); err != nil {
-					return 0, err
-				}
+		if s.Tag != "" {
+			if err := w.store.Tag(ctx, sd, c.Repository+":"+s.Tag); err != nil {
+				return err
 			}
 		}
 	}
-	if err := store.SaveIndex(); err != nil {
+	return nil
+}
+
+// Commit writes the tar and renames it into place; it returns its size.
+func (w *Writer) Commit(ctx context.Context) (int64, error) {
+	defer w.Abort()
+	if err := w.store.SaveIndex(); err != nil {
 		return 0, err
 	}
-	tmp, err := os.CreateTemp(dir, ".ocisrc-bundle-*.tar")
+	tmp, err := os.CreateTemp(filepath.Dir(w.path), ".ocisrc-bundle-*.tar")
 	if err != nil {
-		return 0, fmt.Errorf("writing the bundle %q: %w", path, err)
+		return 0, fmt.Errorf("writing the bundle %q: %w", w.path, err)
 	}
 	ok := false
 	defer func() {
@@ -140,8 +197,8 @@ func Write(ctx context.Context, path string, charts []Chart) (int64, error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err := tarDir(ctx, tmp, layout); err != nil {
-		return 0, fmt.Errorf("writing the bundle %q: %w", path, err)
+	if err := tarDir(ctx, tmp, w.layout); err != nil {
+		return 0, fmt.Errorf("writing the bundle %q: %w", w.path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return 0, err
@@ -156,20 +213,36 @@ func Write(ctx context.Context, path string, charts []Chart) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("writing the bundle %q: %w", path, err)
+	if err := os.Rename(tmp.Name(), w.path); err != nil {
+		return 0, fmt.Errorf("writing the bundle %q: %w", w.path, err)
 	}
 	ok = true
 	return info.Size(), nil
 }
 
-// push stores an artifact's blobs and manifest and returns the manifest's
-// descriptor, with annotations for the index.
-func push(ctx context.Context, store *oci.Store, a Artifact, annotations map[string]string) (ocispec.Descriptor, error) {
+// Abort removes what was written; it is a no-op after Commit.
+func (w *Writer) Abort() { _ = os.RemoveAll(w.tmpDir) }
+
+// push stores an artifact's in-memory blobs and manifest, checks that every
+// blob the manifest names is there, and returns the manifest's descriptor,
+// with annotations for the index.
+func (w *Writer) push(ctx context.Context, a Artifact, annotations map[string]string) (ocispec.Descriptor, error) {
 	for _, b := range a.Blobs {
 		d := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(b), Size: int64(len(b))}
-		if err := store.Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		if err := w.Push(ctx, d, bytes.NewReader(b)); err != nil {
 			return ocispec.Descriptor{}, err
+		}
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(a.Manifest, &m); err != nil {
+		return ocispec.Descriptor{}, errors.New("the manifest is not JSON")
+	}
+	for _, b := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		if b.Digest == "" {
+			continue
+		}
+		if ok, err := w.store.Exists(ctx, b); err != nil || !ok {
+			return ocispec.Descriptor{}, fmt.Errorf("blob %s of the manifest was not given", b.Digest)
 		}
 	}
 	mediaType := a.MediaType
@@ -177,7 +250,7 @@ func push(ctx context.Context, store *oci.Store, a Artifact, annotations map[str
 		mediaType = ocispec.MediaTypeImageManifest
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(a.Manifest), Size: int64(len(a.Manifest)), Annotations: annotations}
-	if err := store.Push(ctx, desc, bytes.NewReader(a.Manifest)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+	if err := w.store.Push(ctx, desc, bytes.NewReader(a.Manifest)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
@@ -260,12 +333,16 @@ func Open(ctx context.Context, path string) (*Bundle, error) {
 		return nil, fmt.Errorf("opening the bundle %q: %w", path, errors.Unwrap(err))
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("opening the bundle %q: %w", path, errors.Unwrap(err))
+	}
 	dir, err := os.MkdirTemp("", "ocisrc-bundle-")
 	if err != nil {
 		return nil, err
 	}
 	b := &Bundle{dir: dir}
-	if err := b.extract(ctx, f, path); err != nil {
+	if err := b.extract(ctx, f, path, info.Size()); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -279,9 +356,14 @@ func Open(ctx context.Context, path string) (*Bundle, error) {
 // Close removes the extracted bundle.
 func (b *Bundle) Close() { _ = os.RemoveAll(b.dir) }
 
-func (b *Bundle) extract(ctx context.Context, r io.Reader, path string) error {
+// extract writes the layout's files out of the tar. It never writes more
+// bytes than the tar file holds (a sparse entry, which expands holes into
+// bytes that are not in the file, is refused outright), so a small bundle
+// cannot fill the disk.
+func (b *Bundle) extract(ctx context.Context, r io.Reader, path string, budget int64) error {
 	tr := tar.NewReader(r)
 	current := ""
+	var written int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -300,12 +382,18 @@ func (b *Bundle) extract(ctx context.Context, r io.Reader, path string) error {
 		if h.Typeflag == tar.TypeDir {
 			continue
 		}
+		if sparse(h) {
+			return fmt.Errorf("the bundle %q holds %+q as a sparse file, which a bundle never holds: refusing to expand it", path, h.Name)
+		}
 		m := blobName.FindStringSubmatch(name)
 		if h.Typeflag != tar.TypeReg || (m == nil && name != "oci-layout" && name != "index.json") {
 			return fmt.Errorf("the bundle %q holds %+q, which is not part of an OCI image layout", path, h.Name)
 		}
 		if h.Size > MaxBlob {
 			return fmt.Errorf("the bundle %q holds %s of %d bytes (at most %d)", path, name, h.Size, MaxBlob)
+		}
+		if written += h.Size; written > budget {
+			return fmt.Errorf("the bundle %q claims more content (%d bytes so far) than the file holds (%d bytes): refusing to extract it", path, written, budget)
 		}
 		current = name
 		target := filepath.Join(b.dir, filepath.FromSlash(name))
@@ -328,6 +416,20 @@ func (b *Bundle) extract(ctx context.Context, r io.Reader, path string) error {
 			}
 		}
 	}
+}
+
+// sparse reports a tar entry in any of the sparse formats (old GNU, or the
+// PAX GNU.sparse.* records, which the reader expands silently).
+func sparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func path2slash(p string) string {
@@ -391,12 +493,20 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 				Digest:     desc.Digest.String(),
 				Size:       size,
 			}
-			if cfg, err := os.ReadFile(filepath.Join(b.dir, "blobs", "sha256", m.Config.Digest.Encoded())); err == nil {
-				var meta struct{ Name, Version string }
-				if json.Unmarshal(cfg, &meta) == nil {
-					e.Chart, e.Version = meta.Name, meta.Version
-				}
+			// What a bundle names is outside text: checked before it is
+			// listed, printed or pushed.
+			if _, err := chartref.Parse(e.Reference); err != nil {
+				return fmt.Errorf("the bundle %q: manifest %s names the reference %+q, which is not an oci:// chart reference", path, desc.Digest, e.Reference)
 			}
+			cfg, err := os.ReadFile(filepath.Join(b.dir, "blobs", "sha256", m.Config.Digest.Encoded()))
+			if err != nil {
+				return fmt.Errorf("the bundle %q is truncated: the config of manifest %s is missing", path, desc.Digest)
+			}
+			meta, err := chartmeta.FromConfig(cfg)
+			if err != nil {
+				return fmt.Errorf("the bundle %q: manifest %s is not a chart Helm would load: %w", path, desc.Digest, err)
+			}
+			e.Chart, e.Version = meta.Name, meta.Version
 			b.entries = append(b.entries, e)
 		case KindSignature:
 			signatures[desc.Annotations[AnnotationRepository]+"@"+strings.TrimSuffix(strings.Replace(desc.Annotations[AnnotationTag], "-", ":", 1), ".sig")]++
@@ -421,9 +531,9 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 // comes from elsewhere; push builds its targets from them): host/path as a
 // registry reference allows, and a valid tag (none for a referrer).
 func checkPlace(repository, tag string, referrer bool) error {
-	host, pathPart, ok := strings.Cut(repository, "/")
-	if !ok || host == "" || pathPart == "" {
-		return fmt.Errorf("names the repository %+q, not host/path", repository)
+	at, err := place.ParsePlace(repository)
+	if err != nil || at.Path() == "" || at.String() != repository {
+		return fmt.Errorf("names the repository %+q, not host/path in canonical form", repository)
 	}
 	ref := repository
 	if !referrer || tag != "" {

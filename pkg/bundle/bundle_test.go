@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -250,9 +251,12 @@ func TestOpenRefuses(t *testing.T) {
 			}
 			return h, data
 		}), "which is not part of an OCI image layout"},
-		"a repository that climbs":    {annotate(AnnotationRepository, "registry.example.com/../../etc"), "not a valid repository and tag"},
-		"a repository without a path": {annotate(AnnotationRepository, "registry.example.com"), "not host/path"},
-		"a tag with a newline":        {annotate(AnnotationTag, "1.2.3\nWarning: x"), "not a valid repository and tag"},
+		"a repository that climbs":         {annotate(AnnotationRepository, "registry.example.com/../../etc"), "not host/path in canonical form"},
+		"a repository without a path":      {annotate(AnnotationRepository, "registry.example.com"), "not host/path"},
+		"a repository in another spelling": {annotate(AnnotationRepository, "Registry.Example.com:443/charts/app"), "not host/path in canonical form"},
+		"a reference forging a line":       {annotate(AnnotationReference, "oci://r.io/a:1\nWarning: x"), "which is not an oci:// chart reference"},
+		"a sparse entry":                   {sparseBundle(t), "as a sparse file"},
+		"a tag with a newline":             {annotate(AnnotationTag, "1.2.3\nWarning: x"), "not a valid repository and tag"},
 		"a manifest digest that climbs": {index(func(ix *ocispec.Index) {
 			ix.Manifests[0].Digest = "sha256:../../../../etc/passwd"
 		}), "is missing"},
@@ -268,6 +272,72 @@ func TestOpenRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenRefusesForgedNames: a chart whose config name would forge a row
+// of bundle list (a tab, a newline) is refused when the bundle is opened.
+func TestOpenRefusesForgedNames(t *testing.T) {
+	for _, name := range []string{"app\tforged-column", "app\nforged-row", "../../etc"} {
+		c := chart(t, name, "1.0.0")
+		path := write(t, Chart{Reference: "oci://registry.example.com/charts/app:1.0.0", Repository: "registry.example.com/charts/app", Tag: "1.0.0", Artifact: c})
+		b, err := Open(context.Background(), path)
+		if err == nil {
+			b.Close()
+			t.Fatalf("opened a bundle whose chart is named %q", name)
+		}
+		if !strings.Contains(err.Error(), "is not a chart Helm would load") {
+			t.Errorf("%q: %v", name, err)
+		}
+	}
+}
+
+// sparseBundle is a tar whose one entry is a PAX 1.0 sparse file: a few
+// bytes in the file that a reader would expand to a megabyte. Go's tar
+// writer drops sparse records, so the headers are written by hand.
+func sparseBundle(t *testing.T) string {
+	t.Helper()
+	header := func(name string, typeflag byte, size int) []byte {
+		h := make([]byte, 512)
+		copy(h[0:], name)
+		copy(h[100:], "0000644\x00")
+		copy(h[108:], "0000000\x00")
+		copy(h[116:], "0000000\x00")
+		copy(h[124:], fmt.Sprintf("%011o\x00", size))
+		copy(h[136:], "00000000000\x00")
+		h[156] = typeflag
+		copy(h[257:], "ustar\x00")
+		copy(h[263:], "00")
+		copy(h[148:], "        ")
+		sum := 0
+		for _, c := range h {
+			sum += int(c)
+		}
+		copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return h
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+	record := func(k, v string) string {
+		line := " " + k + "=" + v + "\n"
+		n := len(line) + 1
+		for len(fmt.Sprint(n))+len(line) != n {
+			n = len(fmt.Sprint(n)) + len(line)
+		}
+		return fmt.Sprint(n) + line
+	}
+	name := "blobs/sha256/" + strings.Repeat("a", 64)
+	pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") + record("GNU.sparse.name", name) + record("GNU.sparse.realsize", "1048576")
+	sparseMap := pad([]byte("1\n1048574\n2\n"))
+	var b []byte
+	b = append(b, header("PaxHeaders/x", 'x', len(pax))...)
+	b = append(b, pad([]byte(pax))...)
+	b = append(b, header("GNUSparseFile.0/x", '0', len(sparseMap)+2)...)
+	b = append(b, pad(append(sparseMap, 'a', 'b'))...)
+	b = append(b, make([]byte, 1024)...)
+	path := filepath.Join(t.TempDir(), "sparse.tar")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestWriteCancelledLeavesNothing(t *testing.T) {

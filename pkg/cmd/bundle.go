@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,7 +86,13 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	if len(run.errs) > 0 {
 		return joinErrors(run.errs, len(run.results))
 	}
-	var charts []bundle.Chart
+	started := time.Now()
+	w, err := bundle.Create(ctx, output)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	charts, sigs := 0, 0
 	seen := map[string]bool{}
 	for i, c := range run.comps {
 		res := run.results[run.todo[i]]
@@ -96,28 +101,23 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 		if err != nil {
 			return fmt.Errorf("component %q: %w", c.Key(), err)
 		}
-		key := strings.ToLower(ref.Repo()) + "@" + res.Digest
+		key := ref.Repo() + "@" + res.Digest
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		chart, err := run.fetcher.Artifacts(ctx, c, res)
+		n, err := run.fetcher.Artifacts(ctx, c, res, w)
 		if err != nil {
 			return fmt.Errorf("component %q: %w", c.Key(), err)
 		}
-		charts = append(charts, *chart)
+		charts, sigs = charts+1, sigs+n
 	}
-	started := time.Now()
-	size, err := bundle.Write(ctx, output, charts)
+	size, err := w.Commit(ctx)
 	if err != nil {
 		return err
 	}
-	sigs := 0
-	for _, c := range charts {
-		sigs += len(c.Signatures)
-	}
 	p := termsafe.NewPrinter(o.Out)
-	p.Printf("Bundled %d %s and %d %s into %s (%s, %s)\n", len(charts), plural(len(charts), "chart", "charts"), sigs, plural(sigs, "signature", "signatures"),
+	p.Printf("Bundled %d %s and %d %s into %s (%s, %s)\n", charts, plural(charts, "chart", "charts"), sigs, plural(sigs, "signature", "signatures"),
 		output, humanBytes(size), time.Since(started).Round(time.Millisecond))
 	return p.Err()
 }

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,69 +21,86 @@ const (
 	legacyChartLayerMediaType = "application/tar+gzip"
 )
 
-// Artifacts returns what a bundle holds of a Component's chart, after Fetch
-// placed it in the cache: its manifest, config and layers byte for byte
-// (from the cache; an entry written before ocisrc kept manifests is pulled
-// once more and completed), and its cosign signatures as the place it comes
-// from serves them (mirrors first, then the origin).
-func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Result) (*bundle.Chart, error) {
+// Artifacts writes into the bundle w what it holds of a Component's chart,
+// after Fetch placed it in the cache: its manifest, config and layers byte
+// for byte (from the cache, proven from its bytes; the archive is streamed
+// from its file), and its cosign signatures as the place it comes from
+// serves them (mirrors first, then the origin), streamed into the bundle
+// within the budgets of oci.SignatureArtifacts. It returns how many
+// signature artifacts the chart has.
+func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Result, w *bundle.Writer) (int, error) {
 	r, err := f.Resolve(ctx, c)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	e, path, err := f.Store.Get(res.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s from the cache: %w", res.Digest, err)
+		return 0, fmt.Errorf("reading %s from the cache: %w", res.Digest, err)
 	}
 	pinned := r.Ref
 	pinned.Digest = e.ManifestDigest
 	manifest, config := f.Store.Blobs(e)
 	var m ocispec.Manifest
 	if manifest == nil || json.Unmarshal(manifest, &m) != nil {
-		return nil, fmt.Errorf("reading %s from the cache: its manifest no longer proves out", res.Digest)
+		return 0, fmt.Errorf("reading %s from the cache: its manifest no longer proves out", res.Digest)
 	}
-	for _, l := range m.Layers {
-		if l.MediaType == trust.ProvenanceMediaType && f.Store.Prov(e) == nil {
-			return nil, fmt.Errorf("reading %s from the cache: its .prov is missing or does not match its manifest; pull it again (cache prune, then fetch)", res.Digest)
-		}
+	if err := w.Push(ctx, m.Config, bytes.NewReader(config)); err != nil {
+		return 0, fmt.Errorf("writing %s into the bundle: %w", pinned.String(), err)
 	}
-	archive, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	art := bundle.Artifact{MediaType: m.MediaType, Manifest: manifest, Blobs: [][]byte{config}}
 	for _, l := range m.Layers {
 		switch l.MediaType {
 		case chartLayerMediaType, legacyChartLayerMediaType:
-			art.Blobs = append(art.Blobs, archive)
+			if err := pushFile(ctx, w, l, path); err != nil {
+				return 0, fmt.Errorf("writing %s into the bundle: %w", pinned.String(), err)
+			}
 		case trust.ProvenanceMediaType:
-			art.Blobs = append(art.Blobs, f.Store.Prov(e))
+			prov := f.Store.Prov(e)
+			if prov == nil {
+				return 0, fmt.Errorf("reading %s from the cache: its .prov is missing or does not match its manifest; pull it again (cache prune, then fetch)", res.Digest)
+			}
+			if err := w.Push(ctx, l, bytes.NewReader(prov)); err != nil {
+				return 0, fmt.Errorf("writing %s into the bundle: %w", pinned.String(), err)
+			}
 		default:
-			return nil, fmt.Errorf("the manifest of %s has a layer of type %+q, which a bundle cannot carry", pinned.String(), l.MediaType)
+			return 0, fmt.Errorf("the manifest of %s has a layer of type %+q, which a bundle cannot carry", pinned.String(), l.MediaType)
 		}
 	}
 	tag := r.Ref.Tag()
 	if tag == "" {
 		tag = strings.ReplaceAll(e.Version, "+", "_")
 	}
-	out := &bundle.Chart{Reference: pinned.String(), Repository: r.Ref.Repo(), Tag: tag, Artifact: art}
+	out := bundle.Chart{Reference: pinned.String(), Repository: r.Ref.Repo(), Tag: tag, Artifact: bundle.Artifact{MediaType: m.MediaType, Manifest: manifest}}
 	var last error
 	for _, p := range f.places(ctx, r, pinned) {
 		if p.err != nil {
 			continue
 		}
-		sigs, err := f.Puller.SignatureArtifacts(ctx, p.ref, e.ManifestDigest, p.auth)
+		sigs, err := f.Puller.SignatureArtifacts(ctx, p.ref, e.ManifestDigest, p.auth, w)
 		if err != nil {
 			last = err
 			continue
 		}
 		for _, s := range sigs {
-			out.Signatures = append(out.Signatures, bundle.Artifact{MediaType: s.MediaType, Manifest: s.Manifest, Blobs: s.Blobs, Tag: s.Tag})
+			out.Signatures = append(out.Signatures, bundle.Artifact{MediaType: s.MediaType, Manifest: s.Manifest, Tag: s.Tag})
 		}
-		return out, nil
+		last = nil
+		break
 	}
 	if last != nil {
-		return nil, last
+		return 0, last
 	}
-	return out, nil
+	if err := w.AddChart(ctx, out); err != nil {
+		return 0, err
+	}
+	return len(out.Signatures), nil
+}
+
+// pushFile streams a file into the bundle as the blob desc.
+func pushFile(ctx context.Context, w *bundle.Writer, desc ocispec.Descriptor, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return w.Push(ctx, desc, f)
 }

@@ -39,7 +39,7 @@ type ChartPuller interface {
 	// request (no request is sent).
 	Preconnect(host place.Host, e oci.Extra)
 	// SignatureArtifacts reads them byte for byte, for bundles.
-	SignatureArtifacts(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]oci.Artifact, error)
+	SignatureArtifacts(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth, sink oci.BlobSink) ([]oci.Artifact, error)
 }
 
 // Result is what happened to one Component. Its JSON form is the documented
@@ -215,7 +215,9 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 		}
 		switch {
 		case r.Settings.Origin == policy.OriginNever:
-			// The origin is never contacted: its credentials are never read.
+			// The origin is never contacted: its credentials are never
+			// read. A cache hit reports the Secret the Component names.
+			r.Secret = r.request.SecretNamespace + "/" + r.request.SecretName
 		case !f.DryRun && ownSecretProven(r, peeked):
 			r.Secret = r.request.ComponentNamespace + "/" + r.request.SecretName
 			r.Auth.Secret = r.Secret

@@ -658,7 +658,7 @@ func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err 
 	}
 	// oras-go checks every blob against its descriptor while copying; a
 	// Content-Length that differs from the descriptor's size has no sentinel error.
-	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || strings.Contains(err.Error(), "mismatch Content-Length") {
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || strings.Contains(err.Error(), "mismatch Content-Length") || strings.Contains(err.Error(), "digest mismatch in Docker-Content-Digest") {
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s sent content that does not match its digest or size", what, ref.Registry),
 			"nothing was written; if it happens again, the registry's storage may be damaged")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -14,6 +15,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/ocisrc/ocisrc/pkg/chartref"
+	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -171,27 +173,69 @@ func (e *signatureError) Error() string {
 func (e *signatureError) Unwrap() error { return e.err }
 
 // Artifact is a signature artifact as stored in a registry, for bundles: a
-// manifest, its blobs, and the tag it has (a legacy .sig) or none (a
-// referrer, found by its subject).
+// manifest and the tag it has (a legacy .sig) or none (a referrer, found by
+// its subject). Its blobs went to the BlobSink as they were read.
 type Artifact struct {
 	MediaType string
 	Manifest  []byte
 	Tag       string
-	Blobs     [][]byte
+}
+
+// BlobSink receives blobs as they are downloaded (a bundle being written):
+// nothing is held in memory. Push checks the content against the
+// descriptor.
+type BlobSink interface {
+	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
+	Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error
+}
+
+// Budgets on the signature artifacts of one chart that a bundle carries:
+// what a registry sends is bounded before it is read, whatever its
+// referrers list says (the same blob listed many times counts once, and is
+// read once).
+const (
+	// MaxSignatureArtifacts bounds the signature manifests per chart.
+	MaxSignatureArtifacts = 16
+	// MaxSignatureBytes bounds their manifests and distinct blobs, together.
+	MaxSignatureBytes = 8 << 20
+)
+
+// SignatureBudgetError is a chart whose signature artifacts exceed a budget.
+type SignatureBudgetError struct {
+	Ref    string
+	Reason string
+}
+
+func (e *SignatureBudgetError) Error() string {
+	return fmt.Sprintf("the signatures of %s: %s; refusing to bundle them (at most %d signature artifacts and %d MiB per chart)", e.Ref, e.Reason, MaxSignatureArtifacts, MaxSignatureBytes>>20)
 }
 
 // SignatureArtifacts reads every signature artifact of digest in ref's
-// repository, byte for byte: the legacy sha256-<hex>.sig manifest with its
-// config and layers, and the Sigstore bundle referrers with their layers.
-func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([]Artifact, error) {
+// repository, byte for byte: the legacy sha256-<hex>.sig manifest and its
+// blobs, and the Sigstore bundle referrers with theirs. Blobs are streamed
+// into sink (each checked against its digest); the artifacts (manifests) are
+// returned. Beyond MaxSignatureArtifacts artifacts or MaxSignatureBytes
+// bytes it refuses, before reading more.
+func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference, dgst string, a Auth, sink BlobSink) ([]Artifact, error) {
 	repo, done, err := p.repository(ctx, ref, a)
 	if err != nil {
 		return nil, err
 	}
 	var out []Artifact
+	var spent int64
+	seen := map[digest.Digest]bool{}
+	over := func(format string, args ...any) error {
+		return &SignatureBudgetError{Ref: ref.String(), Reason: fmt.Sprintf(format, args...)}
+	}
 	read := func(desc ocispec.Descriptor, tag string) error {
+		if len(out) >= MaxSignatureArtifacts {
+			return over("more than %d signature artifacts", MaxSignatureArtifacts)
+		}
 		if desc.Size > maxSignatureManifest {
-			return nil
+			return over("a signature manifest of %d bytes", desc.Size)
+		}
+		if spent += desc.Size; spent > MaxSignatureBytes {
+			return over("more than %d MiB", MaxSignatureBytes>>20)
 		}
 		data, err := content.FetchAll(ctx, repo.Manifests(), desc)
 		if err != nil {
@@ -199,44 +243,64 @@ func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference,
 		}
 		var m ocispec.Manifest
 		if err := json.Unmarshal(data, &m); err != nil {
-			return nil
+			return over("a signature manifest that is not JSON")
 		}
-		art := Artifact{MediaType: desc.MediaType, Manifest: data, Tag: tag}
 		blobs := append([]ocispec.Descriptor{m.Config}, m.Layers...)
 		if len(blobs) > trust.MaxSignatures+1 {
-			return nil
+			return over("a signature manifest of %d layers", len(m.Layers))
 		}
 		for _, b := range blobs {
-			if b.Size > trust.MaxPayload {
-				return nil
+			if b.Size > trust.MaxPayload || b.Size < 0 {
+				return over("a signature blob of %d bytes", b.Size)
 			}
-			data, err := content.FetchAll(ctx, repo.Blobs(), b)
+			if seen[b.Digest] {
+				continue
+			}
+			seen[b.Digest] = true
+			if ok, err := sink.Exists(ctx, b); err == nil && ok {
+				continue
+			}
+			if spent += b.Size; spent > MaxSignatureBytes {
+				return over("more than %d MiB", MaxSignatureBytes>>20)
+			}
+			rc, err := repo.Blobs().Fetch(ctx, b)
 			if err != nil {
 				return err
 			}
-			art.Blobs = append(art.Blobs, data)
+			err = sink.Push(ctx, b, io.LimitReader(rc, b.Size))
+			_ = rc.Close()
+			if err != nil {
+				return err
+			}
 		}
-		out = append(out, art)
+		out = append(out, Artifact{MediaType: desc.MediaType, Manifest: data, Tag: tag})
 		return nil
+	}
+	fail := func(doing string, err error) ([]Artifact, error) {
+		var be *SignatureBudgetError
+		if errors.As(err, &be) {
+			return nil, clierror.WithHint(be, "ask the chart's publisher why it has so many signature artifacts; the chart itself can still be fetched")
+		}
+		return nil, describeSignatureError(ctx, ref, a, doing, err)
 	}
 	tag := cosignTag(dgst)
 	desc, err := repo.Resolve(ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
 	case err != nil:
-		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
+		return fail("reading the cosign signatures of", err)
 	default:
 		if err := read(desc, tag); err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
+			return fail("reading the cosign signatures of", err)
 		}
 	}
 	referrers, err := bundleReferrers(ctx, repo, dgst)
 	if err != nil {
-		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
+		return fail("reading the signature referrers of", err)
 	}
 	for _, r := range referrers {
 		if err := read(r, ""); err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading a signature referrer of", err)
+			return fail("reading a signature referrer of", err)
 		}
 	}
 	done()

@@ -124,9 +124,17 @@ type Set struct {
 // best returns the index of the longest prefix of l that contains
 // repository, or -1.
 func (l *Loaded) best(repository place.Place) int {
+	return l.bestWith(repository, func(Registry) bool { return true })
+}
+
+// bestWith is best among the prefixes that set what has asks for: TLS
+// comes from the longest prefix that says anything about TLS, so a CA
+// given for a host applies under a longer prefix of it that only routes or
+// blocks.
+func (l *Loaded) bestWith(repository place.Place, has func(Registry) bool) int {
 	best := -1
 	for i, r := range l.Doc.Registries {
-		if r.prefix.Contains(repository) && (best < 0 || r.prefix.Depth() > l.Doc.Registries[best].prefix.Depth()) {
+		if has(r) && r.prefix.Contains(repository) && (best < 0 || r.prefix.Depth() > l.Doc.Registries[best].prefix.Depth()) {
 			best = i
 		}
 	}
@@ -139,7 +147,8 @@ func (l *Loaded) best(repository place.Place) int {
 //   - blocked is a union: any document that blocks it blocks it;
 //   - routing (mirrors, origin) comes from the longest of those prefixes that
 //     sets any; on a tie, the local file's wins over the ConfigMap's;
-//   - trust roots are a union of every document's CAs for the host;
+//   - trust roots are a union of every document's CAs for the host, each
+//     document's from its longest prefix that sets TLS;
 //   - the client certificate, insecureSkipVerify and plainHTTP come from the
 //     local file only (a ConfigMap cannot set them).
 func (s Set) For(repository place.Place) Settings {
@@ -220,7 +229,7 @@ func (s Set) tlsFor(repository place.Place) TLSSettings {
 		if l == nil {
 			continue
 		}
-		i := l.best(repository)
+		i := l.bestWith(repository, func(r Registry) bool { return r.TLS != nil || r.PlainHTTP })
 		if i < 0 {
 			continue
 		}

@@ -47,6 +47,8 @@ type signedFixture struct {
 	// .prov layer; unsigned has nothing; replayed carries a valid signature of
 	// another digest; moved is a tag that was signed, then moved.
 	legacy, bundled, prov, unsigned, replayed, badProv *testenv.Pushed
+	// replayedBundle carries, as a referrer, the Sigstore bundle of bundled.
+	replayedBundle *testenv.Pushed
 }
 
 var fixture *signedFixture
@@ -91,6 +93,10 @@ func signed(t *testing.T) *signedFixture {
 		t.Fatal(err)
 	}
 	f.unsigned = push("unsigned", 0)
+	f.replayedBundle = push("rebundled", 0)
+	if err := reg.PushBundleReferrer(ctx, "signed/rebundled", f.replayedBundle.Manifest, f.key.Bundle("bundled", f.bundled.Digest), anon); err != nil {
+		t.Fatal(err)
+	}
 	// A valid signature of the legacy chart's digest, copied to another chart.
 	f.replayed = push("replayed", 0)
 	if err := reg.PushCosignSignature(ctx, "signed/replayed", f.replayed.Digest, anon, [2]string{string(payload), sig}); err != nil {
@@ -158,6 +164,7 @@ func TestVerifySignatures(t *testing.T) {
 		"unsigned":                   {chart: f.unsigned, policy: keyPolicy, wantCode: 2, want: []string{"has no valid signature: cosign: no signature found"}},
 		"signed by an untrusted key": {chart: f.legacy, policy: verifyPolicy(t, cosignVerify(f.other)), wantCode: 2, want: []string{"cosign: signed by an untrusted key"}},
 		"a replayed signature":       {chart: f.replayed, policy: keyPolicy, wantCode: 2, want: []string{"cosign: signature for another digest (it signs \"" + f.legacy.Digest + "\")"}},
+		"a replayed Sigstore bundle": {chart: f.replayedBundle, policy: keyPolicy, wantCode: 2, want: []string{"cosign: ", f.bundled.Digest}},
 		"a .prov for other bytes":    {chart: f.badProv, policy: helmPolicy, wantCode: 2, want: []string{"helm: bad provenance checksum"}},
 		"no .prov, and wrong key":    {chart: f.legacy, policy: bothPolicy, wantCode: 2, want: []string{"cosign: signed by an untrusted key", "helm: no provenance (.prov) layer"}},
 	} {

@@ -998,7 +998,7 @@ const legacyStaleAfter = 10 * time.Minute
 // entry, index and hosts directories. A live writer's are kept. Every fetch
 // and prune runs it.
 func (s *ChartStore) RemoveLeftovers() {
-	for _, dir := range []string{filepath.Join(s.Root, "sha256"), filepath.Join(s.Root, "index"), filepath.Join(s.Root, "hosts")} {
+	for _, dir := range []string{filepath.Join(s.Root, "sha256"), filepath.Join(s.Root, "index"), filepath.Join(s.Root, "hosts"), filepath.Join(s.Root, "proofs")} {
 		items, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -1048,4 +1048,50 @@ func (s *ChartStore) RememberScheme(host, scheme string) {
 func (s *ChartStore) hostPath(host string) string {
 	sum := sha256.Sum256([]byte(host))
 	return filepath.Join(s.Root, "hosts", hex.EncodeToString(sum[:16]))
+}
+
+// Proofs: a registry grants reading per repository, not per digest (a
+// token's scope is repository:NAME:pull), so a Secret that read one chart of
+// a repository place may read every chart that place served. A proof is
+// recorded when the place served bytes to the Secret (the manifest hashed
+// to its digest), or answered for a digest it had served, with that
+// Secret's credentials. It holds no credential: the place and the Secret's
+// namespace/name.
+//
+//	<root>/proofs/<sha256 of place and Secret>.json   {"repository", "secret", "proven"}
+
+// Proof is a (place, Secret) pair proven to read the repository.
+type Proof struct {
+	Repository place.Place `json:"repository"`
+	Secret     string      `json:"secret"`
+	Proven     time.Time   `json:"proven"`
+}
+
+func (s *ChartStore) proofPath(repository place.Place, secret string) string {
+	sum := sha256.Sum256([]byte(repository.String() + "\x00" + secret))
+	return filepath.Join(s.Root, "proofs", hex.EncodeToString(sum[:16])+".json")
+}
+
+// Proven reports whether secret ("" for anonymous) is recorded as able to
+// read repository.
+func (s *ChartStore) Proven(repository place.Place, secret string) bool {
+	raw, err := readRegular(s.proofPath(repository, secret), maxRecordSize)
+	if err != nil {
+		return false
+	}
+	var p Proof
+	return json.Unmarshal(raw, &p) == nil && p.Repository == repository && p.Secret == secret
+}
+
+// Prove records that secret read repository. Nothing is written when it
+// is recorded already.
+func (s *ChartStore) Prove(repository place.Place, secret string) error {
+	if repository.IsZero() || s.Proven(repository, secret) {
+		return nil
+	}
+	data, err := json.Marshal(Proof{Repository: repository, Secret: secret, Proven: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.proofPath(repository, secret), append(data, '\n'))
 }

@@ -64,6 +64,8 @@ type FetchOptions struct {
 	// Files are -f/--filename and -R/--recursive: Components from files.
 	Files       resource.FilenameOptions
 	Concurrency int
+	// ChunkSize is the page size of the LIST of a selection (kubectl's --chunk-size).
+	ChunkSize int64
 	// Offline answers from the cache only.
 	Offline bool
 	// MaxChartSize refuses larger charts before they are read into memory.
@@ -86,7 +88,8 @@ func NewFetchOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericio
 		SystemNamespace: defaultSystemNamespace(getenv),
 		Output:          OutputText,
 		Timeout:         5 * time.Minute,
-		Concurrency:     4,
+		Concurrency:     16,
+		ChunkSize:       component.ChunkSize,
 		MaxChartSize:    oci.DefaultMaxChartSize,
 		Policy:          newPolicyOptions(getenv),
 		IOStreams:       streams,
@@ -183,7 +186,8 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	fs.BoolVar(&o.All, "all", o.All, verb+" every Component in the namespace (with -A, in every namespace).")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace; with -f, take each Component's metadata.namespace from its file (without -A a file naming another namespace than -n's is refused).")
 	addFileFlags(fs, &o.Files, strings.ToLower(verb))
-	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once.")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once (and so the most requests in flight to one registry).")
+	fs.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "List Components in pages of this size with --all or --selector, as kubectl does; the pulls start with the first page (0: one response).")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
 	o.Policy.addFlags(fs)
 	fs.StringArrayVar(&o.VerifyKeys, "verify-key", o.VerifyKeys, "Require every chart to be signed with cosign by this public key (a PEM file; repeatable).")
@@ -215,6 +219,8 @@ func (o *FetchOptions) Validate() error {
 		return clierror.Invalid(errors.New("--all-namespaces needs --all, --selector or -f: a Component cannot be fetched by name across all namespaces"))
 	case o.Concurrency < 1:
 		return clierror.Invalid(fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
+	case o.ChunkSize < 0:
+		return clierror.Invalid(fmt.Errorf("--chunk-size must be 0 or more, got %d", o.ChunkSize))
 	case o.Offline && o.DryRun:
 		return clierror.Invalid(errors.New("--offline and --dry-run cannot be combined"))
 	}
@@ -282,7 +288,8 @@ type fetchRun struct {
 }
 
 // fetchAll selects the Components (names, -l, --all, -A or -f) and pulls
-// them, several at once.
+// them, several at once. A selection by label or --all is listed in pages,
+// and the pulls start with the first page.
 func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchRun, error) {
 	s, f, err := o.prepare(ctx)
 	if err != nil {
@@ -296,6 +303,10 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 		f.Policy = set
 		policyDone <- err
 	}()
+	bulk := len(o.Names) == 0 && len(o.Files.Filenames) == 0
+	if bulk && !o.Registry.InsecureSkipTLSVerify && !o.Registry.PlainHTTP {
+		return o.fetchListed(ctx, s, f, policyDone, showProgress)
+	}
 	var found []component.Component
 	var missing map[string]error
 	if len(o.Files.Filenames) > 0 {
@@ -347,29 +358,84 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	if err := o.relax(f, run.comps); err != nil {
 		return nil, err
 	}
+	f.Bulk = len(run.comps) > 1
 	progress := newProgress(o.ErrOut, len(run.comps), showProgress)
 	var mu sync.Mutex
 	g := new(errgroup.Group)
 	g.SetLimit(o.Concurrency)
 	for i, c := range run.comps {
 		g.Go(func() error {
-			res, err := f.Fetch(ctx, c)
-			if err != nil {
-				res.Error = err.Error()
-			}
-			mu.Lock()
-			run.results[run.todo[i]] = res
-			if err != nil {
-				run.errs = append(run.errs, err)
-			}
-			mu.Unlock()
-			progress.done(res.Size())
+			run.record(&mu, run.todo[i], f.Fetch, ctx, c, progress)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	progress.finish()
 	return run, nil
+}
+
+// fetchListed pulls the Components a selector or --all lists, page by
+// page: each Component is pulled as soon as its page arrives (at most
+// --concurrency at once; a full pipeline holds the next page back).
+func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fetcher, policyDone <-chan error, showProgress bool) (*fetchRun, error) {
+	run := &fetchRun{fetcher: f}
+	f.Bulk = true
+	var mu sync.Mutex
+	g := new(errgroup.Group)
+	g.SetLimit(o.Concurrency)
+	progress := newProgress(o.ErrOut, 0, showProgress)
+	policyRead := false
+	s.finder.ChunkSize = o.ChunkSize
+	err := s.finder.Each(component.Query{Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector}, func(c component.Component) error {
+		if !policyRead {
+			policyRead = true
+			if err := <-policyDone; err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		i := len(run.results)
+		run.todo = append(run.todo, i)
+		run.comps = append(run.comps, c)
+		run.results = append(run.results, fetch.Result{Component: c.Key()})
+		mu.Unlock()
+		progress.grow(1)
+		g.Go(func() error {
+			run.record(&mu, i, f.Fetch, ctx, c, progress)
+			return nil
+		})
+		return nil
+	})
+	_ = g.Wait()
+	progress.finish()
+	if !policyRead {
+		if perr := <-policyDone; err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(run.comps) == 0 {
+		termsafe.NewPrinter(o.ErrOut).Printf("No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
+		run.none = true
+	}
+	return run, nil
+}
+
+// record runs one Component's pull and records its result at index i.
+func (run *fetchRun) record(mu *sync.Mutex, i int, fetchOne func(context.Context, component.Component) (fetch.Result, error), ctx context.Context, c component.Component, progress *progress) {
+	res, err := fetchOne(ctx, c)
+	if err != nil {
+		res.Error = err.Error()
+	}
+	mu.Lock()
+	run.results[i] = res
+	if err != nil {
+		run.errs = append(run.errs, err)
+	}
+	mu.Unlock()
+	progress.done(res.Size())
 }
 
 // applyPolicy reads the registry policy (once the Components are known, so

@@ -18,9 +18,11 @@ type progress struct {
 	bytes int64
 }
 
+// newProgress shows a bar of total Components (0: the total grows as
+// Components are listed, see grow).
 func newProgress(w io.Writer, total int, wanted bool) *progress {
 	f, ok := w.(*os.File)
-	if !wanted || total < 2 || !ok || !term.IsTerminal(int(f.Fd())) { //nolint:gosec // a file descriptor fits in an int
+	if !wanted || total == 1 || !ok || !term.IsTerminal(int(f.Fd())) { //nolint:gosec // a file descriptor fits in an int
 		return &progress{}
 	}
 	return &progress{bar: progressbar.NewOptions(total,
@@ -41,6 +43,16 @@ func (p *progress) done(size int64) {
 	p.bytes += size
 	_ = p.bar.Add(1)
 	p.bar.Describe(fmt.Sprintf("Pulling Components (%s)", humanBytes(p.bytes)))
+}
+
+// grow adds n Components to the total, as a listing finds them.
+func (p *progress) grow(n int) {
+	if p.bar == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bar.ChangeMax(p.bar.GetMax() + n)
 }
 
 func (p *progress) finish() {

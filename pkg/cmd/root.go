@@ -55,6 +55,8 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 	switch face {
 	case FaceKubectl:
 		kube := genericclioptions.NewConfigFlags(true)
+		limits := newClientLimits(face, getenv)
+		limits.apply(kube)
 		o := NewFetchOptions(kube, streams, getenv)
 		root = NewFetchCommand(o, "component-pull (NAME... | -l SELECTOR | --all) [-A]", "kubectl component-pull", "")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
@@ -63,9 +65,12 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		// which answers through cobra's hidden __complete).
 		root.CompletionOptions.DisableDefaultCmd = true
 		kube.AddFlags(root.PersistentFlags())
+		limits.addFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 	case FaceHelm:
 		kube := kubeFlagsFromHelmEnv(getenv)
+		limits := newClientLimits(face, getenv)
+		limits.apply(kube)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
 		root.AddCommand(
 			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "helm ocisrc fetch", helmKubeNote),
@@ -78,12 +83,16 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 			NewVersionCommand(streams),
 			NewGetterCommand(kube, streams, getenv),
 		)
+		limits.addFlags(root.PersistentFlags())
 	default:
 		kube := genericclioptions.NewConfigFlags(true)
+		limits := newClientLimits(face, getenv)
+		limits.apply(kube)
 		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
 		// The standalone binary offers "completion bash|zsh|fish|powershell".
 		root.CompletionOptions.DisableDefaultCmd = false
 		kube.AddFlags(root.PersistentFlags())
+		limits.addFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 		root.AddCommand(
 			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "ocisrc fetch", ""),

@@ -50,7 +50,7 @@ func openSession(ctx context.Context, kube *genericclioptions.ConfigFlags, resou
 	}
 	return &session{
 		namespace: namespace,
-		finder:    &component.Finder{Getter: kube, Resource: resource},
+		finder:    &component.Finder{Getter: kube, Resource: resource, ChunkSize: component.ChunkSize},
 		secrets:   secretReader{client: clientset},
 		clientset: clientset,
 	}, nil
@@ -61,7 +61,11 @@ func openSession(ctx context.Context, kube *genericclioptions.ConfigFlags, resou
 // context.TODO(), so without this neither --timeout nor Ctrl-C could stop an
 // API server that accepts connections and never answers.
 func bindToContext(ctx context.Context, kube *genericclioptions.ConfigFlags) {
+	prev := kube.WrapConfigFn
 	kube.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		if prev != nil {
+			c = prev(c) // --qps and --burst-limit
+		}
 		c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return contextTransport{ctx: ctx, base: rt} })
 		if deadline, ok := ctx.Deadline(); ok {
 			c.Timeout = time.Until(deadline)

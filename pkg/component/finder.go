@@ -48,6 +48,8 @@ type Finder struct {
 	// Resource is a resource name (components), a short or singular name, or a
 	// qualified one (components.v1alpha1.example.io).
 	Resource string
+	// ChunkSize is the page size of a LIST (0: one response).
+	ChunkSize int64
 }
 
 // Query selects Components: by name in one namespace, or every Component
@@ -111,29 +113,9 @@ func (f *Finder) Find(q Query) (found []Component, missing map[string]error, err
 	}
 
 	for _, info := range infos {
-		if info.Mapping != nil && info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-			return nil, nil, clierror.InvalidWithHint(
-				fmt.Errorf("resource %q is cluster-scoped: a Component must be namespaced", info.Mapping.Resource.GroupResource().String()),
-				"pass --resource with the namespaced Component resource")
-		}
-		u, ok := info.Object.(*unstructured.Unstructured)
-		if !ok {
-			return nil, nil, fmt.Errorf("reading %s %q: the server returned %T, not an object", resourceArg, info.Name, info.Object)
-		}
-		src, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "source")
-		res := resourceArg
-		if info.Mapping != nil {
-			res = info.Mapping.Resource.GroupResource().String()
-		}
-		c := Component{
-			Namespace:   info.Namespace,
-			Name:        info.Name,
-			Resource:    res,
-			Source:      src,
-			SourceFound: ok,
-		}
-		if err := checkObject(c); err != nil {
-			return nil, nil, fmt.Errorf("reading %s: the server returned an object that Kubernetes would refuse: %w", resourceArg, err)
+		c, err := fromInfo(info, resourceArg)
+		if err != nil {
+			return nil, nil, err
 		}
 		found = append(found, c)
 	}
@@ -165,6 +147,84 @@ func pick(all []Component, q Query, resourceArg string) ([]Component, map[string
 		missing[n] = &NotFoundError{Resource: resourceArg, Namespace: q.Namespace, Name: n}
 	}
 	return out, missing
+}
+
+// ChunkSize is how many Components a LIST asks for at a time by default,
+// as kubectl lists (--chunk-size): the work on a page starts while the next
+// is read.
+const ChunkSize = 500
+
+// Each lists the Components q selects (a label selector, or all, in one
+// namespace or all of them) in pages of f.ChunkSize, following the API
+// server's continue token as kubectl does, and calls fn with each as its
+// page arrives. fn blocking holds back the next page. An error of fn stops
+// the listing and is returned.
+func (f *Finder) Each(q Query, fn func(Component) error) error {
+	resourceArg := f.Resource
+	if resourceArg == "" {
+		resourceArg = DefaultResource
+	}
+	where := q.Namespace
+	if q.AllNamespaces {
+		where = ""
+	}
+	var fnErr error
+	err := resource.NewBuilder(f.Getter).
+		Unstructured().
+		NamespaceParam(q.Namespace).DefaultNamespace().AllNamespaces(q.AllNamespaces).
+		LabelSelectorParam(q.Selector).ResourceTypeOrNameArgs(true, resourceArg).
+		RequestChunksOf(f.ChunkSize).
+		Flatten().
+		Do().Visit(func(info *resource.Info, err error) error {
+		if err != nil {
+			return err
+		}
+		c, err := fromInfo(info, resourceArg)
+		if err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		for _, e := range flatten(err) {
+			var status apierrors.APIStatus
+			if apierrors.IsNotFound(e) && errors.As(e, &status) && status.Status().Details != nil && status.Status().Details.Kind == "namespaces" {
+				return clierror.WithHint(fmt.Errorf("namespace %q not found", status.Status().Details.Name), "check -n/--namespace and --context")
+			}
+		}
+		return describeReadError(resourceArg, where, err)
+	}
+	return nil
+}
+
+// fromInfo is the Component an API object is, its name checked.
+func fromInfo(info *resource.Info, resourceArg string) (Component, error) {
+	if info.Mapping != nil && info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		return Component{}, clierror.InvalidWithHint(
+			fmt.Errorf("resource %q is cluster-scoped: a Component must be namespaced", info.Mapping.Resource.GroupResource().String()),
+			"pass --resource with the namespaced Component resource")
+	}
+	u, ok := info.Object.(*unstructured.Unstructured)
+	if !ok {
+		return Component{}, fmt.Errorf("reading %s %q: the server returned %T, not an object", resourceArg, info.Name, info.Object)
+	}
+	src, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "source")
+	res := resourceArg
+	if info.Mapping != nil {
+		res = info.Mapping.Resource.GroupResource().String()
+	}
+	c := Component{Namespace: info.Namespace, Name: info.Name, Resource: res, Source: src, SourceFound: found}
+	if err := checkObject(c); err != nil {
+		return Component{}, fmt.Errorf("reading %s: the server returned an object that Kubernetes would refuse: %w", resourceArg, err)
+	}
+	return c, nil
 }
 
 // NotFoundError is a named Component that does not exist.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
@@ -115,8 +114,21 @@ type Fetcher struct {
 	Keyrings   []KeyData
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
+	// Bulk says the run pulls many Components: a tag is then always
+	// resolved first (once per place and tag for the whole run), so that a
+	// digest is downloaded at most once, however many Components name it
+	// by tag or by digest.
+	Bulk bool
 
 	inflight singleflight.Group
+	// tags are the tags resolved in this run: place:tag -> digest.
+	tags      sync.Map
+	tagFlight singleflight.Group
+	// proofFlight makes one HEAD per (place, Secret) of a run, however many
+	// Components ask at once.
+	proofFlight singleflight.Group
+	// provenRun are the (place, Secret) pairs proven in this run.
+	provenRun sync.Map
 	// placed is what --destination received in this run, by file name.
 	placedMu sync.Mutex
 	placed   map[string]placement
@@ -218,7 +230,7 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 			// The origin is never contacted: its credentials are never
 			// read. A cache hit reports the Secret the Component names.
 			r.Secret = r.request.SecretNamespace + "/" + r.request.SecretName
-		case !f.DryRun && ownSecretProven(r, peeked):
+		case !f.DryRun && f.ownSecretProven(r, peeked):
 			r.Secret = r.request.ComponentNamespace + "/" + r.request.SecretName
 			r.Auth.Secret = r.Secret
 			r.pending = true
@@ -261,12 +273,13 @@ func (f *Fetcher) preconnect(r *Resolution) {
 // ownSecretProven reports whether the cached entry e of r's pin records a
 // read at r's place with the Secret of that name in the Component's own
 // namespace, which the lookup tries first.
-func ownSecretProven(r *Resolution, e *cache.Entry) bool {
+func (f *Fetcher) ownSecretProven(r *Resolution, e *cache.Entry) bool {
 	if e == nil {
 		return false
 	}
 	own := r.request.ComponentNamespace + "/" + r.request.SecretName
-	return slices.Contains(e.Access, cache.Access{Repository: r.Ref.Place(), Secret: own})
+	at := r.Ref.Place()
+	return e.Allows(at, own) || e.Served(at) && f.Store.Proven(at, own)
 }
 
 // loadCredentials reads and checks the Component's Secret: the namespace

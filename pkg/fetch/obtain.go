@@ -80,7 +80,7 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		}
 		return f.trusted(ctx, r, pinned, got)
 	}
-	if known == nil && !routed(r) {
+	if known == nil && !routed(r) && !f.Bulk {
 		// A tag never seen, and only the origin: one pull by tag.
 		got, err := f.pull(ctx, ref, r, false)
 		if err == nil {
@@ -129,7 +129,9 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
 	sites := f.sites(r, pinned)
 	for _, p := range sites {
-		if p.err == nil && got.entry.Allows(p.at, p.secret) {
+		// This Secret, or anyone, was served these bytes here; or the place
+		// served them and this Secret is proven to read the repository.
+		if p.err == nil && (got.entry.Allows(p.at, p.secret) || got.entry.Served(p.at) && f.proven(p)) {
 			got.cached = true
 			return got, nil
 		}
@@ -144,13 +146,14 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 		asked++
 		err := f.ready(ctx, r, p)
 		if err == nil {
-			err = f.Puller.Exists(ctx, p.ref, got.entry.ManifestDigest, p.auth)
+			err = f.proveAt(ctx, p, got.entry)
 		}
 		if err == nil {
 			e, err := f.Store.Update(got.entry, []cache.Access{{Repository: p.at, Secret: p.secret}}, trust.Material{}, nil)
 			if err != nil {
 				f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", got.entry.ManifestDigest, err))
 			}
+			f.prove(p)
 			got.entry, got.cached = e, true
 			return got, nil
 		}
@@ -173,13 +176,37 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 	return f.pull(ctx, pinned, r, true)
 }
 
+// proveAt asks place p, which served the entry's bytes, whether p's Secret
+// may read them: one HEAD by digest, shared by the Components of a run that
+// ask for the same place, Secret and digest at once; a Component that
+// shares another's success is then served by the proof it recorded.
+func (f *Fetcher) proveAt(ctx context.Context, p *site, e *cache.Entry) error {
+	key := p.at.String() + "\x00" + p.secret + "\x00" + e.ManifestDigest
+	mine := false
+	_, err, _ := f.proofFlight.Do(key, func() (any, error) {
+		mine = true
+		if f.proven(p) {
+			return nil, nil
+		}
+		err := f.Puller.Exists(ctx, p.ref, e.ManifestDigest, p.auth)
+		if err == nil {
+			f.provenRun.Store(p.at.String()+"\x00"+p.secret, true)
+		}
+		return nil, err
+	})
+	if err != nil && !mine && ctx.Err() == nil {
+		return f.Puller.Exists(ctx, p.ref, e.ManifestDigest, p.auth)
+	}
+	return err
+}
+
 // recorded is authorize for --offline, which can ask no registry: the entry
 // must record that one of the Component's places served these bytes to the
 // Secret it uses there.
 func (f *Fetcher) recorded(r *Resolution, pinned chartref.Reference, got *obtained) error {
 	var at []string
 	for _, p := range f.sites(r, pinned) {
-		if p.err == nil && got.entry.Allows(p.at, p.secret) {
+		if p.err == nil && (got.entry.Allows(p.at, p.secret) || got.entry.Served(p.at) && f.proven(p)) {
 			return nil
 		}
 		at = append(at, p.at.String())

@@ -118,6 +118,23 @@ func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci
 	return a, nil
 }
 
+// prove records that p's Secret read p's repository (see cache.Proof).
+func (f *Fetcher) prove(p *site) {
+	f.provenRun.Store(p.at.String()+"\x00"+p.secret, true)
+	if err := f.Store.Prove(p.at, p.secret); err != nil {
+		f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", p.at, err))
+	}
+}
+
+// proven reports whether the cache records that p's Secret (or anyone) may
+// read p's repository.
+func (f *Fetcher) proven(p *site) bool {
+	if _, ok := f.provenRun.Load(p.at.String() + "\x00" + p.secret); ok {
+		return true
+	}
+	return f.Store.Proven(p.at, p.secret) || p.secret != "" && f.Store.Proven(p.at, "")
+}
+
 // SecretAuth is what a pull authenticates with from a resolved Secret: its
 // credential (none when it holds only TLS material) and its TLS material.
 func SecretAuth(res *credentials.Resolved) oci.Auth {
@@ -149,7 +166,7 @@ func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Re
 			tried, last = append(tried, p.what()+": "+err.Error()), err
 			continue
 		}
-		digest, err := f.Puller.Resolve(ctx, p.ref, p.auth)
+		digest, err := f.resolveAt(ctx, p)
 		if err == nil {
 			return digest, nil
 		}
@@ -162,6 +179,38 @@ func (f *Fetcher) resolveTag(ctx context.Context, r *Resolution, ref chartref.Re
 		return "", last
 	}
 	return "", &PlacesError{Ref: ref.String(), Doing: "resolving the tag of", Tried: tried}
+}
+
+// resolveAt resolves p's tag at p, once per place and tag for the run: a
+// tag names the same digest for every client of a repository. Another
+// Component's resolution is shared (what it resolved to is served to this
+// Component only after its own access proof, see authorize); one that
+// failed — another Secret's credentials — is tried again with p's own.
+func (f *Fetcher) resolveAt(ctx context.Context, p *site) (string, error) {
+	key := p.at.String() + ":" + p.ref.Tag()
+	if d, ok := f.tags.Load(key); ok {
+		return d.(string), nil
+	}
+	mine := false
+	v, err, _ := f.tagFlight.Do(key, func() (any, error) {
+		mine = true
+		d, err := f.Puller.Resolve(ctx, p.ref, p.auth)
+		if err == nil {
+			f.tags.Store(key, d)
+		}
+		return d, err
+	})
+	if err != nil && !mine && ctx.Err() == nil {
+		d, err := f.Puller.Resolve(ctx, p.ref, p.auth)
+		if err == nil {
+			f.tags.Store(key, d)
+		}
+		return d, err
+	}
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
 }
 
 // download pulls ref from the first place that serves it, verifies it (the
@@ -217,6 +266,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		if err != nil {
 			return nil, err
 		}
+		f.prove(p)
 		got := &obtained{entry: e, path: path, source: p.at.String(), verified: verified}
 		if p.mirror != nil {
 			got.via = p

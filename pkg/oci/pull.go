@@ -23,7 +23,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
@@ -89,6 +91,54 @@ type Puller struct {
 	// caches holds one auth cache (tokens, scheme) per host and credential,
 	// shared by every pull of a run.
 	caches map[string]auth.Cache
+	// gates hold back, per auth cache, the requests that would all meet the
+	// registry's first 401 at once: the first goes alone until the registry
+	// has said which scheme it wants.
+	gates map[string]*contactGate
+}
+
+// contactGate is the first contact with a registry for one auth cache.
+type contactGate struct {
+	done chan struct{}
+	once sync.Once
+}
+
+// firstContactWait bounds how long a request waits for the first contact
+// of its auth cache (a first request that never gets an answer).
+const firstContactWait = 5 * time.Second
+
+// contact returns, for the first request of an auth cache whose scheme is
+// not known yet, a function its transport calls with the first answers: the
+// gate opens on an answer that is not a 401 challenge (the scheme is then
+// in the cache) or on an error. Any other request waits for that gate.
+func (p *Puller) contact(ctx context.Context, key, host string, c auth.Cache) func(int, error) {
+	if s, err := c.GetScheme(ctx, host); err == nil && s != auth.SchemeUnknown {
+		return nil
+	}
+	p.mu.Lock()
+	g, ok := p.gates[key]
+	if !ok {
+		g = &contactGate{done: make(chan struct{})}
+		p.gates[key] = g
+		p.mu.Unlock()
+		var answers atomic.Int32
+		return func(status int, err error) {
+			// The challenge is the first 401; a second one is the registry
+			// refusing the credentials: others need not wait for that.
+			if err != nil || status != http.StatusUnauthorized || answers.Add(1) > 1 {
+				g.once.Do(func() { close(g.done) })
+			}
+		}
+	}
+	p.mu.Unlock()
+	t := time.NewTimer(firstContactWait)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil
 }
 
 // SchemeHints stores which auth scheme ("basic", "bearer") a registry host
@@ -111,7 +161,7 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}}, nil
+	return &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}, gates: map[string]*contactGate{}}, nil
 }
 
 // isolateFromDockerConfig makes Helm's client unable to open a Docker config.
@@ -357,7 +407,7 @@ var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // authCache returns the auth cache for host and a, creating (and, for a
 // registry known to use basic auth, priming) it on first use.
-func (p *Puller) authCache(ctx context.Context, host string, a Auth) auth.Cache {
+func (p *Puller) authCache(ctx context.Context, host string, a Auth) (auth.Cache, string) {
 	key := host
 	if a.Credential != nil {
 		sum := sha256.New()
@@ -370,7 +420,7 @@ func (p *Puller) authCache(ctx context.Context, host string, a Auth) auth.Cache 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.caches[key]; ok {
-		return c
+		return c, key
 	}
 	c := auth.NewCache()
 	if a.Credential != nil && a.Credential.Username != "" && a.Credential.Password != "" &&
@@ -379,7 +429,7 @@ func (p *Puller) authCache(ctx context.Context, host string, a Auth) auth.Cache 
 		_, _ = c.Set(ctx, host, auth.SchemeBasic, "", func(context.Context) (string, error) { return basic, nil })
 	}
 	p.caches[key] = c
-	return c
+	return c, key
 }
 
 // rememberScheme records the scheme the registry asked for, for later processes.
@@ -458,14 +508,15 @@ func (p *Puller) authorizerWith(ctx context.Context, ref chartref.Reference, a A
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests, onManifest: onManifest}, CheckRedirect: checkRedirect}
 	// The credential is for the host that is dialled, and only for it.
 	host := ref.Registry.Dial()
 	credFunc := auth.StaticCredential(host, auth.EmptyCredential)
 	if a.Credential != nil {
 		credFunc = auth.StaticCredential(host, *a.Credential)
 	}
-	cache := p.authCache(ctx, host, a)
+	cache, key := p.authCache(ctx, host, a)
+	first := p.contact(ctx, key, host, cache)
+	hc := &http.Client{Transport: guardTransport{ctx: ctx, base: t, max: max, allowPlainCredentials: p.AllowPlainHTTPCredentials, chartManifests: chartManifests, onManifest: onManifest, onAnswer: first}, CheckRedirect: checkRedirect}
 	authorizer := auth.Client{
 		Client:     hc,
 		Credential: credFunc,

@@ -149,7 +149,7 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 		DialTLSContext:        dialer.DialTLSContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -245,6 +245,8 @@ type guardTransport struct {
 	chartManifests bool
 	// onManifest, when set, is given every chart manifest once checked.
 	onManifest func([]byte)
+	// onAnswer, when set, is told the status (or error) of every answer.
+	onAnswer func(int, error)
 }
 
 func (t guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -256,6 +258,13 @@ func (t guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &PlainHTTPCredentialsError{Host: req.URL.Host}
 	}
 	resp, err := t.base.RoundTrip(req.WithContext(t.ctx))
+	if t.onAnswer != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.onAnswer(status, err)
+	}
 	if err != nil || req.Method != http.MethodGet || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}

@@ -72,6 +72,10 @@ demo: build tools ## Bring up a registry and a control plane, seed a Component, 
 bench: build tools ## Measure ocisrc against the helm CLI; prints the table and writes docs/benchmarks.md
 	$(TEST_ENV) $(GO) run ./cmd/internal/bench --binary bin/ocisrc --out docs/benchmarks.md
 
+.PHONY: bench-scale
+bench-scale: build tools ## 10,000 Components over 1,000 charts, cold and warm, loopback and 20 ms RTT (several minutes); updates docs/benchmarks.md
+	$(TEST_ENV) $(GO) run ./cmd/internal/bench --scale --binary bin/ocisrc --out docs/benchmarks.md
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target in pkg/ for FUZZTIME each (default 30s); make test runs their seed corpora
 	@for pkg in $$($(GO) list ./pkg/...); do \

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,7 +21,7 @@ type LatencyProxy struct {
 	Addr string
 
 	upstream string
-	rtt      time.Duration
+	rtt      atomic.Int64 // nanoseconds
 	ln       net.Listener
 	mu       sync.Mutex
 	conns    []net.Conn
@@ -33,10 +34,16 @@ func NewLatencyProxy(upstream string, rtt time.Duration) (*LatencyProxy, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &LatencyProxy{Addr: ln.Addr().String(), upstream: upstream, rtt: rtt, ln: ln}
+	p := &LatencyProxy{Addr: ln.Addr().String(), upstream: upstream, ln: ln}
+	p.rtt.Store(int64(rtt))
 	go p.serve()
 	return p, nil
 }
+
+// SetRTT changes the round-trip time of new connections and new chunks.
+func (p *LatencyProxy) SetRTT(rtt time.Duration) { p.rtt.Store(int64(rtt)) }
+
+func (p *LatencyProxy) delay() time.Duration { return time.Duration(p.rtt.Load()) }
 
 // Close stops the proxy and drops its connections.
 func (p *LatencyProxy) Close() {
@@ -59,7 +66,7 @@ func (p *LatencyProxy) serve() {
 }
 
 func (p *LatencyProxy) handle(client net.Conn) {
-	time.Sleep(p.rtt) // SYN, SYN-ACK
+	time.Sleep(p.delay()) // SYN, SYN-ACK
 	server, err := net.Dial("tcp", p.upstream)
 	if err != nil {
 		_ = client.Close()
@@ -102,7 +109,7 @@ func (p *LatencyProxy) pump(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			queue <- chunk{data: append([]byte(nil), buf[:n]...), at: time.Now().Add(p.rtt / 2)}
+			queue <- chunk{data: append([]byte(nil), buf[:n]...), at: time.Now().Add(p.delay() / 2)}
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {

@@ -8,9 +8,12 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -26,24 +29,55 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// CosignKey is an ECDSA P-256 key pair, as cosign generates.
+// CosignKey is a key pair of a type cosign signs with (ECDSA P-256 by
+// default, as cosign generate-key-pair makes).
 type CosignKey struct {
-	Private *ecdsa.PrivateKey
+	Signer crypto.Signer
+	// Kind is p256, p384, p521, rsa, rsa-pss, ed25519 or ed25519ph: the key
+	// type and, where cosign has a choice, the signing scheme.
+	Kind string
 	// PublicPEM is the cosign.pub a verifier is given.
 	PublicPEM []byte
 }
 
-// NewCosignKey makes a key pair.
-func NewCosignKey() (*CosignKey, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// NewCosignKey makes an ECDSA P-256 key pair.
+func NewCosignKey() (*CosignKey, error) { return NewCosignKeyOf("p256") }
+
+// NewCosignKeyOf makes a key pair of kind.
+func NewCosignKeyOf(kind string) (*CosignKey, error) {
+	var signer crypto.Signer
+	var err error
+	switch kind {
+	case "p256":
+		signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "p384":
+		signer, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "p521":
+		signer, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "rsa", "rsa-pss":
+		signer, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ed25519", "ed25519ph":
+		_, signer, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, fmt.Errorf("testsign: unknown key kind %q", kind)
+	}
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	der, err := x509.MarshalPKIXPublicKey(signer.Public())
 	if err != nil {
 		return nil, err
 	}
-	return &CosignKey{Private: k, PublicPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})}, nil
+	return &CosignKey{Signer: signer, Kind: kind, PublicPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})}, nil
+}
+
+// PrivatePEM is the private key as PKCS #8 PEM (what cosign import-key-pair reads).
+func (k *CosignKey) PrivatePEM() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Signer)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 // Fingerprint is how ocisrc names the key: SHA256:<hex of its PKIX DER>.
@@ -53,10 +87,40 @@ func (k *CosignKey) Fingerprint() string {
 	return "SHA256:" + hex.EncodeToString(sum[:])
 }
 
-// Sign signs message as cosign does: ECDSA over its SHA-256, ASN.1.
+// Hint is the key hint cosign writes into a bundle: base64 SHA-256 of the
+// PKIX DER.
+func (k *CosignKey) Hint() string {
+	block, _ := pem.Decode(k.PublicPEM)
+	sum := sha256.Sum256(block.Bytes)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Sign signs message as cosign does for the key's type: ECDSA over SHA-256,
+// SHA-384 or SHA-512 by curve, RSA PKCS #1 v1.5 (or PSS) over SHA-256,
+// Ed25519 pure (or Ed25519ph over SHA-512).
 func (k *CosignKey) Sign(message []byte) []byte {
-	h := sha256.Sum256(message)
-	sig, err := ecdsa.SignASN1(rand.Reader, k.Private, h[:])
+	var digest []byte
+	var opts crypto.SignerOpts
+	switch k.Kind {
+	case "p384":
+		h := sha512.Sum384(message)
+		digest, opts = h[:], crypto.SHA384
+	case "p521":
+		h := sha512.Sum512(message)
+		digest, opts = h[:], crypto.SHA512
+	case "rsa-pss":
+		h := sha256.Sum256(message)
+		digest, opts = h[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	case "ed25519":
+		digest, opts = message, crypto.Hash(0)
+	case "ed25519ph":
+		h := sha512.Sum512(message)
+		digest, opts = h[:], &ed25519.Options{Hash: crypto.SHA512}
+	default:
+		h := sha256.Sum256(message)
+		digest, opts = h[:], crypto.SHA256
+	}
+	sig, err := k.Signer.Sign(rand.Reader, digest, opts)
 	if err != nil {
 		panic(err)
 	}
@@ -85,25 +149,51 @@ func (k *CosignKey) SignSimpleSigning(repository, digest string) (payload []byte
 }
 
 // Bundle returns a Sigstore bundle v0.3 with a DSSE envelope over an
-// in-toto statement whose subject is digest, signed with k (no transparency
-// log, as a keyed, offline cosign v3 signature).
+// in-toto statement of cosign's signing predicate whose subject is digest,
+// signed with k (no transparency log, as a keyed, offline cosign v3
+// signature).
 func (k *CosignKey) Bundle(name, digest string) []byte {
+	return k.Statement(name, digest, "https://sigstore.dev/cosign/sign/v1", map[string]any{})
+}
+
+// Statement is Bundle with another predicate: what cosign attest makes.
+func (k *CosignKey) Statement(name, digest, predicateType string, predicate any) []byte {
 	hexDigest := digest[len("sha256:"):]
 	stmt, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
 		"subject":       []any{map[string]any{"name": name, "digest": map[string]string{"sha256": hexDigest}}},
-		"predicateType": "https://sigstore.dev/cosign/sign/v1",
-		"predicate":     map[string]any{},
+		"predicateType": predicateType,
+		"predicate":     predicate,
 	})
 	const payloadType = "application/vnd.in-toto+json"
 	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(stmt), stmt)
 	b, _ := json.Marshal(map[string]any{
 		"mediaType":            "application/vnd.dev.sigstore.bundle.v0.3+json",
-		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": k.Fingerprint()}},
+		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": k.Hint()}},
 		"dsseEnvelope": map[string]any{
 			"payload":     base64.StdEncoding.EncodeToString(stmt),
 			"payloadType": payloadType,
 			"signatures":  []any{map[string]string{"sig": base64.StdEncoding.EncodeToString(k.Sign([]byte(pae)))}},
+		},
+	})
+	return b
+}
+
+// MessageBundle is a Sigstore bundle carrying a message signature over the
+// manifest (its SHA-256 is digest), signed with an ECDSA P-256 or RSA key.
+func (k *CosignKey) MessageBundle(manifest []byte) []byte {
+	h := sha256.Sum256(manifest)
+	var opts crypto.SignerOpts = crypto.SHA256
+	sig, err := k.Signer.Sign(rand.Reader, h[:], opts)
+	if err != nil {
+		panic(err)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"mediaType":            "application/vnd.dev.sigstore.bundle.v0.3+json",
+		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": k.Hint()}},
+		"messageSignature": map[string]any{
+			"messageDigest": map[string]string{"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(h[:])},
+			"signature":     base64.StdEncoding.EncodeToString(sig),
 		},
 	})
 	return b

@@ -978,6 +978,17 @@ func (s *ChartStore) Prune(cutoff time.Time) (Pruned, error) {
 			}
 		}
 	}
+	// Proof records last written before the cutoff go too: a later run
+	// proves access again.
+	if proofs, err := os.ReadDir(filepath.Join(s.Root, "proofs")); err == nil {
+		for _, f := range proofs {
+			p := filepath.Join(s.Root, "proofs", f.Name())
+			info, err := os.Lstat(p)
+			if err != nil || !info.Mode().IsRegular() || info.ModTime().Before(cutoff) {
+				_ = os.Remove(p)
+			}
+		}
+	}
 	s.RemoveLeftovers()
 	return out, nil
 }
@@ -1055,43 +1066,59 @@ func (s *ChartStore) hostPath(host string) string {
 // a repository place may read every chart that place served. A proof is
 // recorded when the place served bytes to the Secret (the manifest hashed
 // to its digest), or answered for a digest it had served, with that
-// Secret's credentials. It holds no credential: the place and the Secret's
-// namespace/name.
+// Secret's credentials. It holds no credential: the place and the Secrets'
+// namespace/name. One file per place, written once per run with what the
+// run proved (see Fetcher.Flush).
 //
-//	<root>/proofs/<sha256 of place and Secret>.json   {"repository", "secret", "proven"}
+//	<root>/proofs/<sha256 of place>.json   {"repository", "secrets": {"ns/name": proven}}
 
-// Proof is a (place, Secret) pair proven to read the repository.
-type Proof struct {
-	Repository place.Place `json:"repository"`
-	Secret     string      `json:"secret"`
-	Proven     time.Time   `json:"proven"`
+// Proofs are the Secrets proven to read one repository place.
+type Proofs struct {
+	Repository place.Place          `json:"repository"`
+	Secrets    map[string]time.Time `json:"secrets"`
 }
 
-func (s *ChartStore) proofPath(repository place.Place, secret string) string {
-	sum := sha256.Sum256([]byte(repository.String() + "\x00" + secret))
+func (s *ChartStore) proofPath(repository place.Place) string {
+	sum := sha256.Sum256([]byte(repository.String()))
 	return filepath.Join(s.Root, "proofs", hex.EncodeToString(sum[:16])+".json")
 }
 
-// Proven reports whether secret ("" for anonymous) is recorded as able to
-// read repository.
-func (s *ChartStore) Proven(repository place.Place, secret string) bool {
-	raw, err := readRegular(s.proofPath(repository, secret), maxRecordSize)
+// LoadProofs returns the Secrets recorded as able to read repository ("" is
+// anonymous), none when there is no record or it cannot be read.
+func (s *ChartStore) LoadProofs(repository place.Place) map[string]time.Time {
+	raw, err := readRegular(s.proofPath(repository), maxRecordSize)
 	if err != nil {
-		return false
-	}
-	var p Proof
-	return json.Unmarshal(raw, &p) == nil && p.Repository == repository && p.Secret == secret
-}
-
-// Prove records that secret read repository. Nothing is written when it
-// is recorded already.
-func (s *ChartStore) Prove(repository place.Place, secret string) error {
-	if repository.IsZero() || s.Proven(repository, secret) {
 		return nil
 	}
-	data, err := json.Marshal(Proof{Repository: repository, Secret: secret, Proven: time.Now().UTC()}) //nolint:gosec // the Secret's namespace/name, never a value
+	var p Proofs
+	if json.Unmarshal(raw, &p) != nil || p.Repository != repository {
+		return nil
+	}
+	return p.Secrets
+}
+
+// SaveProofs adds secrets to the record of repository, in one write;
+// nothing is written when they are all recorded already.
+func (s *ChartStore) SaveProofs(repository place.Place, secrets []string) error {
+	have := s.LoadProofs(repository)
+	merged := map[string]time.Time{}
+	for k, v := range have {
+		merged[k] = v
+	}
+	now := time.Now().UTC()
+	changed := false
+	for _, sec := range secrets {
+		if _, ok := merged[sec]; !ok {
+			merged[sec] = now
+			changed = true
+		}
+	}
+	if !changed || repository.IsZero() {
+		return nil
+	}
+	data, err := json.Marshal(Proofs{Repository: repository, Secrets: merged})
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.proofPath(repository, secret), append(data, '\n'))
+	return writeAtomic(s.proofPath(repository), append(data, '\n'))
 }

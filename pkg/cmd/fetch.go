@@ -371,6 +371,7 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	}
 	_ = g.Wait()
 	progress.finish()
+	f.Flush()
 	return run, nil
 }
 
@@ -393,6 +394,7 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 				return err
 			}
 		}
+		f.Prefetch(ctx, c)
 		mu.Lock()
 		i := len(run.results)
 		run.todo = append(run.todo, i)
@@ -408,6 +410,7 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 	})
 	_ = g.Wait()
 	progress.finish()
+	f.Flush()
 	if !policyRead {
 		if perr := <-policyDone; err == nil {
 			err = perr

@@ -152,6 +152,7 @@ func (o *FetchOptions) get(ctx context.Context) error {
 		return err
 	}
 	res, err := f.Fetch(ctx, c)
+	f.Flush()
 	if err != nil {
 		return err
 	}

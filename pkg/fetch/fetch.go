@@ -124,11 +124,25 @@ type Fetcher struct {
 	// tags are the tags resolved in this run: place:tag -> digest.
 	tags      sync.Map
 	tagFlight singleflight.Group
+	// entries are the cache entries proven from their bytes in this run
+	// (digest -> *runEntry); indexed the tags this run looked up or
+	// recorded (tag -> digest).
+	entries sync.Map
+	indexed sync.Map
 	// proofFlight makes one HEAD per (place, Secret) of a run, however many
 	// Components ask at once.
 	proofFlight singleflight.Group
-	// provenRun are the (place, Secret) pairs proven in this run.
-	provenRun sync.Map
+	// prefetchQueue feeds the workers that read Secrets ahead (Prefetch);
+	// prefetched are the Secrets queued.
+	prefetchOnce  sync.Once
+	prefetchQueue chan [2]string
+	prefetched    sync.Map
+	// provenRun are the (place, Secret) pairs proven in this run;
+	// pendingProofs what Flush writes; proofsRead the cache's records read.
+	provenRun     sync.Map
+	proofsMu      sync.Mutex
+	pendingProofs map[place.Place][]string
+	proofsRead    sync.Map
 	// placed is what --destination received in this run, by file name.
 	placedMu sync.Mutex
 	placed   map[string]placement
@@ -159,6 +173,49 @@ type Resolution struct {
 	pendingOnce sync.Once
 	pendingErr  error
 }
+
+// Prefetch starts reading, in the background, the Secret a listed
+// Component will need — the one in its own namespace, which is always read
+// first — so that a bulk run reads Secrets as fast as it lists, not one
+// namespace at a time behind the pulls. It reads nothing for a Component
+// that may not need it: no secretRef, an invalid source, or a digest pin
+// the cache holds (its Secret is read only if a registry must be asked).
+// The read is the same one Resolve makes (CachedReader shares it); the
+// system namespace is never read ahead.
+func (f *Fetcher) Prefetch(ctx context.Context, c component.Component) {
+	cached, ok := f.Secrets.(*credentials.CachedReader)
+	if !ok || f.Offline {
+		return
+	}
+	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
+	if err != nil || src.Authentication == nil || src.Authentication.SecretRef.Namespace != c.Namespace && src.Authentication.SecretRef.Namespace != f.SystemNamespace {
+		return
+	}
+	if ref.Digest != "" && f.Store != nil && f.Store.Peek(ref.Digest) != nil {
+		return
+	}
+	key := c.Namespace + "/" + src.Authentication.SecretRef.Name
+	if _, seen := f.prefetched.LoadOrStore(key, true); seen {
+		return
+	}
+	f.prefetchOnce.Do(func() {
+		f.prefetchQueue = make(chan [2]string, 1<<14)
+		for range prefetchWorkers {
+			go func() {
+				for k := range f.prefetchQueue {
+					_, _ = cached.GetSecret(ctx, k[0], k[1])
+				}
+			}()
+		}
+	})
+	select {
+	case f.prefetchQueue <- [2]string{c.Namespace, src.Authentication.SecretRef.Name}:
+	default: // the pulls will read it themselves
+	}
+}
+
+// prefetchWorkers is how many Secrets Prefetch reads at once.
+const prefetchWorkers = 32
 
 // Source validates a Component's source; an invalid one is invalid input
 // (exit 2) naming the Component and the fields.
@@ -279,7 +336,7 @@ func (f *Fetcher) ownSecretProven(r *Resolution, e *cache.Entry) bool {
 	}
 	own := r.request.ComponentNamespace + "/" + r.request.SecretName
 	at := r.Ref.Place()
-	return e.Allows(at, own) || e.Served(at) && f.Store.Proven(at, own)
+	return e.Allows(at, own) || e.Served(at) && f.proven(&site{at: at, secret: own})
 }
 
 // loadCredentials reads and checks the Component's Secret: the namespace

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ocisrc/ocisrc/pkg/trust"
-
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -61,12 +59,12 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		return f.pull(ctx, ref, r, false)
 	}
 	tag := ref.TagRef()
-	known := f.Store.Lookup(tag)
+	known := f.lookup(tag)
 	if f.Offline {
-		if known == nil {
+		if known == "" {
 			return nil, offlineMiss(ref)
 		}
-		got, err := f.hit(ref, known.Digest)
+		got, err := f.hit(ref, known)
 		if got == nil && err == nil {
 			return nil, offlineMiss(ref)
 		}
@@ -74,13 +72,13 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 			return nil, err
 		}
 		pinned := ref
-		pinned.Digest = known.Digest
+		pinned.Digest = known
 		if err := f.recorded(r, pinned, got); err != nil {
 			return nil, err
 		}
 		return f.trusted(ctx, r, pinned, got)
 	}
-	if known == nil && !routed(r) && !f.Bulk {
+	if known == "" && !routed(r) && !f.Bulk {
 		// A tag never seen, and only the origin: one pull by tag.
 		got, err := f.pull(ctx, ref, r, false)
 		if err == nil {
@@ -149,12 +147,10 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 			err = f.proveAt(ctx, p, got.entry)
 		}
 		if err == nil {
-			e, err := f.Store.Update(got.entry, []cache.Access{{Repository: p.at, Secret: p.secret}}, trust.Material{}, nil)
-			if err != nil {
-				f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", got.entry.ManifestDigest, err))
-			}
+			// Recorded as a proof for the repository (written once per
+			// run), not in the entry: the entry is not rewritten.
 			f.prove(p)
-			got.entry, got.cached = e, true
+			got.cached = true
 			return got, nil
 		}
 		if ctx.Err() != nil {
@@ -190,7 +186,7 @@ func (f *Fetcher) proveAt(ctx context.Context, p *site, e *cache.Entry) error {
 		}
 		err := f.Puller.Exists(ctx, p.ref, e.ManifestDigest, p.auth)
 		if err == nil {
-			f.provenRun.Store(p.at.String()+"\x00"+p.secret, true)
+			f.prove(p)
 		}
 		return nil, err
 	})
@@ -220,6 +216,10 @@ func (f *Fetcher) recorded(r *Resolution, pinned chartref.Reference, got *obtain
 }
 
 func (f *Fetcher) record(tag, digest string) {
+	if v, ok := f.indexed.Load(tag); ok && v.(string) == digest {
+		return
+	}
+	f.indexed.Store(tag, digest)
 	if err := f.Store.Record(tag, digest); err != nil {
 		f.warn(fmt.Sprintf("could not record %s in the cache index: %v", tag, err))
 	}
@@ -319,6 +319,9 @@ func (f *Fetcher) landed(ref chartref.Reference) bool {
 	if ref.Digest == "" {
 		return f.Store.Lookup(ref.TagRef()) != nil
 	}
+	if _, ok := f.entries.Load(ref.Digest); ok {
+		return true
+	}
 	e, _, err := f.Store.Get(ref.Digest)
 	return err == nil && e != nil
 }
@@ -334,6 +337,13 @@ type shared struct {
 // a warning (the download replaces it); with --offline it is an error
 // naming it.
 func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) {
+	if v, ok := f.entries.Load(digest); ok {
+		re := v.(*runEntry)
+		if err := matches(ref, re.entry); err != nil {
+			return nil, err
+		}
+		return &obtained{entry: re.entry, path: re.path, cached: true}, nil
+	}
 	e, path, err := f.Store.Get(digest)
 	var bad *cache.BadEntryError
 	switch {
@@ -348,10 +358,36 @@ func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) 
 	case err != nil:
 		return nil, err
 	}
+	f.remember(e, path)
 	if err := matches(ref, e); err != nil {
 		return nil, err
 	}
 	return &obtained{entry: e, path: path, cached: true}, nil
+}
+
+// runEntry is a cache entry proven from its bytes in this run: proven once
+// per digest, however many Components name it.
+type runEntry struct {
+	entry *cache.Entry
+	path  string
+}
+
+// remember keeps a proven entry for the rest of the run.
+func (f *Fetcher) remember(e *cache.Entry, path string) {
+	f.entries.Store(e.ManifestDigest, &runEntry{entry: e, path: path})
+}
+
+// lookup is what the tag index says of tag, read once per run.
+func (f *Fetcher) lookup(tag string) string {
+	if v, ok := f.indexed.Load(tag); ok {
+		return v.(string)
+	}
+	d := ""
+	if e := f.Store.Lookup(tag); e != nil {
+		d = e.Digest
+	}
+	f.indexed.Store(tag, d)
+	return d
 }
 
 // matches checks a stored chart against what ref asks for: the chart's name,

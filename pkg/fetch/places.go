@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -118,21 +119,59 @@ func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci
 	return a, nil
 }
 
-// prove records that p's Secret read p's repository (see cache.Proof).
+// prove notes that p's Secret read p's repository (see cache.Proofs); the
+// run's proofs are written once per place by Flush.
 func (f *Fetcher) prove(p *site) {
-	f.provenRun.Store(p.at.String()+"\x00"+p.secret, true)
-	if err := f.Store.Prove(p.at, p.secret); err != nil {
-		f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", p.at, err))
+	key := p.at.String() + "\x00" + p.secret
+	if _, loaded := f.provenRun.LoadOrStore(key, true); loaded {
+		return
 	}
+	f.proofsMu.Lock()
+	defer f.proofsMu.Unlock()
+	if f.pendingProofs == nil {
+		f.pendingProofs = map[place.Place][]string{}
+	}
+	f.pendingProofs[p.at] = append(f.pendingProofs[p.at], p.secret)
 }
 
-// proven reports whether the cache records that p's Secret (or anyone) may
-// read p's repository.
+// proven reports whether p's Secret (or anyone) is known to read p's
+// repository: proven in this run, or recorded in the cache.
 func (f *Fetcher) proven(p *site) bool {
 	if _, ok := f.provenRun.Load(p.at.String() + "\x00" + p.secret); ok {
 		return true
 	}
-	return f.Store.Proven(p.at, p.secret) || p.secret != "" && f.Store.Proven(p.at, "")
+	recorded := f.recordedProofs(p.at)
+	_, ok := recorded[p.secret]
+	_, anyone := recorded[""]
+	return ok || anyone
+}
+
+// recordedProofs reads the cache's proofs of a place once per run.
+func (f *Fetcher) recordedProofs(at place.Place) map[string]time.Time {
+	if v, ok := f.proofsRead.Load(at); ok {
+		return v.(map[string]time.Time)
+	}
+	got := f.Store.LoadProofs(at)
+	if got == nil {
+		got = map[string]time.Time{}
+	}
+	v, _ := f.proofsRead.LoadOrStore(at, got)
+	return v.(map[string]time.Time)
+}
+
+// Flush writes what the run proved to the cache, once per place.
+func (f *Fetcher) Flush() {
+	if f.Store == nil {
+		return
+	}
+	f.proofsMu.Lock()
+	defer f.proofsMu.Unlock()
+	for at, secrets := range f.pendingProofs {
+		if err := f.Store.SaveProofs(at, secrets); err != nil {
+			f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", at, err))
+		}
+	}
+	f.pendingProofs = nil
 }
 
 // SecretAuth is what a pull authenticates with from a resolved Secret: its
@@ -267,6 +306,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			return nil, err
 		}
 		f.prove(p)
+		f.remember(e, path)
 		got := &obtained{entry: e, path: path, source: p.at.String(), verified: verified}
 		if p.mirror != nil {
 			got.via = p

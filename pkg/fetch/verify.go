@@ -287,6 +287,7 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 				f.warn(fmt.Sprintf("could not record the signatures of %s in the cache: %v", digest, err))
 			} else {
 				got.entry = updated
+				f.remember(updated, got.path)
 			}
 			got.verified = vs
 			return got, nil

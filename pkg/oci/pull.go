@@ -358,11 +358,11 @@ func (b *blobDownload) discard() {
 // Resolve asks the registry which manifest digest ref's tag points to: one
 // HEAD request.
 func (p *Puller) Resolve(ctx context.Context, ref chartref.Reference, a Auth) (string, error) {
-	client, done, err := p.client(ctx, ref, a)
+	repo, done, err := p.headRepository(ctx, ref, a)
 	if err != nil {
 		return "", err
 	}
-	desc, err := client.Resolve(ref.TagRef())
+	desc, err := repo.Resolve(ctx, ref.Tag())
 	if err != nil {
 		return "", describePullError(ctx, ref, a, err)
 	}
@@ -371,6 +371,23 @@ func (p *Puller) Resolve(ctx context.Context, ref chartref.Reference, a Auth) (s
 		return "", fmt.Errorf("resolving %q: the registry %s answered with a digest that is not sha256: %+q", ref.String(), ref.Registry, desc.Digest.String())
 	}
 	return desc.Digest.String(), nil
+}
+
+// headRepository is an oras-go repository for the HEAD requests of Resolve
+// and Exists: the same transport, guard and per-host credential as a pull,
+// without building Helm's client for one request.
+func (p *Puller) headRepository(ctx context.Context, ref chartref.Reference, a Auth) (*remote.Repository, func(), error) {
+	authorizer, done, err := p.authorizer(ctx, ref, a, false, p.MaxChartSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := remote.NewRepository(ref.Repo())
+	if err != nil {
+		return nil, nil, err
+	}
+	repo.Client = authorizer
+	repo.PlainHTTP = p.opts.PlainHTTP || a.Extra.PlainHTTP
+	return repo, done, nil
 }
 
 // CheckTLS builds the TLS settings for a's material (the Secret's CA and
@@ -386,13 +403,13 @@ func (p *Puller) CheckTLS(a Auth) error {
 // credentials may read that chart at that place before a cached copy is
 // served. Refused (401, 403) or not found (404) is an error.
 func (p *Puller) Exists(ctx context.Context, ref chartref.Reference, digest string, a Auth) error {
-	client, done, err := p.client(ctx, ref, a)
+	repo, done, err := p.headRepository(ctx, ref, a)
 	if err != nil {
 		return err
 	}
 	at := ref
 	at.Digest = digest
-	desc, err := client.Resolve(at.Repo() + "@" + digest)
+	desc, err := repo.Resolve(ctx, digest)
 	if err != nil {
 		return describePullError(ctx, at, a, err)
 	}
@@ -465,14 +482,10 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 	return t, nil
 }
 
-// client builds Helm's registry client for one operation; call done after it
+// clientWith builds Helm's registry client for one pull; call done after it
 // succeeds (it remembers the registry's auth scheme for later processes).
-func (p *Puller) client(ctx context.Context, ref chartref.Reference, a Auth) (*registry.Client, func(), error) {
-	return p.clientWith(ctx, ref, a, nil)
-}
-
-// clientWith is client; onManifest is called with every chart manifest read
-// (after it was checked).
+// onManifest is called with every chart manifest read (after it was
+// checked).
 func (p *Puller) clientWith(ctx context.Context, ref chartref.Reference, a Auth, onManifest func([]byte)) (*registry.Client, func(), error) {
 	authorizer, done, err := p.authorizerWith(ctx, ref, a, true, p.MaxChartSize, onManifest)
 	if err != nil {

@@ -19,6 +19,10 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
+// bundlePredicateAnnotation is the referrer annotation cosign v3 writes with
+// a bundle's predicate type.
+const bundlePredicateAnnotation = "dev.sigstore.bundle.predicateType"
+
 // maxSignatureManifest bounds a signature manifest or a referrers index.
 const maxSignatureManifest = 1 << 20
 
@@ -129,6 +133,11 @@ func bundleReferrers(ctx context.Context, repo *remote.Repository, dgst string) 
 	var found []ocispec.Descriptor
 	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(referrers []ocispec.Descriptor) error {
 		for _, r := range referrers {
+			// An attestation (another predicate than cosign's signing one)
+			// is not a signature: not even downloaded.
+			if pt := r.Annotations[bundlePredicateAnnotation]; pt != "" && pt != trust.SignPredicateType {
+				continue
+			}
 			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(found) < trust.MaxSignatures {
 				found = append(found, r)
 			}

@@ -18,6 +18,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -101,27 +102,72 @@ func ParsePublicKey(data []byte, from string) (Key, error) {
 	return Key{Fingerprint: "SHA256:" + hex.EncodeToString(sum[:]), From: from, pub: pub}, nil
 }
 
-// verify checks sig over message with the key: ECDSA and RSA (PKCS #1 v1.5)
-// over SHA-256, Ed25519 over the message itself.
+// verify checks sig over message with the key, hashed as cosign hashes for
+// the key's type (sigstore's default algorithm for each): ECDSA P-256 over
+// SHA-256, P-384 over SHA-384, P-521 over SHA-512; RSA over SHA-256, in
+// PKCS #1 v1.5 or PSS; Ed25519 over the message itself, or in the
+// pre-hashed Ed25519ph form (SHA-512) cosign v3 signs with.
 func (k Key) verify(message, sig []byte) bool {
 	switch pub := k.pub.(type) {
 	case *ecdsa.PublicKey:
-		h := sha256.Sum256(message)
-		return ecdsa.VerifyASN1(pub, h[:], sig)
+		return ecdsa.VerifyASN1(pub, hashFor(pub, message), sig)
 	case *rsa.PublicKey:
 		h := sha256.Sum256(message)
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil ||
+			rsa.VerifyPSS(pub, crypto.SHA256, h[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	case ed25519.PublicKey:
-		return ed25519.Verify(pub, message, sig)
+		if ed25519.Verify(pub, message, sig) {
+			return true
+		}
+		h := sha512.Sum512(message)
+		return ed25519.VerifyWithOptions(pub, h[:], sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
 	}
 	return false
+}
+
+// verifyDigest checks sig over a message whose SHA-256 digest is given (a
+// Sigstore bundle's messageSignature): the key's hash must be SHA-256.
+func (k Key) verifyDigest(digest, sig []byte) bool {
+	switch pub := k.pub.(type) {
+	case *ecdsa.PublicKey:
+		return pub.Curve.Params().BitSize == 256 && ecdsa.VerifyASN1(pub, digest, sig)
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil ||
+			rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+	}
+	return false
+}
+
+// hashFor hashes message as cosign does for an ECDSA key of pub's curve.
+func hashFor(pub *ecdsa.PublicKey, message []byte) []byte {
+	switch pub.Curve.Params().BitSize {
+	case 384:
+		h := sha512.Sum384(message)
+		return h[:]
+	case 521:
+		h := sha512.Sum512(message)
+		return h[:]
+	}
+	h := sha256.Sum256(message)
+	return h[:]
+}
+
+// hint is the key hint cosign writes into a bundle for this key: the
+// base64 SHA-256 of its PKIX DER.
+func (k Key) hint() string {
+	raw, err := hex.DecodeString(strings.TrimPrefix(k.Fingerprint, "SHA256:"))
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(raw)
 }
 
 // Failure kinds: why a provider found no valid signature.
 var (
 	ErrNoSignature    = errors.New("no signature found")
 	ErrUntrustedKey   = errors.New("signed by an untrusted key")
-	ErrBadSignature   = errors.New("the signature does not verify: the signed content was changed")
+	ErrBadSignature   = errors.New("the signature does not verify")
+	ErrNotSignature   = errors.New("an attestation, not a signature")
 	ErrOtherDigest    = errors.New("signature for another digest")
 	ErrBadProvenance  = errors.New("bad provenance checksum")
 	ErrMalformed      = errors.New("malformed signature")
@@ -214,7 +260,7 @@ func VerifySimpleSigning(s SimpleSigning, keys []Key, digest string) (Key, error
 		}
 	}
 	if signer == nil {
-		return Key{}, &Failure{Kind: ErrUntrustedKey}
+		return Key{}, fail(ErrUntrustedKey, "no trusted key verifies it: signed by another key, or altered")
 	}
 	// Only a verified payload is read.
 	var p simpleSigningPayload
@@ -230,10 +276,17 @@ func VerifySimpleSigning(s SimpleSigning, keys []Key, digest string) (Key, error
 	return *signer, nil
 }
 
-// bundle is the part of a Sigstore bundle (v0.1–v0.3) a keyed DSSE
-// signature needs.
+// bundle is the part of a Sigstore bundle (v0.1–v0.3) a keyed signature
+// needs: a DSSE envelope, or a message signature.
 type bundle struct {
-	MediaType    string `json:"mediaType"`
+	MediaType            string `json:"mediaType"`
+	VerificationMaterial struct {
+		PublicKey *struct {
+			Hint string `json:"hint"`
+		} `json:"publicKey"`
+		Certificate          *json.RawMessage `json:"certificate"`
+		X509CertificateChain *json.RawMessage `json:"x509CertificateChain"`
+	} `json:"verificationMaterial"`
 	DSSEEnvelope *struct {
 		Payload     string `json:"payload"`
 		PayloadType string `json:"payloadType"`
@@ -241,37 +294,72 @@ type bundle struct {
 			Sig string `json:"sig"`
 		} `json:"signatures"`
 	} `json:"dsseEnvelope"`
+	MessageSignature *struct {
+		MessageDigest struct {
+			Algorithm string `json:"algorithm"`
+			Digest    string `json:"digest"`
+		} `json:"messageDigest"`
+		Signature string `json:"signature"`
+	} `json:"messageSignature"`
 }
+
+// Keyless reports whether the bundle is signed with a certificate (keyless)
+// rather than a key.
+func (b bundle) keyless() bool {
+	return b.VerificationMaterial.Certificate != nil || b.VerificationMaterial.X509CertificateChain != nil
+}
+
+// SignPredicateType is the predicate type of the in-toto statement cosign
+// v3 signs for `cosign sign`; any other is an attestation (`cosign attest`).
+const SignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+
+// inTotoStatementTypes are the in-toto statement types a signed statement
+// may have.
+var inTotoStatementTypes = map[string]bool{"https://in-toto.io/Statement/v1": true, "https://in-toto.io/Statement/v0.1": true}
 
 // statement is an in-toto statement: what a cosign v3 bundle signs.
 type statement struct {
-	Type    string `json:"_type"`
-	Subject []struct {
+	Type          string `json:"_type"`
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
 		Digest map[string]string `json:"digest"`
 	} `json:"subject"`
 }
 
-// VerifyBundle verifies a Sigstore bundle (cosign v3's format: a DSSE
-// envelope over an in-toto statement) made with one of keys, whose statement
-// names digest as a subject. Bundles that carry only a certificate (keyless)
-// are out of scope: they fail as signed by an untrusted key.
+// VerifyBundle verifies a Sigstore bundle made with one of keys for digest:
+// a DSSE envelope over an in-toto statement of cosign's signing predicate
+// (https://sigstore.dev/cosign/sign/v1) naming digest as a subject, or a
+// message signature over digest. An attestation (any other predicate: a
+// vulnerability scan, SLSA provenance) is not a signature, whoever signed
+// it — stricter than `cosign verify`, on purpose. Bundles that carry a
+// certificate (keyless) are verified by VerifyKeyless.
 func VerifyBundle(data []byte, keys []Key, digest string) (Key, error) {
 	if len(keys) == 0 {
 		return Key{}, &Failure{Kind: ErrNoTrustedKey}
 	}
-	if len(data) > MaxPayload {
-		return Key{}, fail(ErrMalformed, "a bundle of %d bytes", len(data))
+	b, err := parseBundle(data)
+	if err != nil {
+		return Key{}, err
 	}
-	var b bundle
-	if err := json.Unmarshal(data, &b); err != nil {
-		return Key{}, fail(ErrMalformed, "the bundle is not JSON")
+	if b.keyless() {
+		return Key{}, fail(ErrUntrustedKey, "a keyless signature (a certificate, no key): trust it with verify.cosign.keyless or --verify-identity")
 	}
-	if !strings.HasPrefix(b.MediaType, "application/vnd.dev.sigstore.bundle") {
-		return Key{}, fail(ErrMalformed, "the bundle's mediaType is %s", strconv.QuoteToASCII(b.MediaType))
+	// The key the bundle names, when it names a trusted one: a signature
+	// that then fails is reported as not verifying, not as another key's.
+	var hinted *Key
+	if pk := b.VerificationMaterial.PublicKey; pk != nil && pk.Hint != "" {
+		for i := range keys {
+			if keys[i].hint() == pk.Hint {
+				hinted = &keys[i]
+			}
+		}
+	}
+	if m := b.MessageSignature; m != nil && b.DSSEEnvelope == nil {
+		return verifyMessageSignature(m.MessageDigest.Algorithm, m.MessageDigest.Digest, m.Signature, keys, hinted, digest)
 	}
 	env := b.DSSEEnvelope
 	if env == nil {
-		return Key{}, fail(ErrMalformed, "the bundle holds no DSSE envelope (a message signature is not a chart signature)")
+		return Key{}, fail(ErrMalformed, "the bundle holds neither a DSSE envelope nor a message signature")
 	}
 	payload, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
@@ -295,6 +383,9 @@ func VerifyBundle(data []byte, keys []Key, digest string) (Key, error) {
 		}
 	}
 	if signer == nil {
+		if hinted != nil {
+			return Key{}, fail(ErrBadSignature, "by the trusted key %s", hinted.Fingerprint)
+		}
 		return Key{}, &Failure{Kind: ErrUntrustedKey}
 	}
 	if env.PayloadType != "application/vnd.in-toto+json" {
@@ -303,6 +394,12 @@ func VerifyBundle(data []byte, keys []Key, digest string) (Key, error) {
 	var st statement
 	if err := json.Unmarshal(payload, &st); err != nil {
 		return Key{}, fail(ErrMalformed, "the signed statement is not JSON")
+	}
+	if !inTotoStatementTypes[st.Type] {
+		return Key{}, fail(ErrMalformed, "the signed statement's _type is %s, not an in-toto statement", strconv.QuoteToASCII(st.Type))
+	}
+	if st.PredicateType != SignPredicateType {
+		return Key{}, fail(ErrNotSignature, "predicate type %s", strconv.QuoteToASCII(st.PredicateType))
 	}
 	want := strings.TrimPrefix(digest, "sha256:")
 	var signed []string
@@ -313,6 +410,49 @@ func VerifyBundle(data []byte, keys []Key, digest string) (Key, error) {
 		signed = append(signed, "sha256:"+sub.Digest["sha256"])
 	}
 	return Key{}, fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(strings.Join(signed, ", ")))
+}
+
+// parseBundle reads a bundle's JSON.
+func parseBundle(data []byte) (bundle, error) {
+	var b bundle
+	if len(data) > MaxPayload {
+		return b, fail(ErrMalformed, "a bundle of %d bytes", len(data))
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return b, fail(ErrMalformed, "the bundle is not JSON")
+	}
+	if !strings.HasPrefix(b.MediaType, "application/vnd.dev.sigstore.bundle") {
+		return b, fail(ErrMalformed, "the bundle's mediaType is %s", strconv.QuoteToASCII(b.MediaType))
+	}
+	return b, nil
+}
+
+// verifyMessageSignature checks a bundle's message signature: the signed
+// message is the manifest, whose SHA-256 must be digest.
+func verifyMessageSignature(algorithm, messageDigest, signature string, keys []Key, hinted *Key, digest string) (Key, error) {
+	if algorithm != "SHA2_256" {
+		return Key{}, fail(ErrMalformed, "a message digest of %s, expected SHA2_256", strconv.QuoteToASCII(algorithm))
+	}
+	md, err := base64.StdEncoding.DecodeString(messageDigest)
+	if err != nil || len(md) != sha256.Size {
+		return Key{}, fail(ErrMalformed, "the message digest is not a base64 SHA-256")
+	}
+	sig, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil {
+		return Key{}, fail(ErrMalformed, "the message signature is not base64")
+	}
+	for i := range keys {
+		if keys[i].verifyDigest(md, sig) {
+			if got := "sha256:" + hex.EncodeToString(md); got != digest {
+				return Key{}, fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(got))
+			}
+			return keys[i], nil
+		}
+	}
+	if hinted != nil {
+		return Key{}, fail(ErrBadSignature, "by the trusted key %s", hinted.Fingerprint)
+	}
+	return Key{}, &Failure{Kind: ErrUntrustedKey}
 }
 
 // dssePAE is DSSE's pre-authentication encoding, what is signed.

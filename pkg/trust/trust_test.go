@@ -266,3 +266,58 @@ func archiveDigest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// TestEveryKeyTypeCosignSignsWith: each key type, hashed as cosign hashes
+// for it, in both storage forms; and a signature that fails under the key a
+// bundle names says so.
+func TestEveryKeyTypeCosignSignsWith(t *testing.T) {
+	for _, kind := range []string{"p256", "p384", "p521", "rsa", "rsa-pss", "ed25519", "ed25519ph"} {
+		t.Run(kind, func(t *testing.T) {
+			k, err := testsign.NewCosignKeyOf(kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := ParsePublicKey(k.PublicPEM, kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, sig := k.SignSimpleSigning("r.io/charts/app", digestA)
+			if got, err := VerifySimpleSigning(SimpleSigning{payload, sig}, []Key{pub}, digestA); err != nil || got.Fingerprint != pub.Fingerprint {
+				t.Errorf(".sig: %v", err)
+			}
+			if _, err := VerifyBundle(k.Bundle("app", digestA), []Key{pub}, digestA); err != nil {
+				t.Errorf("bundle: %v", err)
+			}
+			// The same bundle with its signature altered, under the key it names.
+			bad := strings.Replace(string(k.Bundle("app", digestA)), `"sig":"`, `"sig":"AAAA`, 1)
+			if _, err := VerifyBundle([]byte(bad), []Key{pub}, digestA); !errors.Is(err, ErrBadSignature) {
+				t.Errorf("an altered bundle under its trusted key: %v, want %v", err, ErrBadSignature)
+			}
+		})
+	}
+}
+
+func TestAttestationsAreNotSignatures(t *testing.T) {
+	k, pub := cosignKey(t)
+	vuln := k.Statement("app", digestA, "https://cosign.sigstore.dev/attestation/vuln/v1", map[string]any{"scanner": map[string]any{"result": "FAILED"}})
+	if _, err := VerifyBundle(vuln, []Key{pub}, digestA); !errors.Is(err, ErrNotSignature) {
+		t.Fatalf("an attestation by the trusted key: %v, want %v", err, ErrNotSignature)
+	}
+	slsa := k.Statement("app", digestA, "https://slsa.dev/provenance/v1", map[string]any{})
+	if _, err := VerifyBundle(slsa, []Key{pub}, digestA); !errors.Is(err, ErrNotSignature) {
+		t.Fatalf("provenance by the trusted key: %v", err)
+	}
+}
+
+func TestMessageSignatureBundle(t *testing.T) {
+	k, pub := cosignKey(t)
+	manifest := []byte(`{"schemaVersion":2}`)
+	sum := sha256.Sum256(manifest)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if _, err := VerifyBundle(k.MessageBundle(manifest), []Key{pub}, digest); err != nil {
+		t.Fatalf("a message signature over the manifest: %v", err)
+	}
+	if _, err := VerifyBundle(k.MessageBundle([]byte("another manifest")), []Key{pub}, digest); !errors.Is(err, ErrOtherDigest) {
+		t.Fatalf("a message signature over another manifest: %v", err)
+	}
+}

@@ -40,6 +40,7 @@ func main() {
 	bulkRuns := flag.Int("bulk-runs", 3, "runs per bulk measurement")
 	rtt := flag.Duration("rtt", 20*time.Millisecond, "the round-trip time of the second run (env BENCH_RTT)")
 	onceOnly := flag.Bool("once-only", false, "measure only start-up, size, memory, validate and bundles (for quick iterations; writes no report)")
+	scale := flag.Bool("scale", false, "run the scale scenario (10,000 Components; make bench-scale) and put its section into the report")
 	flag.Parse()
 	if v := os.Getenv("BENCH_RTT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -48,6 +49,13 @@ func main() {
 			os.Exit(2)
 		}
 		*rtt = d
+	}
+	if *scale {
+		if err := runScale(*binary, *out, *rtt); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-scale: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *onceOnly {
 		*out = ""
@@ -306,6 +314,12 @@ func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly boo
 	if out != "" {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
+		}
+		// Keep the scale section make bench-scale wrote.
+		if prev, err := os.ReadFile(out); err == nil {
+			if i, j := bytes.Index(prev, []byte(scaleBegin)), bytes.Index(prev, []byte(scaleEnd)); i >= 0 && j > i {
+				report = strings.TrimRight(report, "\n") + "\n\n" + string(prev[i:j+len(scaleEnd)]) + "\n"
+			}
 		}
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 			return err

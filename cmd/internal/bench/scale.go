@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocisrc/ocisrc/internal/testenv"
+)
+
+// The scale scenario (make bench-scale): 10,000 Components over 1,000 charts,
+// in 100 and in 1,000 namespaces (each namespace with its own Secret),
+// cold and warm, on loopback and at an RTT, beside a loop of `helm pull`
+// measured on 100 charts and extrapolated. The registry is distribution with
+// htpasswd at bcrypt's lowest cost (a check per request at the default cost
+// would measure the test registry, not ocisrc); the registry and the API
+// server are reached through latency proxies, with an RTT of 0 for the
+// loopback runs, so both runs name the same addresses.
+
+const (
+	scaleComponents = 10000
+	scaleCharts     = 1000
+	scaleBegin      = "<!-- bench-scale: begin -->"
+	scaleEnd        = "<!-- bench-scale: end -->"
+)
+
+// scaleLayout is one way of spreading the Components over namespaces.
+type scaleLayout struct {
+	label      string
+	namespaces int
+}
+
+// scaleResult is one run of the scale scenario.
+type scaleResult struct {
+	layout, network, temp string
+	wall                  time.Duration
+	rssKB                 int64
+	reg                   map[string]int
+	regTotal              int
+	api                   map[string]int
+	apiTotal              int
+	written               int64
+}
+
+func runScale(binary, out string, rtt time.Duration) error {
+	ocisrc, err := filepath.Abs(binary)
+	if err != nil {
+		return err
+	}
+	helm, err := testenv.ToolPath("helm4", "helm")
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ocisrc-bench-scale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(os.Stderr, "bench-scale: starting the registry and the control plane")
+	stack, err := testenv.StartStack(filepath.Join(dir, "stack"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stack.Stop() }()
+	b := &bench{dir: dir, ocisrc: ocisrc, helm: helm, stack: stack, pathEnv: os.Getenv("PATH")}
+	ctx := context.Background()
+	reg := stack.Secure
+	regProxy, err := testenv.NewLatencyProxy(reg.Host, 0)
+	if err != nil {
+		return err
+	}
+	defer regProxy.Close()
+	apiURL, err := url.Parse(stack.Cluster.Host())
+	if err != nil {
+		return err
+	}
+	apiProxy, err := testenv.NewLatencyProxy(apiURL.Host, 0)
+	if err != nil {
+		return err
+	}
+	defer apiProxy.Close()
+	kubeconfig, err := stack.Cluster.KubeconfigVia("scale", apiProxy.Addr)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(os.Stderr, "bench-scale: pushing %d charts\n", scaleCharts)
+	started := time.Now()
+	refs := make([]string, scaleCharts)
+	if err := parallel(16, scaleCharts, func(i int) error {
+		c, err := testenv.BuildChart(fmt.Sprintf("s%04d", i), "1.0.0", 0)
+		if err != nil {
+			return err
+		}
+		p, err := reg.PushChart(ctx, fmt.Sprintf("charts/s%04d", i), c, testenv.RegistryUser, testenv.RegistryPassword)
+		if err != nil {
+			return err
+		}
+		refs[i] = strings.Replace(p.Ref, reg.Host, regProxy.Addr, 1)
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench-scale: pushed in %s\n", time.Since(started).Round(time.Second))
+
+	layouts := []scaleLayout{{"ns100", 100}, {"ns1000", 1000}}
+	creds := map[string]string{"username": testenv.RegistryUser, "password": testenv.RegistryPassword, "registry": regProxy.Addr}
+	for _, l := range layouts {
+		fmt.Fprintf(os.Stderr, "bench-scale: creating %d Components in %d namespaces\n", scaleComponents, l.namespaces)
+		started := time.Now()
+		per := scaleComponents / l.namespaces
+		if err := parallel(16, l.namespaces, func(n int) error {
+			return stack.Cluster.PutSecret(ctx, fmt.Sprintf("%s-%04d", l.label, n), "creds", creds)
+		}); err != nil {
+			return err
+		}
+		var objs []testenv.ComponentObject
+		for i := range scaleComponents {
+			ns := fmt.Sprintf("%s-%04d", l.label, i/per)
+			objs = append(objs, testenv.ComponentObject{Namespace: ns, Name: fmt.Sprintf("c%05d", i),
+				Source: testenv.OCISource(refs[i%scaleCharts], "creds", ns), Labels: map[string]string{"scale": l.label}})
+		}
+		if err := stack.Cluster.CreateComponents(ctx, objs, 32); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench-scale: created in %s\n", time.Since(started).Round(time.Second))
+	}
+	loggedIn, err := b.home("scale-helm")
+	if err != nil {
+		return err
+	}
+	if _, err := b.exec(loggedIn, testenv.RegistryPassword, helm, "registry", "login", regProxy.Addr, "-u", testenv.RegistryUser, "--password-stdin", "--ca-file", reg.CAFile); err != nil {
+		return err
+	}
+
+	var results []scaleResult
+	loops := map[string]time.Duration{}
+	networks := []struct {
+		name string
+		rtt  time.Duration
+	}{{"loopback", 0}, {fmt.Sprintf("%d ms RTT", rtt.Milliseconds()), rtt}}
+	for _, nw := range networks {
+		regProxy.SetRTT(nw.rtt)
+		apiProxy.SetRTT(nw.rtt)
+		for _, l := range layouts {
+			h, err := b.home("scale-" + l.label)
+			if err != nil {
+				return err
+			}
+			for _, temp := range []string{"cold", "warm"} {
+				fmt.Fprintf(os.Stderr, "bench-scale: %s, %s, %s\n", nw.name, l.label, temp)
+				r, err := b.scaleRun(h, kubeconfig, l, temp)
+				if err != nil {
+					return err
+				}
+				r.network = nw.name
+				results = append(results, r)
+				fmt.Fprintf(os.Stderr, "bench-scale:   %.1fs, %.0f MiB, %d registry requests %v, %d API requests %v, %d bytes written\n",
+					r.wall.Seconds(), float64(r.rssKB)/1024, r.regTotal, r.reg, r.apiTotal, r.api, r.written)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "bench-scale: %s, 100 × helm pull\n", nw.name)
+		started := time.Now()
+		for i := range 100 {
+			if _, err := b.exec(loggedIn, "", helm, "pull", strings.Split(refs[i], ":1.0.0")[0], "--version", "1.0.0", "--ca-file", reg.CAFile, "-d", b.outDir()); err != nil {
+				return err
+			}
+		}
+		loops[nw.name] = time.Since(started)
+	}
+	report := renderScale(results, loops, networks[1].name)
+	fmt.Print(report)
+	if out == "" {
+		return nil
+	}
+	return spliceReport(out, report)
+}
+
+// scaleRun runs one bulk fetch of a layout, through the measuring wrapper,
+// and counts what it cost.
+func (b *bench) scaleRun(h *testenv.Home, kubeconfig string, l scaleLayout, temp string) (scaleResult, error) {
+	r := scaleResult{layout: l.label, temp: temp, reg: map[string]int{}, api: map[string]int{}}
+	cacheRoot := filepath.Join(h.Env["HELM_REPOSITORY_CACHE"], "ocisrc")
+	before := fileStates(cacheRoot)
+	b.stack.Secure.ResetLog()
+	self, err := os.Executable()
+	if err != nil {
+		return r, err
+	}
+	report := filepath.Join(b.dir, fmt.Sprintf("rss-%d", time.Now().UnixNano()))
+	cmd := exec.Command(self, measureArg, report, b.ocisrc, "fetch", "-l", "scale="+l.label, "-A", "--registry-ca-file", b.stack.Secure.CAFile, "-o", "json", "-v=6")
+	cmd.Env = h.Environ(map[string]string{"KUBECONFIG": kubeconfig, "KUBECACHEDIR": filepath.Join(b.dir, "kube-cache")})
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	r.wall = time.Since(start)
+	if err != nil {
+		return r, fmt.Errorf("scale %s %s: %w\n%s", l.label, temp, err, tail(stderr.String(), 2000))
+	}
+	if raw, err := os.ReadFile(report); err == nil {
+		_, _ = fmt.Sscan(string(raw), &r.rssKB)
+	}
+	for _, q := range b.stack.Secure.Requests() {
+		kind := q.Method + " "
+		switch {
+		case q.Status == 401:
+			kind = "401"
+		case strings.Contains(q.Path, "/manifests/sha256:"):
+			kind += "manifest@digest"
+		case strings.Contains(q.Path, "/manifests/"):
+			kind += "manifest:tag"
+		case strings.Contains(q.Path, "/blobs/"):
+			kind += "blob"
+		default:
+			kind += "other"
+		}
+		r.reg[kind]++
+		r.regTotal++
+	}
+	for _, m := range apiLine.FindAllStringSubmatch(stderr.String(), -1) {
+		kind := "other"
+		switch {
+		case strings.Contains(m[2], "/components"):
+			kind = "LIST components"
+		case strings.Contains(m[2], "/secrets/"):
+			kind = "GET secret"
+		case strings.Contains(m[2], "/configmaps/"):
+			kind = "GET configmap"
+		}
+		r.api[kind]++
+		r.apiTotal++
+	}
+	r.written = written(before, fileStates(cacheRoot))
+	return r, nil
+}
+
+// apiLine is one API response in client-go's -v=6 log.
+var apiLine = regexp.MustCompile(`"Response" verb="([A-Z]+)" url="([^"]+)"`)
+
+type fileState struct {
+	size int64
+	mod  time.Time
+}
+
+func fileStates(root string) map[string]fileState {
+	out := map[string]fileState{}
+	_ = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			out[p] = fileState{info.Size(), info.ModTime()}
+		}
+		return nil
+	})
+	return out
+}
+
+// written is the bytes of the files that are new or changed.
+func written(before, after map[string]fileState) int64 {
+	var n int64
+	for p, a := range after {
+		if b, ok := before[p]; !ok || b != a {
+			n += a.size
+		}
+	}
+	return n
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// parallel runs fn(0..n-1), workers at a time; the first error wins.
+func parallel(workers, n int, fn func(int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	work := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return first
+}
+
+func fmtCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderScale(results []scaleResult, loops map[string]time.Duration, rttName string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n## Scale: %d Components over %d charts (`make bench-scale`)\n\n", scaleBegin, scaleComponents, scaleCharts)
+	fmt.Fprintf(&b, "`make bench-scale`, %s, on %s. Each namespace holds its own Secret; Component i names chart i mod %d, so every chart is\n"+
+		"named by 10 Components in 10 namespaces (10,000 distinct (place, Secret) pairs). One run each of `fetch -l … -A -o json`; cold starts\n"+
+		"with an empty cache, warm is the same run again. The registry is distribution with htpasswd at bcrypt's lowest cost; the registry and\n"+
+		"the API server are reached through latency proxies (RTT 0 on loopback). Registry requests from its access log, API requests from\n"+
+		"client-go's -v=6 log, bytes written from the cache's files before and after, peak RSS from getrusage. helm: `helm pull` of 100\n"+
+		"charts in a loop with stored credentials, extrapolated to %d.\n\n", time.Now().UTC().Format("2006-01-02"), machine(), scaleCharts, scaleComponents)
+	fmt.Fprintf(&b, "| network | namespaces | run | wall | peak RSS | registry requests | API requests | written to the cache | vs helm loop |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		loop := loops[r.network] * scaleComponents / 100
+		fmt.Fprintf(&b, "| %s | %s | %s | %.1fs | %.0f MiB | %d (%s) | %d (%s) | %s | %.0f× faster (helm ≈ %.0fs) |\n",
+			r.network, strings.TrimPrefix(r.layout, "ns"), r.temp, r.wall.Seconds(), float64(r.rssKB)/1024, r.regTotal, fmtCounts(r.reg), r.apiTotal, fmtCounts(r.api),
+			humanSize(r.written), loop.Seconds()/r.wall.Seconds(), loop.Seconds())
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	fmt.Fprintf(&b, "\n### Targets (issue 21)\n\n")
+	for _, r := range results {
+		if r.network == rttName {
+			continue
+		}
+		loop := loops[r.network] * scaleComponents / 100
+		limit := 30 * time.Second
+		if r.temp == "warm" {
+			limit = 8 * time.Second
+		}
+		fmt.Fprintf(&b, "- %s namespaces, %s: %.1fs (≤ %s) — %s; %.0f× the helm loop (≥ 30×) — %s; peak RSS %.0f MiB (≤ 200) — %s\n",
+			strings.TrimPrefix(r.layout, "ns"), r.temp, r.wall.Seconds(), limit, verdict(r.wall <= limit),
+			loop.Seconds()/r.wall.Seconds(), verdict(loop.Seconds()/r.wall.Seconds() >= 30), float64(r.rssKB)/1024, verdict(r.rssKB <= 200<<10))
+		if r.temp == "warm" {
+			fmt.Fprintf(&b, "  - warm: %s written (0) — %s; %d registry requests = %d distinct (place, tag) — %s\n",
+				humanSize(r.written), verdict(r.written == 0), r.regTotal, scaleCharts, verdict(r.regTotal == scaleCharts))
+		} else {
+			proofs := scaleComponents - scaleCharts // (place, Secret) pairs not proven by a download
+			bound := 3*scaleCharts + proofs + scaleCharts
+			fmt.Fprintf(&b, "  - cold: %d registry requests ≤ 3 × %d digests + %d proofs + %d tags = %d — %s; %d API requests ≤ pages + 1 + 2 × Secrets = %d — %s\n",
+				r.regTotal, scaleCharts, proofs, scaleCharts, bound, verdict(r.regTotal <= bound), r.apiTotal,
+				scaleComponents/500+1+1+2*namespacesOf(r.layout), verdict(r.apiTotal <= scaleComponents/500+1+1+2*namespacesOf(r.layout)))
+		}
+	}
+	fmt.Fprintf(&b, "\n%s\n", scaleEnd)
+	return b.String()
+}
+
+func namespacesOf(layout string) int {
+	var n int
+	_, _ = fmt.Sscanf(layout, "ns%d", &n)
+	return n
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n == 0:
+		return "0 B"
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	default:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+}
+
+// spliceReport puts the scale section into the report at path, replacing
+// an earlier one (make bench writes the rest of the file and keeps it).
+func spliceReport(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	if i, j := strings.Index(s, scaleBegin), strings.Index(s, scaleEnd); i >= 0 && j > i {
+		s = s[:i] + strings.TrimSuffix(section, "\n") + s[j+len(scaleEnd):]
+	} else {
+		s = strings.TrimRight(s, "\n") + "\n\n" + section
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}

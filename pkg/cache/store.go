@@ -146,11 +146,20 @@ type Extras struct {
 }
 
 // Verification is a signature a chart was verified with: the provider
-// (cosign, helm) and the key's fingerprint. It is also the "verified" field
-// of fetch's output.
+// (cosign, helm, notation) and the key's fingerprint (of a keyless or
+// Notation signature: the signing certificate's), with, for a certificate,
+// its identity: the OIDC issuer and subject of a keyless one, the subject
+// of a Notation one. It is also the "verified" field of fetch's output.
 type Verification struct {
+	// Provider is cosign, notation or helm.
 	Provider string `json:"provider"`
-	Key      string `json:"key"`
+	// Key is the key's fingerprint, or the signing certificate's for
+	// keyless cosign and Notation.
+	Key string `json:"key"`
+	// Issuer and Subject are a keyless certificate's OIDC issuer and
+	// subject; Subject alone is a Notation certificate's subject.
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Access records that a place served a chart's bytes — the manifest
@@ -643,7 +652,16 @@ func (s *ChartStore) Update(e *Entry, access []Access, m trust.Material, verifie
 
 // mergeMaterial adds to a what b has that a lacks.
 func mergeMaterial(a, b trust.Material) trust.Material {
-	out := trust.Material{Cosign: slices.Clone(a.Cosign), Bundles: slices.Clone(a.Bundles)}
+	out := trust.Material{Cosign: slices.Clone(a.Cosign), Bundles: slices.Clone(a.Bundles), Notation: slices.Clone(a.Notation)}
+	for _, n := range b.Notation {
+		dup := false
+		for _, h := range out.Notation {
+			dup = dup || string(h.Envelope) == string(n.Envelope)
+		}
+		if !dup {
+			out.Notation = append(out.Notation, n)
+		}
+	}
 	for _, s := range b.Cosign {
 		dup := false
 		for _, h := range out.Cosign {

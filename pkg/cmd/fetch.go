@@ -76,6 +76,10 @@ type FetchOptions struct {
 	// OpenPGP keyrings) make a valid signature required for every chart.
 	VerifyKeys []string
 	Keyrings   []string
+	// Identities (--verify-identity ISSUER=SUBJECT_REGEXP) trust keyless
+	// cosign signatures; NotationCerts (--notation-cert) Notation ones.
+	Identities    []string
+	NotationCerts []string
 
 	genericiooptions.IOStreams
 }
@@ -192,6 +196,8 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	o.Policy.addFlags(fs)
 	fs.StringArrayVar(&o.VerifyKeys, "verify-key", o.VerifyKeys, "Require every chart to be signed with cosign by this public key (a PEM file; repeatable).")
 	fs.StringArrayVar(&o.Keyrings, "keyring", o.Keyrings, "Require every chart's Helm provenance (.prov) to be signed by a key of this OpenPGP keyring (binary, as pubring.gpg, or ASCII-armored; repeatable).")
+	fs.StringArrayVar(&o.Identities, "verify-identity", o.Identities, "Require every chart to be signed with keyless cosign by this identity: ISSUER=SUBJECT_REGEXP, the OIDC issuer exactly and the certificate's subject as an anchored regular expression (repeatable; the trusted root is the registry policy's, else the public Sigstore instance's).")
+	fs.StringArrayVar(&o.NotationCerts, "notation-cert", o.NotationCerts, "Require every chart to be signed with Notation by a certificate that chains to this one (a PEM CA or signing certificate file; repeatable).")
 }
 
 // Complete takes the arguments. It reads nothing, so a bad flag is reported
@@ -540,6 +546,27 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		}
 		keyrings = append(keyrings, fetch.KeyData{Data: data, From: from})
 	}
+	var identities []trust.Identity
+	for _, v := range o.Identities {
+		id, err := trust.ParseIdentity(v)
+		if err != nil {
+			return nil, nil, clierror.Invalid(fmt.Errorf("--verify-identity %w", err))
+		}
+		identities = append(identities, id)
+	}
+	var notationCerts []fetch.KeyData
+	for _, path := range o.NotationCerts {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, clierror.Invalid(fmt.Errorf("reading --notation-cert %q: %w", path, errors.Unwrap(err)))
+		}
+		from := fmt.Sprintf("--notation-cert %q", path)
+		var check trust.NotationTrust
+		if err := check.AddCertificates(data, from); err != nil {
+			return nil, nil, clierror.Invalid(err)
+		}
+		notationCerts = append(notationCerts, fetch.KeyData{Data: data, From: from})
+	}
 	store := cache.NewChartStore()
 	store.RemoveLeftovers()
 	puller.TempDir = store.TempDir()
@@ -560,6 +587,10 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		AllowUnbound:              o.AllowUnboundSecrets,
 		CosignKeys:                cosignKeys,
 		Keyrings:                  keyrings,
+		Identities:                identities,
+		NotationCerts:             notationCerts,
+		ConfigMaps:                configMapReader{client: s.clientset},
+		TUFCache:                  sigstoreCacheDir(),
 		Warn:                      warn,
 	}, nil
 }
@@ -623,7 +654,14 @@ func printText(p *termsafe.Printer, r fetch.Result, dryRun bool) {
 		p.Printf(", from the mirror %s", r.Source)
 	}
 	for _, v := range r.Verified {
-		p.Printf(", verified by %s key %s", v.Provider, v.Key)
+		switch {
+		case v.Issuer != "":
+			p.Printf(", verified by %s identity %s %s", v.Provider, v.Issuer, v.Subject)
+		case v.Subject != "":
+			p.Printf(", verified by %s certificate %q", v.Provider, v.Subject)
+		default:
+			p.Printf(", verified by %s key %s", v.Provider, v.Key)
+		}
 	}
 	if r.Destination != "" {
 		p.Printf(", placed in %s", r.Destination)

@@ -336,6 +336,18 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 		for _, k := range v.HelmSecrets {
 			p.Printf("             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)
 		}
+		for _, k := range v.Keyless {
+			for _, id := range k.Identities {
+				p.Printf("             cosign keyless identity %s, trusted root %s (%s)\n", id.String(), k.Root, k.From)
+			}
+		}
+		for _, n := range v.Notation {
+			store := fmt.Sprintf("%d %s", n.Certificates, plural(n.Certificates, "certificate", "certificates"))
+			if n.Secret != "" {
+				store += " and every *.crt and *.pem of secret " + n.Secret + " in the system namespace"
+			}
+			p.Printf("             notation identities %s, trust store %s (%s)\n", strings.Join(n.Identities, "; "), store, n.From)
+		}
 	} else {
 		p.Printf("Verify:      no signature required\n")
 	}

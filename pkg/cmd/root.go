@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -182,15 +183,49 @@ func Main(ctx context.Context, argv0 string, args []string, streams genericioopt
 		// Interrupted: the caller reports the signal once.
 		return clierror.CodeRuntime
 	}
-	PrintError(streams.ErrOut, err)
+	printError(streams.ErrOut, err, faceWords(face, defaultSystemNamespace(getenv)))
 	return clierror.ExitCode(err)
 }
+
+// faceWords rewrites a hint so that it names the commands and flags of the
+// face that prints it: the packages below write hints in the standalone
+// binary's words ("ocisrc policy explain", --context). Helm's face says
+// "helm ocisrc …" and --kube-context; the kubectl face, which has no policy
+// command (krew installs no ocisrc), shows the cluster's policy with kubectl.
+func faceWords(face Face, systemNS string) func(string) string {
+	switch face {
+	case FaceHelm:
+		return func(s string) string {
+			s = ocisrcCommand.ReplaceAllString(s, "${1}helm ocisrc $2")
+			return helmFlags.Replace(s)
+		}
+	case FaceKubectl:
+		show := "kubectl get configmap " + PolicyConfigMap + " -n " + systemNS + " -o yaml"
+		return func(s string) string {
+			s = strings.ReplaceAll(s, "; `ocisrc policy validate FILE` checks it without a cluster", "")
+			s = explainCommand.ReplaceAllString(s, ": the registry policy, in the local file and in `"+show+"`")
+			return strings.ReplaceAll(s, "ocisrc fetch", "kubectl component-pull")
+		}
+	}
+	return func(s string) string { return s }
+}
+
+var (
+	ocisrcCommand  = regexp.MustCompile(`(^|[^\w/-])(?:helm )?ocisrc (fetch|login|logout|policy|cache|validate|bundle)\b`)
+	explainCommand = regexp.MustCompile(`(?: with)?: ocisrc policy explain \S+`)
+	helmFlags      = strings.NewReplacer("helm's --kube-context", "helm's --kube-context", "--context", "--kube-context", "--server", "--kube-apiserver")
+)
 
 // PrintError prints err as main does: "Error: " and its message, then its
 // hints. Everything goes through the escaping printer: an error's own line
 // structure (a bulk failure's list, the places tried) is kept, and no text
 // inside a line can start another.
 func PrintError(w io.Writer, err error) {
+	printError(w, err, func(s string) string { return s })
+}
+
+// printError is PrintError with the hints in a face's words.
+func printError(w io.Writer, err error, words func(string) string) {
 	p := termsafe.NewPrinter(w)
 	lines := terminalLines(err)
 	p.Printf("Error: %s\n", lines[0])
@@ -205,9 +240,9 @@ func PrintError(w io.Writer, err error) {
 		hints = [][]string{h}
 	}
 	for _, h := range hints {
-		p.Printf("Hint: %s\n", h[0])
+		p.Printf("Hint: %s\n", words(h[0]))
 		for _, l := range h[1:] {
-			p.Printf("%s\n", l)
+			p.Printf("%s\n", words(l))
 		}
 	}
 }

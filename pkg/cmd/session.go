@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -139,4 +143,31 @@ func (r secretReader) GetSecret(ctx context.Context, namespace, name string) (*c
 		return nil, fmt.Errorf("decoding secret %q: the server's answer is not a Secret", namespace+"/"+name)
 	}
 	return &s, nil
+}
+
+// configMapReader reads keys of ConfigMaps with the user's identity.
+type configMapReader struct{ client kubernetes.Interface }
+
+func (r configMapReader) GetConfigMapKey(ctx context.Context, namespace, name, key string) ([]byte, error) {
+	cm, err := r.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := cm.Data[key]; ok {
+		return []byte(v), nil
+	}
+	if v, ok := cm.BinaryData[key]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("it has no key %s", strconv.QuoteToASCII(key))
+}
+
+// sigstoreCacheDir is where the public Sigstore instance's TUF metadata is
+// cached: $XDG_CACHE_HOME/ocisrc/sigstore-tuf (os.UserCacheDir).
+func sigstoreCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "ocisrc", "sigstore-tuf")
 }

@@ -34,6 +34,8 @@ type ChartPuller interface {
 	// CosignSignatures and SigstoreBundles read the signatures of a digest.
 	CosignSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.SimpleSigning, error)
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
+	// NotationSignatures reads the Notation signatures of a digest.
+	NotationSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.NotationSignature, error)
 	// Preconnect opens the connection to a registry host ahead of the first
 	// request (no request is sent).
 	Preconnect(host place.Host, e oci.Extra)
@@ -112,6 +114,17 @@ type Fetcher struct {
 	// of the run to be signed by one of them.
 	CosignKeys []trust.Key
 	Keyrings   []KeyData
+	// Identities (--verify-identity) are keyless cosign identities and
+	// NotationCerts (--notation-cert) Notation trust store certificates;
+	// like keys, they add to the registry policy's.
+	Identities    []trust.Identity
+	NotationCerts []KeyData
+	// ConfigMaps reads the system namespace's ConfigMaps a policy names
+	// (keyless trusted roots); nil when no cluster is read.
+	ConfigMaps ConfigMapReader
+	// TUFCache is where the public Sigstore instance's TUF metadata is
+	// cached (the XDG cache dir).
+	TUFCache string
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
 	// Bulk says the run pulls many Components: a tag is then always
@@ -147,6 +160,15 @@ type Fetcher struct {
 	placedMu sync.Mutex
 	placed   map[string]placement
 	keys     secretKeys
+	// public is the public Sigstore instance's trusted root, read once.
+	publicOnce sync.Once
+	public     *trust.TrustedRoot
+	publicErr  error
+}
+
+// ConfigMapReader reads one key of a ConfigMap.
+type ConfigMapReader interface {
+	GetConfigMapKey(ctx context.Context, namespace, name, key string) ([]byte, error)
 }
 
 // placement is a chart placed in --destination by a Component of this run.

@@ -278,7 +278,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		var material trust.Material
 		if err == nil && r.trust != nil {
 			// Signatures are verified before the chart enters the store.
-			verified, material, err = f.verifyAt(ctx, r.trust, p, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest, chart.Prov)
+			verified, material, err = f.verifyAt(ctx, r.trust, p, subjectOf(p.ref.Repo(), chart.Manifest, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest), chart.Prov)
 			var ue *UnsignedError
 			if errors.As(err, &ue) {
 				refusal = err

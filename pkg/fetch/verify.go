@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
+	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -23,15 +25,25 @@ type KeyData struct {
 }
 
 // requirement is what a Component's chart must be signed with: one valid
-// signature for the exact digest, by any of these keys, suffices.
+// signature for the exact digest, by any of these keys, identities or
+// certificates, suffices.
 type requirement struct {
 	cosign []trust.Key
 	helm   *trust.Keyring
-	// trusted are the fingerprints of every key: a cached chart verified by
-	// one of them is served without checking again.
-	trusted map[string]bool
+	// keyless are keyless cosign's trust sets: each a document's (or the
+	// flags') trusted roots and identities; one must accept the signature.
+	keyless []keylessTrust
+	// notation are Notation's trust sets: each a document's (or the flags')
+	// trust store and identities.
+	notation []trust.NotationTrust
 	// why says which documents or flags ask for it.
 	why []string
+}
+
+// keylessTrust is the trusted roots and identities of keyless signatures.
+type keylessTrust struct {
+	roots []*trust.TrustedRoot
+	ids   []trust.Identity
 }
 
 // secretKeys caches the keys read from Secrets of the system namespace.
@@ -43,6 +55,7 @@ type secretKeys struct {
 type secretKeysResult struct {
 	cosign []trust.Key
 	ring   []KeyData
+	certs  []KeyData
 	err    error
 }
 
@@ -51,10 +64,10 @@ type secretKeysResult struct {
 // --verify-key and --keyring. nil when no signature is required.
 func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requirement, error) {
 	st := r.Settings.Verify
-	if !st.Required && len(f.CosignKeys) == 0 && len(f.Keyrings) == 0 {
+	if !st.Required && len(f.CosignKeys) == 0 && len(f.Keyrings) == 0 && len(f.Identities) == 0 && len(f.NotationCerts) == 0 {
 		return nil, nil
 	}
-	req := &requirement{helm: &trust.Keyring{}, trusted: map[string]bool{}, why: append([]string(nil), st.RequiredBy...)}
+	req := &requirement{helm: &trust.Keyring{}, why: append([]string(nil), st.RequiredBy...)}
 	req.cosign = append(req.cosign, f.CosignKeys...)
 	for _, k := range f.Keyrings {
 		if err := req.helm.Add(k.Data, k.From); err != nil {
@@ -103,16 +116,130 @@ func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requireme
 			}
 		}
 	}
-	for _, k := range req.cosign {
-		req.trusted[k.Fingerprint] = true
+	if err := f.keylessFor(ctx, st, req); err != nil {
+		return nil, err
 	}
-	for _, fp := range req.helm.Fingerprints() {
-		req.trusted[fp] = true
+	if err := f.notationFor(ctx, st, req); err != nil {
+		return nil, err
 	}
-	if len(req.trusted) == 0 {
-		return nil, clierror.Invalid(fmt.Errorf("a signature is required (%s), but no key is configured", strings.Join(req.why, ", ")))
+	if len(req.cosign) == 0 && req.helm.Len() == 0 && len(req.keyless) == 0 && len(req.notation) == 0 {
+		return nil, clierror.Invalid(fmt.Errorf("a signature is required (%s), but no key, identity or certificate is configured", strings.Join(req.why, ", ")))
 	}
 	return req, nil
+}
+
+// keylessFor adds to req the keyless trust sets: one per document (its
+// identities, with its trusted root: inline, a local file, a ConfigMap of
+// the system namespace, or the public Sigstore instance), and one for
+// --verify-identity (its identities with the policy's trusted roots when it
+// names any, else the public instance's). A document's identities are
+// never combined with another document's root.
+func (f *Fetcher) keylessFor(ctx context.Context, st policy.VerifySettings, req *requirement) error {
+	var roots []*trust.TrustedRoot
+	for _, src := range st.Keyless {
+		var tr *trust.TrustedRoot
+		var err error
+		switch {
+		case src.RootJSON != nil:
+			tr, err = trust.ParseTrustedRoot(src.RootJSON, "the trusted root of the "+src.From)
+			if err != nil {
+				return clierror.Invalid(err)
+			}
+		case src.ConfigMap != "":
+			tr, err = f.trustedRootFromConfigMap(ctx, src)
+		default:
+			tr, err = f.publicRoot(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		roots = append(roots, tr)
+		req.keyless = append(req.keyless, keylessTrust{roots: []*trust.TrustedRoot{tr}, ids: src.Identities})
+	}
+	if len(f.Identities) > 0 {
+		req.why = append(req.why, "--verify-identity")
+		if len(roots) == 0 {
+			tr, err := f.publicRoot(ctx)
+			if err != nil {
+				return err
+			}
+			roots = append(roots, tr)
+		}
+		req.keyless = append(req.keyless, keylessTrust{roots: roots, ids: f.Identities})
+	}
+	return nil
+}
+
+// publicRoot is the public Sigstore instance's trusted root, read once per run.
+func (f *Fetcher) publicRoot(ctx context.Context) (*trust.TrustedRoot, error) {
+	f.publicOnce.Do(func() {
+		f.public, f.publicErr = trust.PublicTrustedRoot(ctx, f.TUFCache, f.Offline)
+		if f.publicErr != nil {
+			f.publicErr = clierror.WithHint(f.publicErr,
+				"give the Sigstore instance's trusted_root.json in the registry policy (verify.cosign.keyless.trustedRoot, trustedRootFile or configMapRef), or run once where tuf-repo-cdn.sigstore.dev can be reached")
+		}
+	})
+	return f.public, f.publicErr
+}
+
+// trustedRootFromConfigMap reads a keyless trusted root from a ConfigMap
+// of the system namespace.
+func (f *Fetcher) trustedRootFromConfigMap(ctx context.Context, src policy.KeylessSource) (*trust.TrustedRoot, error) {
+	name := f.SystemNamespace + "/" + src.ConfigMap
+	if f.ConfigMaps == nil {
+		return nil, clierror.Invalid(fmt.Errorf("the %s names ConfigMap %q for a trusted root, but no cluster is read", src.From, name))
+	}
+	data, err := f.ConfigMaps.GetConfigMapKey(ctx, f.SystemNamespace, src.ConfigMap, src.MapKey)
+	if err != nil {
+		return nil, clierror.WithHint(fmt.Errorf("reading the trusted root in ConfigMap %q (key %s), which the %s names: %w", name, src.MapKey, src.From, err),
+			fmt.Sprintf("create it, or ask for \"get\" on configmap %s in namespace %q", src.ConfigMap, f.SystemNamespace))
+	}
+	tr, err := trust.ParseTrustedRoot(data, fmt.Sprintf("ConfigMap %s key %s", name, src.MapKey))
+	if err != nil {
+		return nil, clierror.Invalid(err)
+	}
+	return tr, nil
+}
+
+// notationFor adds to req the Notation trust sets: one per document (its
+// trust store certificates, inline and every *.crt and *.pem of its Secret,
+// with its identities), and one for --notation-cert (those certificates,
+// for any identity they sign for: the user named them).
+func (f *Fetcher) notationFor(ctx context.Context, st policy.VerifySettings, req *requirement) error {
+	for _, src := range st.Notation {
+		n := trust.NotationTrust{Identities: src.Identities}
+		for _, c := range src.Certs {
+			if err := n.AddCertificates(c, "a trust store certificate of the "+src.From); err != nil {
+				return clierror.Invalid(err)
+			}
+		}
+		if src.Secret != "" {
+			got := f.keysFromSecret(ctx, src.Secret, src.From)
+			if got.err != nil {
+				return got.err
+			}
+			if len(got.certs) == 0 {
+				return clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.notation, has no *.crt or *.pem key", f.SystemNamespace+"/"+src.Secret, src.From))
+			}
+			for _, c := range got.certs {
+				if err := n.AddCertificates(c.Data, c.From); err != nil {
+					return clierror.Invalid(err)
+				}
+			}
+		}
+		req.notation = append(req.notation, n)
+	}
+	if len(f.NotationCerts) > 0 {
+		n := trust.NotationTrust{Identities: []string{"*"}}
+		for _, c := range f.NotationCerts {
+			if err := n.AddCertificates(c.Data, c.From); err != nil {
+				return clierror.Invalid(err)
+			}
+		}
+		req.why = append(req.why, "--notation-cert")
+		req.notation = append(req.notation, n)
+	}
+	return nil
 }
 
 // keysFromSecret reads the keys of a Secret in the system namespace, once
@@ -158,6 +285,8 @@ func (f *Fetcher) keysFromSecret(ctx context.Context, name, from string) secretK
 				res.cosign = append(res.cosign, key)
 			case k == "pubring.gpg" || strings.HasSuffix(k, ".asc"):
 				res.ring = append(res.ring, KeyData{Data: s.Data[k], From: from})
+			case strings.HasSuffix(k, ".crt") || strings.HasSuffix(k, ".pem"):
+				res.certs = append(res.certs, KeyData{Data: s.Data[k], From: from})
 			}
 		}
 	}
@@ -175,77 +304,158 @@ type UnsignedError struct {
 }
 
 func (e *UnsignedError) Error() string {
-	return fmt.Sprintf("refused by the registry policy: %s (%s) has no valid signature: %s", e.Ref, e.Digest, strings.Join(e.Reasons, "; "))
+	return fmt.Sprintf("refused: %s (%s) has no valid signature (required by %s): %s", e.Ref, e.Digest, strings.Join(e.Why, ", "), strings.Join(e.Reasons, "; "))
 }
 
 func unsigned(ref chartref.Reference, digest string, req *requirement, reasons []string) error {
-	return clierror.InvalidWithHint(&UnsignedError{Ref: ref.String(), Digest: digest, Reasons: reasons, Why: req.why},
-		fmt.Sprintf("a signature by a trusted key is required (%s): sign the chart (cosign sign --key, or helm package --sign), or check the keys with: ocisrc policy explain %s", strings.Join(req.why, ", "), ref.String()))
+	hint := fmt.Sprintf("a signature by a trusted key, identity or certificate is required: sign the chart (cosign sign, notation sign, or helm package --sign), or check what is trusted with: ocisrc policy explain %s", ref.String())
+	if fromFlagsOnly(req.why) {
+		hint = "a signature by a trusted key, identity or certificate is required by " + strings.Join(req.why, " and ") + ": sign the chart, or check the key, identity or certificate you gave"
+	}
+	return clierror.InvalidWithHint(&UnsignedError{Ref: ref.String(), Digest: digest, Reasons: reasons, Why: req.why}, hint)
 }
 
-// verifyAt checks the chart's signatures for digest: the cosign signatures
-// at place p (legacy .sig first, then Sigstore bundles), then the .prov
-// against the keyring. The first valid one wins; it is returned with the
+// fromFlagsOnly reports whether every requirement came from flags.
+func fromFlagsOnly(why []string) bool {
+	for _, w := range why {
+		if !strings.HasPrefix(w, "--") {
+			return false
+		}
+	}
+	return len(why) > 0
+}
+
+// verifyAt checks the chart's signatures for digest at place p: cosign
+// (the legacy .sig, then Sigstore bundles, keyed or keyless), Notation,
+// then the .prov. The first valid one wins; it is returned with the
 // material it was read from, which the cache keeps. A registry that fails
 // is a runtime error; no valid signature is an *UnsignedError (refused,
 // exit 2).
-func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p *site, digest, name, version, archiveDigest string, prov []byte) ([]cache.Verification, trust.Material, error) {
+func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p *site, sub chartSubject, prov []byte) ([]cache.Verification, trust.Material, error) {
 	var m trust.Material
 	if len(req.cosign) > 0 {
-		sigs, err := f.Puller.CosignSignatures(ctx, p.ref, digest, p.auth)
+		sigs, err := f.Puller.CosignSignatures(ctx, p.ref, sub.digest, p.auth)
 		if err != nil {
 			return nil, m, err
 		}
 		m.Cosign = sigs
-		if vs, used, _ := verifyMaterial(req, trust.Material{Cosign: sigs}, nil, digest, name, version, archiveDigest); len(vs) > 0 {
+		if vs, used, _ := verifyMaterial(ctx, req, trust.Material{Cosign: sigs}, nil, sub); len(vs) > 0 {
 			return vs, used, nil
 		}
-		bundles, err := f.Puller.SigstoreBundles(ctx, p.ref, digest, p.auth)
+	}
+	if len(req.cosign) > 0 || len(req.keyless) > 0 {
+		bundles, err := f.Puller.SigstoreBundles(ctx, p.ref, sub.digest, p.auth)
 		if err != nil {
 			return nil, m, err
 		}
 		m.Bundles = bundles
 	}
-	vs, used, reasons := verifyMaterial(req, m, prov, digest, name, version, archiveDigest)
+	if len(req.notation) > 0 {
+		sigs, err := f.Puller.NotationSignatures(ctx, p.ref, sub.digest, p.auth)
+		if err != nil {
+			return nil, m, err
+		}
+		m.Notation = sigs
+	}
+	vs, used, reasons := verifyMaterial(ctx, req, m, prov, sub)
 	if len(vs) > 0 {
 		return vs, used, nil
 	}
-	return nil, trust.Material{}, unsigned(p.ref, digest, req, reasons)
+	return nil, trust.Material{}, unsigned(p.ref, sub.digest, req, reasons)
+}
+
+// chartSubject is what a signature must sign: the chart's manifest (its
+// digest, size and media type, at a repository) and, for Helm provenance,
+// the archive's name, version and digest.
+type chartSubject struct {
+	repository, digest, mediaType string
+	size                          int64
+	name, version, archiveDigest  string
+}
+
+// subjectOf describes a chart for verification from its manifest.
+func subjectOf(repository string, manifest []byte, digest, name, version, archiveDigest string) chartSubject {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	_ = json.Unmarshal(manifest, &m)
+	mt := m.MediaType
+	if mt == "" {
+		mt = "application/vnd.oci.image.manifest.v1+json"
+	}
+	return chartSubject{repository: repository, digest: digest, mediaType: mt, size: int64(len(manifest)), name: name, version: version, archiveDigest: archiveDigest}
 }
 
 // verifyMaterial checks signature material — as a registry served it, or
-// as the cache kept it — against the keys trusted now: cosign signatures
-// and bundles for digest, then the .prov for the archive. It returns what
-// verified and the material that did (nothing else is kept), or why
-// nothing did, one reason per provider.
-func verifyMaterial(req *requirement, m trust.Material, prov []byte, digest, name, version, archiveDigest string) ([]cache.Verification, trust.Material, []string) {
+// as the cache kept it — against what is trusted now: cosign signatures
+// and bundles (keyed, then keyless), Notation envelopes, then the .prov.
+// It returns what verified and the material that did (nothing else is
+// kept), or why nothing did, one reason per provider, in one vocabulary.
+func verifyMaterial(ctx context.Context, req *requirement, m trust.Material, prov []byte, sub chartSubject) ([]cache.Verification, trust.Material, []string) {
 	var reasons []string
-	if len(req.cosign) > 0 {
-		why := trust.ErrNoSignature.Error()
+	if len(req.cosign) > 0 || len(req.keyless) > 0 {
+		why := ""
 		for _, s := range m.Cosign {
-			key, err := trust.VerifySimpleSigning(s, req.cosign, digest)
+			if len(req.cosign) == 0 {
+				break
+			}
+			key, err := trust.VerifySimpleSigning(s, req.cosign, sub.digest)
 			if err == nil {
 				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, trust.Material{Cosign: []trust.SimpleSigning{s}}, nil
 			}
 			why = err.Error()
 		}
 		for _, b := range m.Bundles {
-			key, err := trust.VerifyBundle(b, req.cosign, digest)
+			if trust.IsKeyless(b) {
+				if len(req.keyless) == 0 {
+					why = "a keyless signature, and no identity is trusted (verify.cosign.keyless, --verify-identity)"
+					continue
+				}
+				for _, k := range req.keyless {
+					res, err := trust.VerifyKeyless(b, k.roots, k.ids, sub.digest)
+					if err == nil {
+						return []cache.Verification{{Provider: trust.ProviderCosign, Key: res.Fingerprint, Issuer: res.Issuer, Subject: res.Subject}}, trust.Material{Bundles: [][]byte{b}}, nil
+					}
+					why = err.Error()
+				}
+				continue
+			}
+			if len(req.cosign) == 0 {
+				why = "a keyed signature, and no cosign key is trusted"
+				continue
+			}
+			key, err := trust.VerifyBundle(b, req.cosign, sub.digest)
 			if err == nil {
 				return []cache.Verification{{Provider: trust.ProviderCosign, Key: key.Fingerprint}}, trust.Material{Bundles: [][]byte{b}}, nil
 			}
 			why = err.Error()
 		}
+		if why == "" {
+			why = trust.ErrNoSignature.Error()
+		}
 		reasons = append(reasons, "cosign: "+why)
 	}
+	if len(req.notation) > 0 {
+		why := trust.ErrNoSignature.Error()
+		for _, s := range m.Notation {
+			for _, n := range req.notation {
+				res, err := trust.VerifyNotation(ctx, s, n, trust.Subject{Repository: sub.repository, Digest: sub.digest, Size: sub.size, MediaType: sub.mediaType})
+				if err == nil {
+					return []cache.Verification{{Provider: trust.ProviderNotation, Key: res.Fingerprint, Subject: res.Subject}}, trust.Material{Notation: []trust.NotationSignature{s}}, nil
+				}
+				why = err.Error()
+			}
+		}
+		reasons = append(reasons, "notation: "+why)
+	}
 	if req.helm.Len() > 0 {
-		pv, err := trust.VerifyProvenance(prov, req.helm, name, version, archiveDigest)
+		pv, err := trust.VerifyProvenance(prov, req.helm, sub.name, sub.version, sub.archiveDigest)
 		if err == nil {
 			return []cache.Verification{{Provider: trust.ProviderHelm, Key: pv.Key}}, trust.Material{}, nil
 		}
 		why := err.Error()
 		if errors.Is(err, trust.ErrNoSignature) {
-			why = "no provenance (.prov) layer in the chart's manifest"
+			why = trust.ErrNoSignature.Error() + " (no .prov layer in the chart's manifest)"
 		}
 		reasons = append(reasons, "helm: "+why)
 	}
@@ -254,7 +464,7 @@ func verifyMaterial(req *requirement, m trust.Material, prov []byte, digest, nam
 
 // trusted serves a cached chart under a signature requirement only when its
 // stored signature material (or its .prov) verifies again, now, against
-// the keys trusted now — never because a record says it was verified — or
+// what is trusted now — never because a record says it was verified — or
 // when it verifies at the first place that answers (the material is then
 // kept). With --offline, a chart whose stored material does not verify is
 // refused.
@@ -266,13 +476,15 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 	e := got.entry
 	digest := e.ManifestDigest
 	prov := f.Store.Prov(e)
-	if vs, _, _ := verifyMaterial(req, f.Store.Material(e), prov, digest, e.Chart, e.Version, e.ChartDigest); len(vs) > 0 {
+	manifest, _ := f.Store.Blobs(e)
+	sub := subjectOf(pinned.Repo(), manifest, digest, e.Chart, e.Version, e.ChartDigest)
+	if vs, _, _ := verifyMaterial(ctx, req, f.Store.Material(e), prov, sub); len(vs) > 0 {
 		got.verified = vs
 		return got, nil
 	}
 	if f.Offline {
 		return nil, clierror.InvalidWithHint(
-			fmt.Errorf("refused by the registry policy: --offline: the cached chart %s (%s) has no stored signature that verifies with a key trusted now (%s), and its signatures cannot be fetched offline",
+			fmt.Errorf("refused: --offline: the cached chart %s (%s) has no stored signature that verifies with what is trusted now (%s), and its signatures cannot be fetched offline",
 				r.Ref.String(), digest, strings.Join(req.why, ", ")),
 			"run once without --offline to verify it at the registry")
 	}
@@ -281,7 +493,8 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 		if err := f.ready(ctx, r, p); err != nil {
 			continue
 		}
-		vs, m, err := f.verifyAt(ctx, req, p, digest, e.Chart, e.Version, e.ChartDigest, prov)
+		sub.repository = p.ref.Repo()
+		vs, m, err := f.verifyAt(ctx, req, p, sub, prov)
 		if err == nil {
 			if updated, err := f.Store.Update(e, nil, m, vs); err != nil {
 				f.warn(fmt.Sprintf("could not record the signatures of %s in the cache: %v", digest, err))

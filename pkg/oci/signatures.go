@@ -123,9 +123,73 @@ func (p *Puller) SigstoreBundles(ctx context.Context, ref chartref.Reference, dg
 	return out, nil
 }
 
+// NotationSignatures reads the Notation signatures of digest in ref's
+// repository: the referrers of artifact type
+// application/vnd.cncf.notary.signature (the referrers API, or its tag
+// fallback), one envelope layer each. None is not an error.
+func (p *Puller) NotationSignatures(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([]trust.NotationSignature, error) {
+	repo, done, err := p.repository(ctx, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	found, err := referrersOf(ctx, repo, dgst, func(r ocispec.Descriptor) bool { return r.ArtifactType == trust.NotationArtifactType })
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the Notation signatures of", err)
+	}
+	var out []trust.NotationSignature
+	for _, r := range found {
+		if r.Size > maxSignatureManifest {
+			continue
+		}
+		manifest, err := content.FetchAll(ctx, repo.Manifests(), r)
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a Notation signature of", err)
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(manifest, &m) != nil || len(m.Layers) != 1 || m.Layers[0].Size > trust.MaxPayload {
+			continue
+		}
+		l := m.Layers[0]
+		if l.MediaType != trust.NotationJWS && l.MediaType != trust.NotationCOSE {
+			continue
+		}
+		env, err := content.FetchAll(ctx, repo.Blobs(), l)
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading a Notation signature envelope of", err)
+		}
+		out = append(out, trust.NotationSignature{MediaType: l.MediaType, Envelope: env})
+	}
+	done()
+	return out, nil
+}
+
 // bundleReferrers lists the Sigstore bundles among the referrers of digest
 // (at most trust.MaxSignatures); a registry without referrers has none.
 func bundleReferrers(ctx context.Context, repo *remote.Repository, dgst string) ([]ocispec.Descriptor, error) {
+	return referrersOf(ctx, repo, dgst, func(r ocispec.Descriptor) bool {
+		// An attestation (another predicate than cosign's signing one) is
+		// not a signature: not even downloaded.
+		if pt := r.Annotations[bundlePredicateAnnotation]; pt != "" && pt != trust.SignPredicateType {
+			return false
+		}
+		return strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix)
+	})
+}
+
+// signatureReferrers lists every signature referrer of digest: Sigstore
+// bundles and Notation signatures (for bundles of charts).
+func signatureReferrers(ctx context.Context, repo *remote.Repository, dgst string) ([]ocispec.Descriptor, error) {
+	return referrersOf(ctx, repo, dgst, func(r ocispec.Descriptor) bool {
+		if pt := r.Annotations[bundlePredicateAnnotation]; pt != "" && pt != trust.SignPredicateType {
+			return false
+		}
+		return strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) || r.ArtifactType == trust.NotationArtifactType
+	})
+}
+
+// referrersOf lists the referrers of digest that keep accepts (at most
+// trust.MaxSignatures); a registry without referrers has none.
+func referrersOf(ctx context.Context, repo *remote.Repository, dgst string, keep func(ocispec.Descriptor) bool) ([]ocispec.Descriptor, error) {
 	d, err := digest.Parse(dgst)
 	if err != nil {
 		return nil, err
@@ -133,12 +197,7 @@ func bundleReferrers(ctx context.Context, repo *remote.Repository, dgst string) 
 	var found []ocispec.Descriptor
 	err = repo.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, "", func(referrers []ocispec.Descriptor) error {
 		for _, r := range referrers {
-			// An attestation (another predicate than cosign's signing one)
-			// is not a signature: not even downloaded.
-			if pt := r.Annotations[bundlePredicateAnnotation]; pt != "" && pt != trust.SignPredicateType {
-				continue
-			}
-			if strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && len(found) < trust.MaxSignatures {
+			if keep(r) && len(found) < trust.MaxSignatures {
 				found = append(found, r)
 			}
 		}
@@ -303,7 +362,7 @@ func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference,
 			return fail("reading the cosign signatures of", err)
 		}
 	}
-	referrers, err := bundleReferrers(ctx, repo, dgst)
+	referrers, err := signatureReferrers(ctx, repo, dgst)
 	if err != nil {
 		return fail("reading the signature referrers of", err)
 	}

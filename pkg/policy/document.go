@@ -73,19 +73,55 @@ type Registry struct {
 	prefix place.Place
 }
 
-// Verify is the keys a chart under the prefix must be signed with: one valid
+// Verify is who a chart under the prefix must be signed by: one valid
 // signature from any provider suffices.
 type Verify struct {
-	Cosign *CosignVerify `json:"cosign,omitempty"`
-	Helm   *HelmVerify   `json:"helm,omitempty"`
+	Cosign   *CosignVerify   `json:"cosign,omitempty"`
+	Helm     *HelmVerify     `json:"helm,omitempty"`
+	Notation *NotationVerify `json:"notation,omitempty"`
 }
 
-// CosignVerify is cosign public keys.
+// CosignVerify is cosign public keys, and keyless identities.
 type CosignVerify struct {
-	// Keys are PEM public keys (ECDSA P-256/P-384, RSA, Ed25519).
+	// Keys are PEM public keys (ECDSA P-256/P-384/P-521, RSA, Ed25519).
 	Keys []string `json:"keys,omitempty"`
 	// SecretRef names a Secret in the system namespace: every "*.pub" key.
 	SecretRef *SecretRef `json:"secretRef,omitempty"`
+	// Keyless trusts Fulcio certificates of these identities.
+	Keyless *KeylessVerify `json:"keyless,omitempty"`
+}
+
+// KeylessVerify is keyless cosign: the identities a signing certificate
+// must name, and the Sigstore trust material its chain, logs and timestamps
+// are checked against (the public Sigstore instance when none is given).
+type KeylessVerify struct {
+	Identities []trust.Identity `json:"identities,omitempty"`
+	// TrustedRoot is a trusted_root.json, inline.
+	TrustedRoot string `json:"trustedRoot,omitempty"`
+	// TrustedRootFile is a trusted_root.json on this machine (local file
+	// only), relative to the policy file.
+	TrustedRootFile string `json:"trustedRootFile,omitempty"`
+	// ConfigMapRef names a ConfigMap of the system namespace holding it.
+	ConfigMapRef *ConfigMapRef `json:"configMapRef,omitempty"`
+}
+
+// ConfigMapRef names a ConfigMap in the system namespace and its key
+// (default trusted_root.json).
+type ConfigMapRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key,omitempty"`
+}
+
+// NotationVerify is Notation: trust store certificates and the identities
+// a signing certificate must have.
+type NotationVerify struct {
+	// TrustStore are PEM certificates (CAs, or signing certificates).
+	TrustStore []string `json:"trustStore,omitempty"`
+	// SecretRef names a Secret in the system namespace: every "*.crt" and
+	// "*.pem" key.
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
+	// Identities are "x509.subject: C=…, ST=…, O=…, CN=…" or "*".
+	Identities []string `json:"identities,omitempty"`
 }
 
 // HelmVerify is the OpenPGP keyring Helm provenance is checked with.
@@ -310,6 +346,7 @@ func truncate(s string) string {
 // or name files on the machine that runs ocisrc.
 var localOnly = map[string]bool{
 	"tls.insecureSkipVerify": true, "plainHTTP": true, "tls.caFile": true, "tls.certFile": true, "tls.keyFile": true,
+	"verify.cosign.keyless.trustedRootFile": true,
 }
 
 func (d *Document) validate(src Source) error {
@@ -376,6 +413,9 @@ func (d *Document) validate(src Source) error {
 			if err := validateVerify(v, at+".verify"); err != nil {
 				return &Error{Source: src, Path: err.path, Reason: err.reason}
 			}
+			if configMap && v.Cosign != nil && v.Cosign.Keyless != nil && v.Cosign.Keyless.TrustedRootFile != "" {
+				return fail(at+".verify.cosign.keyless.trustedRootFile", "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole (use trustedRoot or configMapRef)")
+			}
 		}
 		mirrors := map[place.Place]bool{}
 		for j := range r.Mirrors {
@@ -402,12 +442,12 @@ func (d *Document) validate(src Source) error {
 }
 
 func validateVerify(v *Verify, at string) *shapeError {
-	if v.Cosign == nil && v.Helm == nil {
-		return &shapeError{at, "names no provider: expected cosign and/or helm"}
+	if v.Cosign == nil && v.Helm == nil && v.Notation == nil {
+		return &shapeError{at, "names no provider: expected cosign, helm and/or notation"}
 	}
 	if c := v.Cosign; c != nil {
-		if len(c.Keys) == 0 && c.SecretRef == nil {
-			return &shapeError{at + ".cosign", "needs keys or a secretRef"}
+		if len(c.Keys) == 0 && c.SecretRef == nil && c.Keyless == nil {
+			return &shapeError{at + ".cosign", "needs keys, a secretRef or keyless"}
 		}
 		for i, k := range c.Keys {
 			if _, err := trust.ParsePublicKey([]byte(k), "the key"); err != nil {
@@ -416,6 +456,34 @@ func validateVerify(v *Verify, at string) *shapeError {
 		}
 		if c.SecretRef != nil && !validName(c.SecretRef.Name) {
 			return &shapeError{at + ".cosign.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", c.SecretRef.Name)}
+		}
+		if k := c.Keyless; k != nil {
+			kat := at + ".cosign.keyless"
+			if len(k.Identities) == 0 {
+				return &shapeError{kat + ".identities", "is required: expected [{issuer or issuerRegExp, subject or subjectRegExp}]"}
+			}
+			for i, id := range k.Identities {
+				if err := id.Check(); err != nil {
+					return &shapeError{fmt.Sprintf("%s.identities[%d]", kat, i), err.Error()}
+				}
+			}
+			sources := 0
+			for _, set := range []bool{k.TrustedRoot != "", k.TrustedRootFile != "", k.ConfigMapRef != nil} {
+				if set {
+					sources++
+				}
+			}
+			if sources > 1 {
+				return &shapeError{kat, "give at most one of trustedRoot, trustedRootFile and configMapRef (none: the public Sigstore instance)"}
+			}
+			if k.TrustedRoot != "" {
+				if _, err := trust.ParseTrustedRoot([]byte(k.TrustedRoot), "the trusted root"); err != nil {
+					return &shapeError{kat + ".trustedRoot", err.Error()}
+				}
+			}
+			if k.ConfigMapRef != nil && !validName(k.ConfigMapRef.Name) {
+				return &shapeError{kat + ".configMapRef.name", fmt.Sprintf("must be a ConfigMap name, got %+q", k.ConfigMapRef.Name)}
+			}
 		}
 	}
 	if h := v.Helm; h != nil {
@@ -430,6 +498,28 @@ func validateVerify(v *Verify, at string) *shapeError {
 		}
 		if h.SecretRef != nil && !validName(h.SecretRef.Name) {
 			return &shapeError{at + ".helm.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", h.SecretRef.Name)}
+		}
+	}
+	if n := v.Notation; n != nil {
+		if len(n.TrustStore) == 0 && n.SecretRef == nil {
+			return &shapeError{at + ".notation", "needs a trustStore or a secretRef"}
+		}
+		for i, pemData := range n.TrustStore {
+			var t trust.NotationTrust
+			if err := t.AddCertificates([]byte(pemData), "the certificate"); err != nil {
+				return &shapeError{fmt.Sprintf("%s.notation.trustStore[%d]", at, i), err.Error()}
+			}
+		}
+		if n.SecretRef != nil && !validName(n.SecretRef.Name) {
+			return &shapeError{at + ".notation.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", n.SecretRef.Name)}
+		}
+		if len(n.Identities) == 0 {
+			return &shapeError{at + ".notation.identities", `is required: expected ["x509.subject: C=…, ST=…, O=…, CN=…"] or ["*"]`}
+		}
+		for i, id := range n.Identities {
+			if err := trust.CheckNotationIdentity(id); err != nil {
+				return &shapeError{fmt.Sprintf("%s.notation.identities[%d]", at, i), err.Error()}
+			}
 		}
 	}
 	return nil
@@ -479,6 +569,8 @@ type Loaded struct {
 
 type fileMaterial struct {
 	ca, cert, key []byte
+	// trustedRoot is verify.cosign.keyless.trustedRootFile, read.
+	trustedRoot []byte
 }
 
 // Load decodes a document and, for a local file, reads the files it names
@@ -504,6 +596,17 @@ func Load(data []byte, src Source) (*Loaded, error) {
 		return b, nil
 	}
 	for i, r := range doc.Registries {
+		if v := r.Verify; v != nil && v.Cosign != nil && v.Cosign.Keyless != nil && v.Cosign.Keyless.TrustedRootFile != "" {
+			path := fmt.Sprintf("registries[%d].verify.cosign.keyless.trustedRootFile", i)
+			b, err := read(path, v.Cosign.Keyless.TrustedRootFile)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := trust.ParseTrustedRoot(b, fmt.Sprintf("%q", v.Cosign.Keyless.TrustedRootFile)); err != nil {
+				return nil, &Error{Source: src, Path: path, Reason: err.Error()}
+			}
+			l.files[i].trustedRoot = b
+		}
 		if r.TLS == nil {
 			continue
 		}

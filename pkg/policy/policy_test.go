@@ -442,11 +442,21 @@ func TestREADMEExamples(t *testing.T) {
 
 func TestVerifySettings(t *testing.T) {
 	for name, tc := range map[string]struct{ doc, want string }{
-		"no provider":   {"registries:\n- prefix: r.io\n  verify: {}\n", "registries[0].verify: names no provider"},
-		"cosign empty":  {"registries:\n- prefix: r.io\n  verify: {cosign: {}}\n", "registries[0].verify.cosign: needs keys or a secretRef"},
-		"bad key":       {"registries:\n- prefix: r.io\n  verify: {cosign: {keys: [nope]}}\n", "registries[0].verify.cosign.keys[0]: the key holds no PEM public key"},
-		"bad keyring":   {"registries:\n- prefix: r.io\n  verify: {helm: {keyring: nope}}\n", "registries[0].verify.helm.keyring: the keyring is not an OpenPGP keyring"},
-		"unknown field": {"registries:\n- prefix: r.io\n  verify: {notation: {}}\n", "registries[0].verify.notation: unknown field: expected one of cosign, helm"},
+		"no provider":                  {"registries:\n- prefix: r.io\n  verify: {}\n", "registries[0].verify: names no provider"},
+		"cosign empty":                 {"registries:\n- prefix: r.io\n  verify: {cosign: {}}\n", "registries[0].verify.cosign: needs keys, a secretRef or keyless"},
+		"bad key":                      {"registries:\n- prefix: r.io\n  verify: {cosign: {keys: [nope]}}\n", "registries[0].verify.cosign.keys[0]: the key holds no PEM public key"},
+		"bad keyring":                  {"registries:\n- prefix: r.io\n  verify: {helm: {keyring: nope}}\n", "registries[0].verify.helm.keyring: the keyring is not an OpenPGP keyring"},
+		"unknown field":                {"registries:\n- prefix: r.io\n  verify: {sigstore: {}}\n", "registries[0].verify.sigstore: unknown field: expected one of cosign, helm, notation"},
+		"notation empty":               {"registries:\n- prefix: r.io\n  verify: {notation: {}}\n", "registries[0].verify.notation: needs a trustStore or a secretRef"},
+		"notation no identities":       {"registries:\n- prefix: r.io\n  verify: {notation: {secretRef: {name: certs}}}\n", "registries[0].verify.notation.identities: is required"},
+		"notation bad identity":        {"registries:\n- prefix: r.io\n  verify: {notation: {secretRef: {name: certs}, identities: [\"CN=x\"]}}\n", "registries[0].verify.notation.identities[0]: \"CN=x\" is not a Notation trusted identity"},
+		"notation bad cert":            {"registries:\n- prefix: r.io\n  verify: {notation: {trustStore: [nope], identities: [\"*\"]}}\n", "registries[0].verify.notation.trustStore[0]: the certificate holds no PEM certificate"},
+		"keyless no identities":        {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {}}}\n", "registries[0].verify.cosign.keyless.identities: is required"},
+		"keyless half identity":        {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x}]}}}\n", "registries[0].verify.cosign.keyless.identities[0]: needs exactly one of subject and subjectRegExp"},
+		"keyless bad regexp":           {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subjectRegExp: \"(\"}]}}}\n", "registries[0].verify.cosign.keyless.identities[0]: has a regular expression that does not compile"},
+		"keyless two roots":            {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRoot: \"{}\", configMapRef: {name: r}}}}\n", "registries[0].verify.cosign.keyless: give at most one of trustedRoot, trustedRootFile and configMapRef"},
+		"keyless bad root":             {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRoot: \"{}\"}}}\n", "registries[0].verify.cosign.keyless.trustedRoot: the trusted root"},
+		"keyless root file in cluster": {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRootFile: /etc/root.json}}}\n", "verify.cosign.keyless.trustedRootFile"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Decode([]byte(head+tc.doc), cmSrc); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -5,7 +5,11 @@ import (
 	"encoding/pem"
 
 	"github.com/ocisrc/ocisrc/pkg/place"
+	"github.com/ocisrc/ocisrc/pkg/trust"
 )
+
+// DefaultTrustedRootKey is the key of a keyless configMapRef by default.
+const DefaultTrustedRootKey = "trusted_root.json"
 
 // Settings is the effective policy for one chart repository
 // (host[:port]/path), with where each setting came from. Its JSON form is
@@ -45,6 +49,37 @@ type VerifySettings struct {
 	HelmKeyrings []KeySource `json:"helmKeyrings,omitempty"`
 	// HelmSecrets name Secrets in the system namespace: pubring.gpg or *.asc.
 	HelmSecrets []KeySource `json:"helmSecrets,omitempty"`
+	// Keyless are keyless cosign requirements: identities and their root.
+	Keyless []KeylessSource `json:"keyless,omitempty"`
+	// Notation are Notation requirements, one per document: its trust
+	// store and identities (a document's identities apply to its own
+	// certificates only).
+	Notation []NotationSource `json:"notation,omitempty"`
+}
+
+// NotationSource is one document's Notation requirement.
+type NotationSource struct {
+	// Certificates is how many PEM certificates the document holds inline.
+	Certificates int `json:"certificates"`
+	// Secret names a Secret of the system namespace holding more (every
+	// *.crt and *.pem).
+	Secret     string   `json:"secret,omitempty"`
+	Identities []string `json:"identities"`
+	From       string   `json:"from"`
+	// Certs are the inline certificates.
+	Certs [][]byte `json:"-"`
+}
+
+// KeylessSource is one document's keyless cosign requirement.
+type KeylessSource struct {
+	Identities []trust.Identity `json:"identities"`
+	// Root says which trusted root: "public" (the public Sigstore instance),
+	// "inline", "file <path>" or "ConfigMap <name> key <key>".
+	Root      string `json:"trustedRoot"`
+	From      string `json:"from"`
+	RootJSON  []byte `json:"-"`
+	ConfigMap string `json:"-"`
+	MapKey    string `json:"-"`
 }
 
 // KeySource is keys (or the Secret that holds them) and where that came from.
@@ -182,6 +217,33 @@ func (s Set) For(repository place.Place) Settings {
 				if c.SecretRef != nil {
 					st.Verify.CosignSecrets = append(st.Verify.CosignSecrets, KeySource{Secret: c.SecretRef.Name, From: from})
 				}
+			}
+			if c := v.Cosign; c != nil && c.Keyless != nil {
+				k := c.Keyless
+				ks := KeylessSource{Identities: k.Identities, From: from, Root: "public"}
+				switch {
+				case k.TrustedRoot != "":
+					ks.Root, ks.RootJSON = "inline", []byte(k.TrustedRoot)
+				case k.TrustedRootFile != "":
+					ks.Root, ks.RootJSON = "file "+k.TrustedRootFile, l.files[i].trustedRoot
+				case k.ConfigMapRef != nil:
+					key := k.ConfigMapRef.Key
+					if key == "" {
+						key = DefaultTrustedRootKey
+					}
+					ks.Root, ks.ConfigMap, ks.MapKey = "ConfigMap "+k.ConfigMapRef.Name+" key "+key, k.ConfigMapRef.Name, key
+				}
+				st.Verify.Keyless = append(st.Verify.Keyless, ks)
+			}
+			if n := v.Notation; n != nil {
+				ns := NotationSource{Certificates: len(n.TrustStore), Identities: n.Identities, From: from}
+				for _, c := range n.TrustStore {
+					ns.Certs = append(ns.Certs, []byte(c))
+				}
+				if n.SecretRef != nil {
+					ns.Secret = n.SecretRef.Name
+				}
+				st.Verify.Notation = append(st.Verify.Notation, ns)
 			}
 			if h := v.Helm; h != nil {
 				if h.Keyring != "" {

@@ -207,12 +207,16 @@ type SimpleSigning struct {
 type Material struct {
 	// Cosign are legacy simple-signing signatures (a .sig tag's layers).
 	Cosign []SimpleSigning `json:"cosign,omitempty"`
-	// Bundles are Sigstore bundles (OCI referrers), as JSON.
+	// Bundles are Sigstore bundles (OCI referrers), as JSON: keyed or keyless.
 	Bundles [][]byte `json:"bundles,omitempty"`
+	// Notation are Notation signature envelopes (OCI referrers).
+	Notation []NotationSignature `json:"notation,omitempty"`
 }
 
 // Empty reports whether m holds no signature.
-func (m Material) Empty() bool { return len(m.Cosign) == 0 && len(m.Bundles) == 0 }
+func (m Material) Empty() bool {
+	return len(m.Cosign) == 0 && len(m.Bundles) == 0 && len(m.Notation) == 0
+}
 
 // Size is the bytes m holds.
 func (m Material) Size() int {
@@ -222,6 +226,9 @@ func (m Material) Size() int {
 	}
 	for _, b := range m.Bundles {
 		n += len(b)
+	}
+	for _, s := range m.Notation {
+		n += len(s.Envelope)
 	}
 	return n
 }

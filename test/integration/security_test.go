@@ -437,7 +437,7 @@ func TestSharedCacheWriter(t *testing.T) {
 	}
 	r = run("--offline")
 	wantCode(t, r, 2)
-	wantStderr(t, r, "has no stored signature that verifies with a key trusted now")
+	wantStderr(t, r, "has no stored signature that verifies with what is trusted now")
 
 	t.Run("cache list and prune", func(t *testing.T) {
 		root := filepath.Join(h.Env["HELM_REPOSITORY_CACHE"], "ocisrc", "sha256")

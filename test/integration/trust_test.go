@@ -161,12 +161,12 @@ func TestVerifySignatures(t *testing.T) {
 		"a cosign bundle referrer":   {chart: f.bundled, policy: keyPolicy, provider: "cosign"},
 		"a Helm .prov":               {chart: f.prov, policy: helmPolicy, provider: "helm"},
 		"any provider suffices":      {chart: f.prov, policy: bothPolicy, provider: "helm"},
-		"unsigned":                   {chart: f.unsigned, policy: keyPolicy, wantCode: 2, want: []string{"has no valid signature: cosign: no signature found"}},
+		"unsigned":                   {chart: f.unsigned, policy: keyPolicy, wantCode: 2, want: []string{"): cosign: no signature found"}},
 		"signed by an untrusted key": {chart: f.legacy, policy: verifyPolicy(t, cosignVerify(f.other)), wantCode: 2, want: []string{"cosign: signed by an untrusted key"}},
 		"a replayed signature":       {chart: f.replayed, policy: keyPolicy, wantCode: 2, want: []string{"cosign: signature for another digest (it signs \"" + f.legacy.Digest + "\")"}},
 		"a replayed Sigstore bundle": {chart: f.replayedBundle, policy: keyPolicy, wantCode: 2, want: []string{"cosign: ", f.bundled.Digest}},
 		"a .prov for other bytes":    {chart: f.badProv, policy: helmPolicy, wantCode: 2, want: []string{"helm: bad provenance checksum"}},
-		"no .prov, and wrong key":    {chart: f.legacy, policy: bothPolicy, wantCode: 2, want: []string{"cosign: signed by an untrusted key", "helm: no provenance (.prov) layer"}},
+		"no .prov, and wrong key":    {chart: f.legacy, policy: bothPolicy, wantCode: 2, want: []string{"cosign: signed by an untrusted key", "helm: no signature found (no .prov layer in the chart's manifest)"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHome(t)
@@ -176,7 +176,7 @@ func TestVerifySignatures(t *testing.T) {
 			wantCode(t, r, tc.wantCode)
 			got := decodeTrust(t, r).Results[0]
 			if tc.wantCode != 0 {
-				wantStderr(t, r, append([]string{`component "team-a/signed": refused by the registry policy: ` + tc.chart.Ref + " (" + tc.chart.Digest + ") has no valid signature"}, tc.want...)...)
+				wantStderr(t, r, append([]string{`component "team-a/signed": refused: ` + tc.chart.Ref + " (" + tc.chart.Digest + ") has no valid signature (required by registry policy file"}, tc.want...)...)
 				assertNoCacheEntries(t, h)
 				if entries, _ := os.ReadDir(dest); len(entries) != 0 {
 					t.Errorf("--destination holds %v", entries)
@@ -235,7 +235,7 @@ func TestVerifyTagMovedAfterSigning(t *testing.T) {
 	}
 	r = kubectl(t, "moving", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", pol)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "("+moved.Digest+") has no valid signature: cosign: no signature found")
+	wantStderr(t, r, "("+moved.Digest+") has no valid signature (required by registry policy file", "): cosign: no signature found")
 }
 
 // TestVerifyKeysFromSecrets: keys the platform team keeps in Secrets of the
@@ -292,7 +292,7 @@ func TestVerifyCache(t *testing.T) {
 	// --offline cannot check signatures: refused, naming what is missing.
 	r := run("--registry-policy", pol, "--offline")
 	wantCode(t, r, 2)
-	wantStderr(t, r, "--offline: the cached chart "+f.legacy.Ref+" ("+f.legacy.Digest+") has no stored signature that verifies with a key trusted now")
+	wantStderr(t, r, "--offline: the cached chart "+f.legacy.Ref+" ("+f.legacy.Digest+") has no stored signature that verifies with what is trusted now")
 	// Online, it is verified at the registry, without pulling the chart again.
 	stack.Open.ResetLog()
 	r = run("--registry-policy", pol)
@@ -338,7 +338,12 @@ func TestVerifyFlags(t *testing.T) {
 	wantCode(t, kubectl(t, "prov", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--keyring", ringFile), 0)
 	r := kubectl(t, "unsigned", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--verify-key", keyFile)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "a signature by a trusted key is required (--verify-key)")
+	// The flag is named as the source, and the hint does not send the user
+	// to the registry policy, which cannot show a flag's key.
+	wantStderr(t, r, "has no valid signature (required by --verify-key): cosign: no signature found", "Hint: a signature by a trusted key, identity or certificate is required by --verify-key")
+	if strings.Contains(r.stderr, "policy") {
+		t.Errorf("a refusal by --verify-key alone mentions the policy:\n%s", r.stderr)
+	}
 	r = kubectl(t, "legacy", "-n", nsA, "--verify-key", filepath.Join(dir, "missing.pub"))
 	wantCode(t, r, 2)
 	wantStderr(t, r, "reading --verify-key")

@@ -11,7 +11,7 @@ GO ?= go
 
 # Test tools, each built once from its pinned module under tools/ and cached
 # outside the checkout (tools/build.sh); .tools/ holds links to them.
-TOOLS := kube-apiserver etcd helm3 helm4 krew golangci-lint
+TOOLS := kube-apiserver etcd helm3 helm4 krew golangci-lint cosign notation
 TOOLS_DIR := $(CURDIR)/.tools
 # What the tests find the tools by (internal/testenv).
 TEST_ENV := KUBEBUILDER_ASSETS=$(TOOLS_DIR)/envtest \
@@ -35,12 +35,20 @@ dist: ## Cross-build the release: archives, Helm plugin archives, checksums.txt 
 	$(GO) run ./cmd/internal/dist --out dist --platforms "$(PLATFORMS)"
 
 .PHONY: tools
-tools: ## Build (once) and link the pinned test tools, and Wine for the Windows test (tools/wine.sh)
-	@mkdir -p $(TOOLS_DIR)/envtest
+tools: control-plane ## Build (once) and link the pinned test tools, and Wine for the Windows test (tools/wine.sh)
 	@for t in $(TOOLS); do \
 		d=$$(tools/build.sh $$t); ln -sfn "$$d" $(TOOLS_DIR)/$$t; \
 	done
 	@d=$$(tools/wine.sh); ln -sfn "$$d" $(TOOLS_DIR)/wine
+
+# The demo needs only the control plane (and kubectl on PATH): a newcomer's
+# first command builds nothing else.
+.PHONY: control-plane
+control-plane:
+	@mkdir -p $(TOOLS_DIR)/envtest
+	@for t in kube-apiserver etcd; do \
+		d=$$(tools/build.sh $$t); ln -sfn "$$d" $(TOOLS_DIR)/$$t; \
+	done
 	@ln -sfn $(TOOLS_DIR)/kube-apiserver/kube-apiserver $(TOOLS_DIR)/envtest/kube-apiserver
 	@ln -sfn $(TOOLS_DIR)/etcd/etcd $(TOOLS_DIR)/envtest/etcd
 
@@ -65,8 +73,9 @@ unit: ## Unit tests only (no cluster, registry or binaries)
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./internal/...
 
 .PHONY: demo
-demo: build tools ## Bring up a registry and a control plane, seed a Component, pull it through kubectl
-	$(TEST_ENV) $(GO) run ./cmd/internal/demo --binary bin/ocisrc
+demo: build control-plane ## Bring up a registry and a control plane, seed a Component, pull it through kubectl
+	KUBEBUILDER_ASSETS=$(TOOLS_DIR)/envtest OCISRC_TOOL_KUBE_APISERVER_DIR=$(TOOLS_DIR)/kube-apiserver OCISRC_TOOL_ETCD_DIR=$(TOOLS_DIR)/etcd \
+		$(GO) run ./cmd/internal/demo --binary bin/ocisrc
 
 .PHONY: bench
 bench: build tools ## Measure ocisrc against the helm CLI; prints the table and writes docs/benchmarks.md

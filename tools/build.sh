@@ -2,7 +2,7 @@
 # Builds one test tool from its pinned module under tools/NAME and prints the
 # directory that holds its binaries.
 #
-#   tools/build.sh NAME      NAME: kube-apiserver etcd helm3 helm4 krew golangci-lint
+#   tools/build.sh NAME      NAME: kube-apiserver etcd helm3 helm4 krew golangci-lint cosign notation
 #
 # Each tool is built once and kept in a cache outside the checkout, keyed by its
 # version and by the hash of its go.mod, go.sum and this script, so a fresh clone
@@ -41,6 +41,12 @@ krew)
 golangci-lint)
 	module=github.com/golangci/golangci-lint/v2
 	targets=(github.com/golangci/golangci-lint/v2/cmd/golangci-lint=golangci-lint) ;;
+cosign)
+	module=github.com/sigstore/cosign/v3
+	targets=(github.com/sigstore/cosign/v3/cmd/cosign=cosign) ;;
+notation)
+	module=github.com/notaryproject/notation
+	targets=(github.com/notaryproject/notation/cmd/notation=notation) ;;
 *)
 	echo "tools/build.sh: unknown tool $name" >&2; exit 2 ;;
 esac
@@ -58,6 +64,8 @@ helm3) ldflags=(-X "helm.sh/helm/v3/internal/version.version=$version" -X helm.s
 helm4) ldflags=(-X "helm.sh/helm/v4/internal/version.version=$version" -X helm.sh/helm/v4/internal/version.gitTreeState=clean) ;;
 krew) ldflags=(-X "sigs.k8s.io/krew/internal/version.gitTag=$version") ;;
 golangci-lint) ldflags=(-X "main.version=${version#v}") ;;
+cosign) ldflags=(-X "sigs.k8s.io/release-utils/version.gitVersion=$version" -X sigs.k8s.io/release-utils/version.gitTreeState=clean) ;;
+notation) ldflags=(-X github.com/notaryproject/notation/internal/version.BuildMetadata=) ;;
 esac
 
 key=$(cat go.mod go.sum "$here/build.sh" | sha256sum | cut -c1-12)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
@@ -82,4 +84,100 @@ func (r *Registry) PushBundleReferrer(ctx context.Context, repo string, subject 
 // <chart>.tgz.prov lies beside the archive, tagged with its version.
 func (r *Registry) PushChartWithProv(ctx context.Context, repo string, c *Chart, prov []byte, cred auth.Credential) (*Pushed, error) {
 	return r.pushChartLayers(ctx, repo, c, cred, &Layer{MediaType: provMediaType, Data: prov})
+}
+
+// ReferrerLayer reads the first layer of the first referrer of subject in
+// repo (anonymously): a bundle or an envelope, as pushed.
+func (r *Registry) ReferrerLayer(ctx context.Context, repo string, subject ocispec.Descriptor) ([]byte, error) {
+	src, err := r.RepositoryAs(repo, auth.Credential{})
+	if err != nil {
+		return nil, err
+	}
+	var refs []ocispec.Descriptor
+	if err := src.Referrers(ctx, subject, "", func(got []ocispec.Descriptor) error {
+		refs = append(refs, got...)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("%s has no referrer", subject.Digest)
+	}
+	data, err := content.FetchAll(ctx, src, refs[0])
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) == 0 {
+		return nil, fmt.Errorf("the referrer %s has no layer", refs[0].Digest)
+	}
+	return content.FetchAll(ctx, src, m.Layers[0])
+}
+
+// NotationArtifactType is the artifact type of a Notation signature.
+const NotationArtifactType = "application/vnd.cncf.notary.signature"
+
+// PushNotationReferrer pushes a Notation signature envelope (mediaType
+// application/jose+json or application/cose) as an OCI 1.1 referrer of the
+// subject manifest, as notation sign does.
+func (r *Registry) PushNotationReferrer(ctx context.Context, repo string, subject ocispec.Descriptor, envelope []byte, mediaType string, cred auth.Credential) error {
+	dst, err := r.RepositoryAs(repo, cred)
+	if err != nil {
+		return err
+	}
+	dst.SkipReferrersGC = true
+	layer := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(envelope), Size: int64(len(envelope))}
+	if err := dst.Push(ctx, layer, bytes.NewReader(envelope)); err != nil {
+		return err
+	}
+	_, err = oras.PackManifest(ctx, dst, oras.PackManifestVersion1_1, NotationArtifactType, oras.PackManifestOptions{
+		Subject: &subject,
+		Layers:  []ocispec.Descriptor{layer},
+		ManifestAnnotations: map[string]string{
+			"io.cncf.notary.x509chain.thumbprint#S256": `["0000"]`,
+			ocispec.AnnotationCreated:                  "2026-01-01T00:00:00Z",
+		},
+	})
+	return err
+}
+
+// CopyReferrers copies every referrer of from (a manifest in repo) to to
+// (another manifest in the same repository), byte for byte but for the
+// subject: a signature replayed onto another chart.
+func (r *Registry) CopyReferrers(ctx context.Context, repo string, from, to ocispec.Descriptor) error {
+	repository, err := r.RepositoryAs(repo, auth.Credential{})
+	if err != nil {
+		return err
+	}
+	repository.SkipReferrersGC = true
+	var refs []ocispec.Descriptor
+	if err := repository.Referrers(ctx, from, "", func(got []ocispec.Descriptor) error {
+		refs = append(refs, got...)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return fmt.Errorf("%s has no referrer", from.Digest)
+	}
+	for _, ref := range refs {
+		data, err := content.FetchAll(ctx, repository, ref)
+		if err != nil {
+			return err
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			return err
+		}
+		m.Subject = &to
+		out, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: m.ArtifactType, Digest: digest.FromBytes(out), Size: int64(len(out))}
+		if err := repository.Push(ctx, desc, bytes.NewReader(out)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -79,8 +79,44 @@ func TestBundleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Keyless cosign (a private Sigstore instance) and Notation.
+	ss, err := testsign.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssRoot, err := ss.TrustedRoot(testsign.RootOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keylessChart, err := a.PushChart(ctx, "charts/keyless", build("keyless"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keylessBundle, err := ss.Sign(ciSubject, ciIssuer, a.Host+"/charts/keyless", nil, keylessChart.Digest, testsign.KeylessOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PushBundleReferrer(ctx, "charts/keyless", keylessChart.Manifest, keylessBundle, anon); err != nil {
+		t.Fatal(err)
+	}
+	notary, err := testsign.NewNotationCA("airgap.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notationChart, err := a.PushChart(ctx, "charts/notation", build("notation"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope, err := notary.Sign(notationChart.Manifest, "application/cose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PushNotationReferrer(ctx, "charts/notation", notationChart.Manifest, envelope, "application/cose", anon); err != nil {
+		t.Fatal(err)
+	}
 	const ns = "airgap"
-	pinned := map[string]*testenv.Pushed{"legacy": legacy, "bundled": bundled, "withprov": withProv}
+	pinned := map[string]*testenv.Pushed{"legacy": legacy, "bundled": bundled, "withprov": withProv, "keyless": keylessChart, "notation": notationChart}
+	providers := map[string]string{"legacy": "cosign", "bundled": "cosign", "withprov": "helm", "keyless": "cosign", "notation": "notation"}
 	for name, p := range pinned {
 		putComponent(t, ns, name, testenv.OCISource(p.Ref+"@"+p.Digest, "", ""))
 	}
@@ -95,7 +131,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	a.ResetLog()
 	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "--all", "-n", ns, "--output", file, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "Bundled 3 charts and 2 signatures into "+file) {
+	if !strings.Contains(r.stdout, "Bundled 5 charts and 4 signatures into "+file) {
 		t.Errorf("stdout: %s", r.stdout)
 	}
 	for _, req := range a.Requests() {
@@ -114,7 +150,7 @@ func TestBundleRoundTrip(t *testing.T) {
 			Signatures               int
 		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Charts) != 3 {
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Charts) != 5 {
 		t.Fatalf("list: %v\n%s", err, r.stdout)
 	}
 	for _, c := range listed.Charts {
@@ -126,7 +162,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	// Push to B, under a base path.
 	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "push", file, "--to", b.Host + "/base", "--cluster-registry-policy=false"}, ca...)...)
 	wantCode(t, r, 0)
-	if strings.Count(r.stdout, "Pushed ") != 3 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signature)") {
+	if strings.Count(r.stdout, "Pushed ") != 5 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signature)") {
 		t.Errorf("push: %s", r.stdout)
 	}
 	// A goes away; B serves everything, verified.
@@ -142,15 +178,26 @@ func TestBundleRoundTrip(t *testing.T) {
       keys:
       - |
 %s
+      keyless:
+        identities:
+        - {issuer: %q, subject: %q}
+        trustedRoot: |
+%s
     helm:
       keyring: |
 %s
-`, a.Host, b.Host, indentBlock(key.PublicPEM, "        "), indentBlock(pgp.PublicArmored(), "        ")))
+    notation:
+      trustStore:
+      - |
+%s
+      identities: [%q]
+`, a.Host, b.Host, indentBlock(key.PublicPEM, "        "), ciIssuer, ciSubject, indentBlock(ssRoot, "          "), indentBlock(pgp.PublicArmored(), "        "),
+		indentBlock(notary.RootPEM(), "        "), notary.Identity()))
 	newHome(t)
 	r = kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", pol, "-o", "json")
 	wantCode(t, r, 0)
 	d := decodeTrust(t, r)
-	if len(d.Results) != 3 {
+	if len(d.Results) != 5 {
 		t.Fatalf("results: %+v", d.Results)
 	}
 	var src struct {
@@ -159,7 +206,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	_ = json.Unmarshal([]byte(r.stdout), &src)
 	for i, res := range d.Results {
 		name := strings.TrimPrefix(res.Component, ns+"/")
-		if res.Digest != pinned[name].Digest || len(res.Verified) != 1 || src.Results[i].Source != b.Host+"/base/charts/"+name {
+		if res.Digest != pinned[name].Digest || len(res.Verified) != 1 || res.Verified[0].Provider != providers[name] || src.Results[i].Source != b.Host+"/base/charts/"+name {
 			t.Errorf("%s: %+v from %s", res.Component, res, src.Results[i].Source)
 		}
 	}

@@ -20,7 +20,7 @@ type trustDoc struct {
 	Results []struct {
 		Component, Digest, Error, Path string
 		Cached                         bool
-		Verified                       []struct{ Provider, Key string }
+		Verified                       []struct{ Provider, Key, Issuer, Subject string }
 	} `json:"results"`
 }
 

@@ -192,7 +192,7 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	addFileFlags(fs, &o.Files, strings.ToLower(verb))
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once (and so the most requests in flight to one registry).")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "List Components in pages of this size with --all or --selector, as kubectl does; the pulls start with the first page (0: one response).")
-	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are read into memory.")
+	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are downloaded.")
 	o.Policy.addFlags(fs)
 	fs.StringArrayVar(&o.VerifyKeys, "verify-key", o.VerifyKeys, "Require every chart to be signed with cosign by this public key (a PEM file; repeatable).")
 	fs.StringArrayVar(&o.Keyrings, "keyring", o.Keyrings, "Require every chart's Helm provenance (.prov) to be signed by a key of this OpenPGP keyring (binary, as pubring.gpg, or ASCII-armored; repeatable).")

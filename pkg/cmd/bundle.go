@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,25 +49,54 @@ func newBundleCreateCommand(kube *genericclioptions.ConfigFlags, streams generic
 	o := NewFetchOptions(kube, streams, getenv)
 	output := ""
 	c := &cobra.Command{
-		Use:   "create (NAME... | -l SELECTOR | --all | -f FILENAME) --output FILE.tar",
+		Use:   "create FILE.tar (NAME... | -l SELECTOR | --all | -f FILENAME [-R])",
 		Short: "Write the charts of Components, and their signatures, into an OCI image layout tar",
-		Example: fmt.Sprintf(`  %[1]s bundle create --all -A --output charts.tar
-  %[1]s bundle create -f components/ -R -n team-a --output charts.tar`, invocation),
+		Long: `Write the charts of Components, and their signatures, into FILE.tar (an OCI
+image layout, written whole or not at all). It selects Components as fetch
+does and pulls their charts through the cache, with the same credentials,
+registry policy and signature requirements; the signatures come from the
+place each chart is served from.
+
+--offline bundles from the cache only, without a registry request, and so
+without signatures (they are read from the registry): a warning says so.
+--dry-run prints what would be bundled and writes nothing. The output is
+the file: there is no -o.`,
+		Example: fmt.Sprintf(`  %[1]s bundle create charts.tar --all -A
+  %[1]s bundle create charts.tar -f components/ -R -n team-a
+  %[1]s bundle create charts.tar app web -n team-a --dry-run`, invocation),
 		RunE: func(c *cobra.Command, args []string) error {
-			o.Names = args
-			if err := o.Validate(); err != nil {
-				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			usage := fmt.Sprintf("See '%s --help' for usage.", c.CommandPath())
+			file, names := output, args
+			if output != "" {
+				warner(o.ErrOut)(fmt.Sprintf("--output is deprecated: give the bundle file as the first argument (%s FILE.tar NAME...)", c.CommandPath()))
 			}
-			if output == "" {
-				return clierror.InvalidWithHint(errors.New("--output is required: the bundle file to write"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			if file == "" {
+				if len(args) == 0 {
+					return clierror.InvalidWithHint(errors.New("the bundle FILE.tar is required, as the first argument"), usage)
+				}
+				file, names = args[0], args[1:]
+				if !strings.HasSuffix(file, ".tar") {
+					return clierror.InvalidWithHint(fmt.Errorf("the first argument is the bundle file to write and must end in .tar, got %+q", file),
+						fmt.Sprintf("usage: %s FILE.tar (NAME... | -l SELECTOR | --all | -f FILENAME)", c.CommandPath()))
+				}
+			}
+			o.Names = names
+			if err := o.Validate(); err != nil {
+				return clierror.WithHint(err, usage)
 			}
 			c.SilenceUsage = true
-			return o.createBundle(c.Context(), output)
+			return o.createBundle(c.Context(), file)
 		},
 	}
 	fs := c.Flags()
 	o.bindPullFlags(fs, "Bundle")
-	fs.StringVar(&output, "output", output, "The bundle file to write (a tar; written whole or not at all).")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be bundled; contact no registry and write nothing.")
+	fs.BoolVar(&o.Offline, "offline", o.Offline, "Bundle from the cache only, with no registry request (and so without signatures).")
+	fs.StringVar(&output, "output", output, "The bundle file to write.")
+	// Deprecated: everywhere else -o/--output is the output format. It is
+	// hidden, and a warning on stderr says what to write instead (cobra's
+	// own deprecation notice would go to stdout).
+	_ = fs.MarkHidden("output")
 	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
 	return c
 }
@@ -76,7 +106,7 @@ func newBundleCreateCommand(kube *genericclioptions.ConfigFlags, streams generic
 func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	run, err := o.fetchAll(ctx, true)
+	run, err := o.fetchAll(ctx, !o.DryRun)
 	if err != nil {
 		return err
 	}
@@ -85,6 +115,17 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	}
 	if len(run.errs) > 0 {
 		return joinErrors(run.errs, len(run.results))
+	}
+	p := termsafe.NewPrinter(o.Out)
+	if o.DryRun {
+		for _, r := range run.results {
+			p.Printf("Would bundle %s: %s\n", r.Component, r.Chart)
+		}
+		p.Printf("Would write %s\n", output)
+		return p.Err()
+	}
+	if o.Offline {
+		run.fetcher.Warn("--offline: the charts are bundled without their signatures, which are read from the registry; a mirror whose policy requires signatures will refuse them")
 	}
 	started := time.Now()
 	w, err := bundle.Create(ctx, output)
@@ -116,7 +157,6 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	if err != nil {
 		return err
 	}
-	p := termsafe.NewPrinter(o.Out)
 	p.Printf("Bundled %d %s and %d %s into %s (%s, %s)\n", charts, plural(charts, "chart", "charts"), sigs, plural(sigs, "signature", "signatures"),
 		output, humanBytes(size), time.Since(started).Round(time.Millisecond))
 	return p.Err()
@@ -261,21 +301,9 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 	}
 	defer b.Close()
 	warn := warner(o.ErrOut)
-	var s *session
-	var set policy.Set
-	if o.Policy.Cluster {
-		if s, err = openSession(ctx, o.KubeFlags, "components"); err != nil {
-			return err
-		}
-		if set, err = o.Policy.load(ctx, s, o.SystemNamespace, warn); err != nil {
-			return err
-		}
-	} else {
-		file, err := o.Policy.loadFile()
-		if err != nil {
-			return err
-		}
-		set = policy.Set{Layers: []*policy.Loaded{file}}
+	set, s, err := o.Policy.loadAll(ctx, o.KubeFlags, o.SystemNamespace, warn)
+	if err != nil {
+		return err
 	}
 	global := o.Registry
 	global.InsecureSkipTLSVerify, global.PlainHTTP = false, false

@@ -136,7 +136,10 @@ const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
   %[1]s -l team=a -A
 
   # Pull every Component in the namespace, from the cache only
-  %[1]s --all -n team-a --offline`
+  %[1]s --all -n team-a --offline
+
+  # Pull the Components of manifests in a directory (GitOps), before they are applied
+  %[1]s -f components/ -R -n team-a`
 
 // helmKubeNote tells Helm users where the Kubernetes settings come from.
 const helmKubeNote = `

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -156,6 +157,28 @@ func (p *PolicyOptions) load(ctx context.Context, s *session, systemNS string, w
 	return policy.Set{Layers: []*policy.Loaded{file, cluster}}, nil
 }
 
+// loadAll reads the run's policy for a command that needs the cluster only
+// for it (policy explain, bundle push): the local file, and the cluster's
+// unless --cluster-registry-policy=false. A cluster that cannot be reached
+// is said to be the cluster's policy, with the flag that skips it. The
+// session is returned for later reads (nil when the cluster is not read).
+func (p *PolicyOptions) loadAll(ctx context.Context, kube *genericclioptions.ConfigFlags, systemNS string, warn func(string)) (policy.Set, *session, error) {
+	if !p.Cluster {
+		file, err := p.loadFile()
+		if err != nil {
+			return policy.Set{}, nil, err
+		}
+		return policy.Set{Layers: []*policy.Loaded{file}}, nil, nil
+	}
+	s, err := openSession(ctx, kube, "components")
+	if err != nil {
+		return policy.Set{}, nil, clierror.WithHint(fmt.Errorf("reading the cluster's registry policy: %w", err),
+			"pass --cluster-registry-policy=false to go on with the local policy file only; or "+clierror.Hint(err))
+	}
+	set, err := p.load(ctx, s, systemNS, warn)
+	return set, s, err
+}
+
 // NewPolicyCommand returns "policy" with explain and validate.
 func NewPolicyCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
 	c := &cobra.Command{
@@ -186,6 +209,7 @@ func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams generi
 	var reg oci.TLSOptions
 	output := OutputText
 	systemNS := defaultSystemNamespace(getenv)
+	timeout := time.Minute
 	c := &cobra.Command{
 		Use:   "explain REFERENCE",
 		Short: "Print the effective registry policy for an oci:// chart reference, and where each setting comes from",
@@ -202,24 +226,15 @@ func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams generi
 			if err != nil {
 				return clierror.Invalid(fmt.Errorf("REFERENCE %w", err))
 			}
+			if timeout <= 0 {
+				return clierror.Invalid(fmt.Errorf("--timeout must be positive, got %s", timeout))
+			}
 			c.SilenceUsage = true
-			ctx := c.Context()
-			warn := warner(streams.ErrOut)
-			var set policy.Set
-			if po.Cluster {
-				s, err := openSession(ctx, kube, "components")
-				if err != nil {
-					return err
-				}
-				if set, err = po.load(ctx, s, systemNS, warn); err != nil {
-					return err
-				}
-			} else {
-				file, err := po.loadFile()
-				if err != nil {
-					return err
-				}
-				set = policy.Set{Layers: []*policy.Loaded{file}}
+			ctx, cancel := context.WithTimeout(c.Context(), timeout)
+			defer cancel()
+			set, _, err := po.loadAll(ctx, kube, systemNS, warner(streams.ErrOut))
+			if err != nil {
+				return err
 			}
 			out := explainOutput{Reference: ref.String(), Settings: set.For(ref.Place()), Sources: []string{}}
 			for _, l := range set.Layers {
@@ -234,6 +249,7 @@ func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams generi
 	po.addFlags(c.Flags())
 	addRegistryFlags(c.Flags(), &reg)
 	c.Flags().StringVar(&systemNS, "system-namespace", systemNS, "Namespace of the cluster's registry policy ConfigMap (env "+EnvSystemNamespace+").")
+	c.Flags().DurationVar(&timeout, "timeout", timeout, "Give up reading the cluster's registry policy after this long.")
 	addOutputFlag(c.Flags(), &output)
 	completeOutputFlag(c)
 	return c

@@ -59,7 +59,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		limits := newClientLimits(face, getenv)
 		limits.apply(kube)
 		o := NewFetchOptions(kube, streams, getenv)
-		root = NewFetchCommand(o, "component-pull (NAME... | -l SELECTOR | --all) [-A]", "kubectl component-pull", "")
+		root = NewFetchCommand(o, "component-pull (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]", "kubectl component-pull", "")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl component-pull"}
 		// The positional arguments are Component names, always: no
 		// "completion" subcommand (kubectl asks kubectl_complete-component_pull,
@@ -74,7 +74,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		limits.apply(kube)
 		root = newParentRoot("helm ocisrc", "Pull the OCI charts of Components into Helm's cache (a Helm plugin)")
 		root.AddCommand(
-			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "helm ocisrc fetch", helmKubeNote),
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]", "helm ocisrc fetch", helmKubeNote),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "helm ocisrc logout"),
 			NewCacheCommand(streams, "helm ocisrc"),
@@ -96,7 +96,7 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		limits.addFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 		root.AddCommand(
-			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all) [-A]", "ocisrc fetch", ""),
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]", "ocisrc fetch", ""),
 			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
 			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
 			NewCacheCommand(streams, "ocisrc"),

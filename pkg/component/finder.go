@@ -252,10 +252,14 @@ func flatten(err error) []error {
 // one sentence, as reading Components does: unreachable, not trusted, timed
 // out, forbidden; doing says what was being read.
 func DescribeClusterError(doing string, err error) error {
+	const skip = "pass --cluster-registry-policy=false to go on with the local policy file only"
 	if described := describeConnectionError(doing, err); described != nil {
-		return described
+		if !strings.HasPrefix(described.Error(), doing) {
+			described = fmt.Errorf("%s: %w", doing, described)
+		}
+		return clierror.WithHint(described, skip+"; or "+clierror.Hint(described))
 	}
-	return clierror.WithHint(fmt.Errorf("%s: %w", doing, err), "pass --cluster-registry-policy=false to run without the cluster's registry policy")
+	return clierror.WithHint(fmt.Errorf("%s: %w", doing, err), skip)
 }
 
 // describeConnectionError describes an API server that did not answer in

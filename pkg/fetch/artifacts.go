@@ -70,6 +70,13 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 		tag = strings.ReplaceAll(e.Version, "+", "_")
 	}
 	out := bundle.Chart{Reference: pinned.String(), Repository: r.Ref.Repo(), Tag: tag, Artifact: bundle.Artifact{MediaType: m.MediaType, Manifest: manifest}}
+	if f.Offline {
+		// Signatures are read from the registry: none offline.
+		if err := w.AddChart(ctx, out); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
 	var last error
 	for _, p := range f.places(ctx, r, pinned) {
 		if p.err != nil {

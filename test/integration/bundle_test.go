@@ -129,7 +129,24 @@ func TestBundleRoundTrip(t *testing.T) {
 	r := kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile)
 	wantCode(t, r, 0)
 	a.ResetLog()
-	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "--all", "-n", ns, "--output", file, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	// --dry-run says what would be bundled and writes nothing.
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", file, "--all", "-n", ns, "--dry-run", "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "Would bundle airgap/legacy: "+legacy.Ref+"@"+legacy.Digest) || !strings.Contains(r.stdout, "Would write "+file) {
+		t.Errorf("dry run: %s", r)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("--dry-run wrote the bundle")
+	}
+	// The file comes first; the old --output is a deprecated alias.
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "--all", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	wantCode(t, r, 2)
+	wantStderr(t, r, "the bundle FILE.tar is required, as the first argument")
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "legacy", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	wantCode(t, r, 2)
+	wantStderr(t, r, `the first argument is the bundle file to write and must end in .tar, got "legacy"`)
+	a.ResetLog()
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", file, "--all", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "Bundled 5 charts and 4 signatures into "+file) {
 		t.Errorf("stdout: %s", r.stdout)
@@ -140,6 +157,18 @@ func TestBundleRoundTrip(t *testing.T) {
 				t.Errorf("a warm chart was downloaded again: %+v", req)
 			}
 		}
+	}
+	// --offline bundles the cache alone: no request, no signatures, a warning.
+	offlineFile := filepath.Join(dir, "offline.tar")
+	a.ResetLog()
+	r = runFace(t, "ocisrc", nil, append([]string{"bundle", "create", "--all", "-n", ns, "--offline", "--output", offlineFile, "--kubeconfig", stack.Cluster.Kubeconfig}, ca...)...)
+	wantCode(t, r, 0)
+	wantStderr(t, r, "Warning: --output is deprecated: give the bundle file as the first argument (ocisrc bundle create FILE.tar NAME...)", "Warning: --offline: the charts are bundled without their signatures")
+	if !strings.Contains(r.stdout, "Bundled 5 charts and 0 signatures into "+offlineFile) {
+		t.Errorf("offline: %s", r)
+	}
+	if n := requests(a); n != 0 {
+		t.Errorf("an offline bundle made %d registry requests", n)
 	}
 	// List.
 	r = runFace(t, "ocisrc", nil, "bundle", "list", file, "-o", "json")

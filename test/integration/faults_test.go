@@ -356,6 +356,39 @@ func TestClusterFaults(t *testing.T) {
 			}
 		})
 	}
+	// Commands that need the cluster only for its registry policy say so,
+	// name the flag that skips it, and are bounded by --timeout.
+	for _, cmd := range [][]string{
+		{"policy", "explain", app123.Ref},
+		{"bundle", "push", "missing.tar", "--to", stack.Open.Host + "/x"},
+	} {
+		t.Run("no cluster for the policy: "+strings.Join(cmd[:2], " "), func(t *testing.T) {
+			stall := testenv.NewStallingServer()
+			defer stall.Close()
+			h := mustHome(t, t.TempDir())
+			args := append(append([]string{}, cmd...), "--kubeconfig", stack.Cluster.Kubeconfig, "--server", "https://"+stall.Addr, "--timeout", "2s")
+			if cmd[0] == "bundle" {
+				// A bundle to push: the cluster is read after the bundle is checked.
+				args[2] = bundleForFaults(t)
+			}
+			r := runBinary(t, h, nil, args...)
+			wantCode(t, r, 1)
+			wantStderr(t, r, "reading the cluster's registry policy, ConfigMap deployment-system/ocisrc-registry-policy: the Kubernetes API server did not answer within --timeout",
+				"Hint: pass --cluster-registry-policy=false to go on with the local policy file only; or raise --timeout")
+			if stall.Accepted() == 0 {
+				t.Error("the stalling server saw no connection: the test proves nothing")
+			}
+			if cmd[0] == "policy" {
+				r = runBinary(t, h, nil, append(args, "--cluster-registry-policy=false")...)
+				wantCode(t, r, 0)
+				// Nothing listening at all: the same advice.
+				r = runBinary(t, h, nil, append(append([]string{}, cmd...), "--kubeconfig", stack.Cluster.Kubeconfig, "--server", "https://"+closedPort(t))...)
+				wantCode(t, r, 1)
+				wantStderr(t, r, "reading the cluster's registry policy, ConfigMap deployment-system/ocisrc-registry-policy: the Kubernetes API server https://", "cannot be reached",
+					"Hint: pass --cluster-registry-policy=false to go on with the local policy file only; or check the cluster is up")
+			}
+		})
+	}
 	t.Run("API server certificate not trusted", func(t *testing.T) {
 		other, err := testenv.NewCA()
 		if err != nil {
@@ -376,4 +409,16 @@ func TestClusterFaults(t *testing.T) {
 		wantCode(t, r, 1)
 		wantStderr(t, r, `secret "gone" not found in namespaces "team-a" or "deployment-system"`)
 	})
+}
+
+// bundleForFaults writes a bundle of app123 (created through the cache).
+func bundleForFaults(t *testing.T) string {
+	t.Helper()
+	newHome(t)
+	putSecret(t, nsA, "creds", goodCreds())
+	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "creds", nsA))
+	file := filepath.Join(t.TempDir(), "charts.tar")
+	r := runFace(t, "ocisrc", nil, "bundle", "create", file, "app", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile)
+	wantCode(t, r, 0)
+	return file
 }

@@ -276,6 +276,22 @@ func TestPolicyBlocked(t *testing.T) {
 		t.Errorf("%d registry requests, want 0", n)
 	}
 	assertNoCacheEntries(t, h)
+	// Every hint names the commands and flags of the face that printed it:
+	// krew installs no ocisrc, so the kubectl face shows the policy with
+	// kubectl; Helm's face says "helm ocisrc" and --kube-context.
+	wantStderr(t, r, "Hint: ask the platform team which registry serves this chart; see: the registry policy, in the local file and in `kubectl get configmap ocisrc-registry-policy -n deployment-system -o yaml`")
+	if strings.Contains(r.stderr, "ocisrc policy") {
+		t.Errorf("the kubectl face names a command it does not have:\n%s", r.stderr)
+	}
+	helmEnv := map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": nsA, "KUBECONFIG": stack.Cluster.Kubeconfig}
+	r = runFace(t, "ocisrc", helmEnv, "fetch", "app", "--registry-policy", pol, "--registry-ca-file", stack.Secure.CAFile)
+	wantCode(t, r, 2)
+	wantStderr(t, r, "Hint: ask the platform team which registry serves this chart; see: helm ocisrc policy explain "+app123.Ref)
+	r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": "no-such-namespace", "KUBECONFIG": stack.Cluster.Kubeconfig}, "fetch", "app")
+	wantCode(t, r, 1)
+	wantStderr(t, r, "Hint: check -n/--namespace and --kube-context")
+	r = runFace(t, "ocisrc", nil, "--kubeconfig", stack.Cluster.Kubeconfig, "fetch", "app", "-n", nsA, "--registry-policy", pol, "--registry-ca-file", stack.Secure.CAFile)
+	wantStderr(t, r, "Hint: ask the platform team which registry serves this chart; see: ocisrc policy explain "+app123.Ref)
 }
 
 // TestPolicyFile: where the local file comes from, and a bad one.

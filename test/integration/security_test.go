@@ -551,7 +551,7 @@ func TestBudgetsOnWhatOthersSend(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "charts.tar")
 	newHome(t)
 	reg.ResetLog()
-	r := runFace(t, "ocisrc", nil, "bundle", "create", "hostile", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile, "--output", out)
+	r := runFace(t, "ocisrc", nil, "bundle", "create", out, "hostile", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile)
 	wantCode(t, r, 0)
 	if n := countRequests(reg.Requests(), "GET", "/blobs/"+digest.FromBytes(blob).String()); n != 1 {
 		t.Errorf("the shared blob was fetched %d times, want once", n)
@@ -561,7 +561,7 @@ func TestBudgetsOnWhatOthersSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	out2 := filepath.Join(t.TempDir(), "refused.tar")
-	r = runFace(t, "ocisrc", nil, "bundle", "create", "hostile", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile, "--output", out2)
+	r = runFace(t, "ocisrc", nil, "bundle", "create", out2, "hostile", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile)
 	wantCode(t, r, 1)
 	wantStderr(t, r, "more than 16 signature artifacts; refusing to bundle them (at most 16 signature artifacts and 8 MiB per chart)")
 	if _, err := os.Stat(out2); !os.IsNotExist(err) {

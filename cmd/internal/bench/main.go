@@ -649,7 +649,7 @@ func (b *bench) once(ctx context.Context, m *mode, runs int) (*extras, error) {
 		return nil, err
 	}
 	create, err := b.measure(3, func() (sample, error) {
-		return b.execWith(bundleHome, m, "", b.ocisrc, "bundle", "create", "-l", "bench="+m.bulkLabel, "-A", "--registry-ca-file", ca, "--output", out)
+		return b.execWith(bundleHome, m, "", b.ocisrc, "bundle", "create", out, "-l", "bench="+m.bulkLabel, "-A", "--registry-ca-file", ca)
 	})
 	if err != nil {
 		return nil, err

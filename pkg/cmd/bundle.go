@@ -367,7 +367,11 @@ func (o *BundlePushOptions) Run(ctx context.Context) error {
 	}
 	pushed, err := b.Push(ctx, o.target.String(), repoFor)
 	if err != nil {
-		return fmt.Errorf("pushing the bundle %q: %w", filepath.Base(o.File), err)
+		if clierror.Hint(err) != "" || clierror.ExitCode(err) != clierror.CodeRuntime {
+			return err // ours: already one sentence and a hint (a Secret, a binding, the policy)
+		}
+		return oci.DescribePushError(fmt.Sprintf("pushing the bundle %q to %s", filepath.Base(o.File), o.target), targetHost,
+			fmt.Sprintf("your Helm registry login (%s)", o.RegistryConfig), err)
 	}
 	sort.Slice(pushed, func(i, j int) bool { return pushed[i].Target < pushed[j].Target })
 	switch o.Output {

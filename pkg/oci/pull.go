@@ -11,7 +11,6 @@ package oci
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -734,11 +733,8 @@ func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err 
 		return clierror.WithHint(fmt.Errorf("%s: not found in the registry %s", what, ref.Registry),
 			"check the repository, version and digest in spec.source.chart")
 	}
-	var certErr *tls.CertificateVerificationError
-	var recordErr tls.RecordHeaderError
-	if errors.As(err, &certErr) || errors.As(err, &recordErr) {
-		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %s", what, ref.Registry, termsafe.Escape(err.Error())),
-			"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)")
+	if d := describeConnection(what, ref.Registry, err); d != nil {
+		return d
 	}
 	return &escaped{prefix: what, err: err}
 }

@@ -194,6 +194,15 @@ func TestBundleRoundTrip(t *testing.T) {
 	if strings.Count(r.stdout, "Pushed ") != 5 || !strings.Contains(r.stdout, "-> "+b.Host+"/base/charts/legacy:1.0.0@"+legacy.Digest+" (1 signature)") {
 		t.Errorf("push: %s", r.stdout)
 	}
+	// A registry that requires credentials, and no login for it: the error
+	// says where credentials were looked for and how to add them.
+	r = runFace(t, "ocisrc", nil, "bundle", "push", file, "--to", stack.Secure.Host+"/base", "--cluster-registry-policy=false", "--registry-ca-file", stack.Secure.CAFile)
+	wantCode(t, r, 1)
+	wantStderr(t, r, `pushing the bundle "charts.tar" to `+stack.Secure.Host+"/base: the registry "+stack.Secure.Host+" requires credentials, and there are none for it in your Helm registry login (",
+		"Hint: log in once with: helm registry login "+stack.Secure.Host)
+	if strings.Contains(r.stderr, "failed to perform") || strings.Contains(r.stderr, "basic credential not found") {
+		t.Errorf("a library's words reach the user:\n%s", r.stderr)
+	}
 	// A goes away; B serves everything, verified.
 	a.Close()
 	aOpen = false

@@ -177,7 +177,24 @@ func TestMutualTLSFromSecret(t *testing.T) {
 		putComponent(t, nsA, "mtls-anon", testenv.OCISource(mtlsApp.Ref, "", ""))
 		r := kubectl(t, "mtls-anon", "-n", nsA, "--registry-ca-file", mtlsReg.CAFile)
 		wantCode(t, r, 1)
-		wantStderr(t, r, "pulling ")
+		wantStderr(t, r, "the registry "+mtlsReg.Host+" requires a client certificate (mutual TLS), and none was given",
+			"Hint: put tls.crt and tls.key in the Component's Secret, or pass --registry-cert-file and --registry-key-file")
+	})
+	t.Run("a client certificate from another CA", func(t *testing.T) {
+		newHome(t)
+		otherCA, err := testenv.NewCA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, otherCert, otherKey, err := otherCA.ClientCertificate("stranger")
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile := writePair(t, otherCert, otherKey)
+		putComponent(t, nsA, "mtls-anon", testenv.OCISource(mtlsApp.Ref, "", ""))
+		r := kubectl(t, "mtls-anon", "-n", nsA, "--registry-ca-file", mtlsReg.CAFile, "--registry-cert-file", certFile, "--registry-key-file", keyFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "the registry "+mtlsReg.Host+" refused the client certificate")
 	})
 	t.Run("a client certificate from both the flags and the Secret", func(t *testing.T) {
 		newHome(t)
@@ -361,9 +378,12 @@ func TestPlainHTTPCredentials(t *testing.T) {
 		r := kubectl(t, "plain", "-n", nsA, "--plain-http")
 		wantCode(t, r, 0)
 		wantStderr(t, r, "Warning: --plain-http is set")
-		// And never plain HTTP unless asked: the default is HTTPS.
+		// And never plain HTTP unless asked: the default is HTTPS, and the
+		// error says what the registry did and how to allow it.
 		r = kubectl(t, "plain", "-n", nsA)
 		wantCode(t, r, 1)
+		wantStderr(t, r, "the registry "+plain.Host+" answers plain HTTP, not HTTPS",
+			"Hint: if "+plain.Host+" is meant to speak plain HTTP (a registry on a trusted network), set plainHTTP: true for its prefix in the registry policy file, or pass --plain-http")
 	})
 }
 

@@ -137,6 +137,5 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 	}
 	c.Flags().DurationVar(&olderThan, "older-than", 0, "Remove charts last used longer ago than this (e.g. 720h).")
 	c.Flags().BoolVar(&all, "all", false, "Remove every cached chart.")
-	c.MarkFlagsMutuallyExclusive("older-than", "all")
 	return c
 }

@@ -111,6 +111,10 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if r.Secret == "" {
 		return nil, clierror.Invalid(fmt.Errorf("%s %q has no spec.source.authentication: there are no credentials to log in with", c.Resource, c.Key()))
 	}
+	if r.Auth.Credential == nil || *r.Auth.Credential == auth.EmptyCredential {
+		return nil, clierror.InvalidWithHint(fmt.Errorf("secret %q, which component %q names, holds no registry credential to log in with (only TLS material: ca.crt, tls.crt, tls.key)", r.Secret, c.Key()),
+			"helm needs no login for this registry: pass the Secret's TLS files to helm (--ca-file, --cert-file, --key-file)")
+	}
 	return r, nil
 }
 
@@ -149,10 +153,7 @@ func NewLoginCommand(o *LoginOptions, invocation string) *cobra.Command {
 		Example: fmt.Sprintf("  %s app -n team-a\n  helm pull oci://registry.example.com/charts/app --version 1.2.3", invocation),
 		Args:    oneName,
 		RunE: o.runE(true, func(ctx context.Context, r *fetch.Resolution) error {
-			var cred auth.Credential
-			if r.Auth.Credential != nil {
-				cred = *r.Auth.Credential
-			}
+			cred := *r.Auth.Credential
 			if err := (credentials.RegistryConfig{Path: o.RegistryConfig}).Login(ctx, r.Ref.Registry, cred); err != nil {
 				return err
 			}

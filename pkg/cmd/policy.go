@@ -89,7 +89,10 @@ func (p *PolicyOptions) loadFile() (*policy.Loaded, error) {
 		return nil, nil
 	}
 	if err != nil {
-		hint := "pass --registry-policy with an existing file, or unset " + EnvRegistryPolicy
+		hint := "pass --registry-policy with an existing file"
+		if p.File == "" {
+			hint = EnvRegistryPolicy + " names it: set it to an existing file, or unset it"
+		}
 		return nil, clierror.InvalidWithHint(fmt.Errorf("reading the registry policy file %q: %w", path, errors.Unwrap(err)), hint)
 	}
 	abs, _ := filepath.Abs(path)
@@ -347,7 +350,7 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 			p.Printf("             cosign keys: every *.pub of secret %s in the system namespace (%s)\n", k.Secret, k.From)
 		}
 		for _, k := range v.HelmKeyrings {
-			p.Printf("             helm keyring of %d bytes (%s)\n", len(k.Data), k.From)
+			p.Printf("             helm keyring of %s (%s)\n", humanBytes(int64(len(k.Data))), k.From)
 		}
 		for _, k := range v.HelmSecrets {
 			p.Printf("             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)
@@ -421,7 +424,7 @@ func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation str
 			}
 			src := policy.Source{Kind: policy.SourceFile, Name: args[0]}
 			if asConfigMap {
-				src = policy.Source{Kind: policy.SourceConfigMap, Name: args[0]}
+				src = policy.Source{Kind: policy.SourceConfigMap, Name: args[0], File: true}
 			}
 			l, err := policy.Load(data, src)
 			if err != nil {

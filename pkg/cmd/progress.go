@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"github.com/ocisrc/ocisrc/pkg/units"
 	"io"
 	"os"
 	"sync"
@@ -61,15 +62,5 @@ func (p *progress) finish() {
 	}
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes is a size for people.
+func humanBytes(n int64) string { return units.Bytes(n) }

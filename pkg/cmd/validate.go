@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -50,7 +51,13 @@ func NewValidateCommand(kube *genericclioptions.ConfigFlags, streams genericioop
 		Long:  validateLong,
 		Example: fmt.Sprintf(`  %[1]s validate -f components/ -R
   %[1]s validate -f app.yaml --registry-policy platform/registry-policy.yaml -o json`, invocation),
-		Args: cobra.NoArgs,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return clierror.InvalidWithHint(fmt.Errorf("validate reads files given with -f, not as arguments: got %+q", args[0]),
+					fmt.Sprintf("did you mean: %s -f %s", c.CommandPath(), strings.Join(args, " -f ")))
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(o.Files.Filenames) == 0 {
 				return clierror.InvalidWithHint(errors.New("-f/--filename is required"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))

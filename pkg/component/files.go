@@ -45,8 +45,12 @@ func FromFiles(opts resource.FilenameOptions, ns Namespaces) ([]Component, error
 		Flatten().
 		Do().Infos()
 	if err != nil {
-		return nil, clierror.InvalidWithHint(fmt.Errorf("reading -f %s: %s", strings.Join(opts.Filenames, ", "), describeFileError(err)),
-			"check the paths; -R reads directories recursively")
+		msg := describeFileError(err)
+		hint := "check the paths; -R reads directories recursively"
+		if parseError(msg) {
+			hint = "fix the file at the line shown: it is not valid YAML or JSON (kubectl apply --dry-run=client -f shows the same)"
+		}
+		return nil, clierror.InvalidWithHint(fmt.Errorf("reading -f %s: %s", strings.Join(opts.Filenames, ", "), msg), hint)
 	}
 	var out []Component
 	for _, info := range infos {
@@ -94,6 +98,17 @@ func FromFiles(opts resource.FilenameOptions, ns Namespaces) ([]Component, error
 }
 
 // describeFileError keeps the builder's messages short and names the file.
+// parseError reports whether a file error of the resource builder is the
+// content's (YAML or JSON that does not parse), not the path's.
+func parseError(msg string) bool {
+	for _, s := range []string{"error parsing", "error converting YAML to JSON", "yaml: ", "invalid character", "unexpected end of JSON"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func describeFileError(err error) string {
 	var agg utilerrors.Aggregate
 	if errors.As(err, &agg) && len(agg.Errors()) > 0 {

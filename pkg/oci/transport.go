@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ocisrc/ocisrc/pkg/units"
 	"io"
 	"net/http"
 	"os"
@@ -189,9 +190,9 @@ type SizeError struct {
 
 func (e *SizeError) Error() string {
 	if e.Size > 0 {
-		return fmt.Sprintf("the registry sends %d bytes, more than the maximum chart size of %d bytes", e.Size, e.Limit)
+		return fmt.Sprintf("the registry sends %s, more than the maximum chart size of %s", units.Bytes(e.Size), units.Bytes(e.Limit))
 	}
-	return fmt.Sprintf("the registry sends more than the maximum chart size of %d bytes", e.Limit)
+	return fmt.Sprintf("the registry sends more than the maximum chart size of %s", units.Bytes(e.Limit))
 }
 
 // Limits on what a chart pull reads. A Helm chart's manifest has a config

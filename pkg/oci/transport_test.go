@@ -118,7 +118,7 @@ func TestGuardTransport(t *testing.T) {
 		"a chart's manifest":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(2, 1000))},
 		"hundreds of layers":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(300, 10)), wantErr: "a manifest with 300 layers (a Helm chart has at most 16)"},
 		"an oversized config": {path: "/v2/charts/app/manifests/1.0.0", body: manifest(64<<20, layers(1, 10)), wantErr: "whose config claims 67108864 bytes"},
-		"an oversized layer":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(1, 2<<20)), wantErr: "the registry sends 2097152 bytes, more than the maximum chart size of 1048576 bytes"},
+		"an oversized layer":  {path: "/v2/charts/app/manifests/1.0.0", body: manifest(100, layers(1, 2<<20)), wantErr: "the registry sends 2.0 MiB, more than the maximum chart size of 1.0 MiB"},
 		"an index":            {path: "/v2/charts/app/manifests/1.0.0", body: `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`, wantErr: "an index of manifests"},
 		"not JSON":            {path: "/v2/charts/app/manifests/1.0.0", body: `<html>`, wantErr: "not valid JSON"},
 		"a blob under limit":  {path: "/v2/charts/app/blobs/sha256:x", body: strings.Repeat("x", 1<<20)},

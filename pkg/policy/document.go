@@ -170,7 +170,14 @@ type Source struct {
 	Kind string
 	// Name is the file's path, or the ConfigMap's namespace/name (and key).
 	Name string
+	// File, for a ConfigMap source, is a file checked as a ConfigMap's
+	// content (policy validate --as-configmap): the rules are the
+	// ConfigMap's, the name is the file's.
+	File bool
 }
+
+// localOnlyReason is why a ConfigMap may not set a field.
+const localOnlyReason = "may be set only in a local policy file, never from the cluster: a ConfigMap that sets it is refused as a whole"
 
 // Source kinds.
 const (
@@ -181,6 +188,9 @@ const (
 func (s Source) String() string {
 	if s.Kind == SourceFile {
 		return fmt.Sprintf("registry policy file %q", s.Name)
+	}
+	if s.File {
+		return fmt.Sprintf("registry policy file %q (as the ConfigMap's content)", s.Name)
 	}
 	return fmt.Sprintf("%s %q", s.Kind, s.Name)
 }
@@ -361,7 +371,7 @@ func (d *Document) validate(src Source) error {
 	}
 	configMap := src.Kind == SourceConfigMap
 	if configMap && d.AllowUnboundSystemSecrets {
-		return fail("allowUnboundSystemSecrets", "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole")
+		return fail("allowUnboundSystemSecrets", localOnlyReason)
 	}
 	seen := map[place.Place]int{}
 	for i := range d.Registries {
@@ -386,7 +396,7 @@ func (d *Document) validate(src Source) error {
 			}
 			for _, f := range []string{"tls.insecureSkipVerify", "plainHTTP", "tls.caFile", "tls.certFile", "tls.keyFile"} {
 				if set[f] && localOnly[f] {
-					return fail(at+"."+f, "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole")
+					return fail(at+"."+f, localOnlyReason)
 				}
 			}
 		}
@@ -414,7 +424,7 @@ func (d *Document) validate(src Source) error {
 				return &Error{Source: src, Path: err.path, Reason: err.reason}
 			}
 			if configMap && v.Cosign != nil && v.Cosign.Keyless != nil && v.Cosign.Keyless.TrustedRootFile != "" {
-				return fail(at+".verify.cosign.keyless.trustedRootFile", "may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole (use trustedRoot or configMapRef)")
+				return fail(at+".verify.cosign.keyless.trustedRootFile", localOnlyReason+" (use trustedRoot or configMapRef)")
 			}
 		}
 		mirrors := map[place.Place]bool{}

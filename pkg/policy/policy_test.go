@@ -81,7 +81,7 @@ func TestDecodeErrors(t *testing.T) {
 		"mirror twice":          {fileSrc, head + "registries:\n- prefix: r.io\n  mirrors: [{location: m.io}, {location: m.io}]\n", `registries[0].mirrors[1].location: "m.io" is listed twice`},
 		"bad secret name":       {fileSrc, head + "registries:\n- prefix: r.io\n  mirrors: [{location: m.io, secretRef: {name: Bad_Name}}]\n", `registries[0].mirrors[0].secretRef.name: must be a Secret name`},
 		"ConfigMap insecure": {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {insecureSkipVerify: true}\n",
-			`ConfigMap "deployment-system/ocisrc-registry-policy": registries[0].tls.insecureSkipVerify: may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole`},
+			`ConfigMap "deployment-system/ocisrc-registry-policy": registries[0].tls.insecureSkipVerify: may be set only in a local policy file, never from the cluster: a ConfigMap that sets it is refused as a whole`},
 		"ConfigMap plain HTTP":     {cmSrc, head + "registries:\n- prefix: r.io\n  plainHTTP: true\n", "registries[0].plainHTTP: may be set only in a local policy file"},
 		"ConfigMap caFile":         {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {caFile: /etc/passwd}\n", "registries[0].tls.caFile: may be set only in a local policy file"},
 		"ConfigMap certFile":       {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {certFile: c, keyFile: k}\n", "registries[0].tls.certFile: may be set only in a local policy file"},

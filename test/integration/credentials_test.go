@@ -519,6 +519,21 @@ func TestLoginLogout(t *testing.T) {
 	r = runFace(t, "ocisrc", helmEnv, "login", "anon")
 	wantCode(t, r, 2)
 	wantStderr(t, r, "has no spec.source.authentication")
+	// A Secret with TLS material only: the error names it and the Component.
+	ca, err := os.ReadFile(mtlsReg.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, certPEM, keyPEM, err := clientCA.ClientCertificate("tls-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSecret(t, nsA, "tls-only", map[string]string{"ca.crt": string(ca), "tls.crt": string(certPEM), "tls.key": string(keyPEM)})
+	putComponent(t, nsA, "tls-only", testenv.OCISource(mtlsApp.Ref, "tls-only", nsA))
+	r = runFace(t, "ocisrc", helmEnv, "login", "tls-only")
+	wantCode(t, r, 2)
+	wantStderr(t, r, `secret "team-a/tls-only", which component "team-a/tls-only" names, holds no registry credential to log in with (only TLS material`,
+		"Hint: helm needs no login for this registry")
 
 	// Afterwards nothing holds the password any more.
 	if err := os.Remove(config); err != nil && !os.IsNotExist(err) {

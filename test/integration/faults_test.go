@@ -108,7 +108,7 @@ func TestRegistryFaults(t *testing.T) {
 		"a chart larger than --max-chart-size": {
 			args:     []string{"--max-chart-size", "100"},
 			wantCode: 1,
-			want:     []string{"more than the maximum chart size of 100 bytes", "Hint: raise --max-chart-size"},
+			want:     []string{"more than the maximum chart size of 100 B", "Hint: raise --max-chart-size"},
 		},
 		"a registry that stalls past --timeout": {
 			rules:    []*testenv.Rule{{Method: "GET", PathContains: "/manifests/", Fault: testenv.Fault{Stall: true}}},

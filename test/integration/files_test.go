@@ -150,4 +150,19 @@ func TestValidate(t *testing.T) {
 	if strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("json: %q", r.stdout)
 	}
+	// A file as an argument: the hint shows it with -f.
+	r = runFace(t, "ocisrc", nil, "validate", "app.yaml")
+	wantCode(t, r, 2)
+	wantStderr(t, r, `Error: validate reads files given with -f, not as arguments: got "app.yaml"`, "Hint: did you mean: ocisrc validate -f app.yaml")
+	// A file that does not parse gets a hint about its content, not its path.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: v1\nkind: Foo\n  bad: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runFace(t, "ocisrc", nil, "validate", "-f", bad)
+	wantCode(t, r, 2)
+	wantStderr(t, r, "yaml: line 3", "Hint: fix the file at the line shown: it is not valid YAML or JSON")
+	r = runFace(t, "ocisrc", nil, "validate", "-f", filepath.Join(t.TempDir(), "missing.yaml"))
+	wantCode(t, r, 2)
+	wantStderr(t, r, "does not exist", "Hint: check the paths; -R reads directories recursively")
 }

@@ -310,7 +310,15 @@ func TestPolicyFile(t *testing.T) {
 	t.Setenv("OCISRC_REGISTRY_POLICY", filepath.Join(t.TempDir(), "missing.yaml"))
 	r = kubectl(t, "web", "-n", nsA)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "reading the registry policy file", "no such file or directory")
+	wantStderr(t, r, "reading the registry policy file", "no such file or directory", "Hint: OCISRC_REGISTRY_POLICY names it: set it to an existing file, or unset it")
+	// Named by the flag: the hint is about the flag, not the environment.
+	t.Setenv("OCISRC_REGISTRY_POLICY", "")
+	r = kubectl(t, "web", "-n", nsA, "--registry-policy", filepath.Join(t.TempDir(), "missing.yaml"))
+	wantCode(t, r, 2)
+	wantStderr(t, r, "Hint: pass --registry-policy with an existing file")
+	if strings.Contains(r.stderr, "OCISRC_REGISTRY_POLICY") {
+		t.Errorf("the hint names an environment variable that is not set:\n%s", r.stderr)
+	}
 	// The default place: used when it exists, nothing when it does not.
 	t.Setenv("OCISRC_REGISTRY_POLICY", "")
 	r = kubectl(t, "web", "-n", nsA, "--registry-ca-file", stack.Open.CAFile)
@@ -356,7 +364,7 @@ func TestPolicyConfigMap(t *testing.T) {
 		stack.Secure.ResetLog()
 		r := kubectl(t, "app", "-n", nsA)
 		wantCode(t, r, 2)
-		wantStderr(t, r, `ConfigMap "deployment-system/ocisrc-registry-policy": registries[0].tls.insecureSkipVerify: may be set only in a local policy file, never from the cluster: the ConfigMap is refused as a whole`)
+		wantStderr(t, r, `ConfigMap "deployment-system/ocisrc-registry-policy": registries[0].tls.insecureSkipVerify: may be set only in a local policy file, never from the cluster: a ConfigMap that sets it is refused as a whole`)
 		if n := requests(stack.Secure); n != 0 {
 			t.Errorf("%d registry requests", n)
 		}
@@ -437,5 +445,5 @@ func TestPolicyCommands(t *testing.T) {
 	wantCode(t, r, 0)
 	r = runFace(t, "ocisrc", nil, "policy", "validate", "--as-configmap", bad)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "registries[0].plainHTTP: may be set only in a local policy file")
+	wantStderr(t, r, `registry policy file "`+bad+`" (as the ConfigMap's content): registries[0].plainHTTP: may be set only in a local policy file`)
 }

@@ -333,7 +333,7 @@ func TestRedirectedOversizedBlob(t *testing.T) {
 	putComponent(t, nsA, "big", testenv.OCISource(big.Ref, "", ""))
 	r := kubectl(t, "big", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--max-chart-size", "1Mi")
 	wantCode(t, r, 1)
-	wantStderr(t, r, "more than the maximum chart size of 1048576 bytes", "--max-chart-size")
+	wantStderr(t, r, "more than the maximum chart size of 1.0 MiB", "--max-chart-size")
 	for _, req := range blobs.Requests() {
 		if strings.HasSuffix(req.Path, big.LayerDigest) {
 			t.Errorf("the oversized layer was fetched: %+v", req)

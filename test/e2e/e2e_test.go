@@ -183,7 +183,7 @@ func TestKubectlPlugin(t *testing.T) {
 	checkPulled(t, h, stdout, true)
 
 	stdout, _, code = run(t, h, env, "kubectl", "component-pull", "--help")
-	if code != 0 || !strings.Contains(stdout, "kubectl component-pull (NAME... | -l SELECTOR | --all) [-A]") {
+	if code != 0 || !strings.Contains(stdout, "kubectl component-pull (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]") {
 		t.Errorf("help does not read as a kubectl plugin:\n%s", stdout)
 	}
 	stdout, _, code = run(t, h, env, "kubectl", "component-pull", "--version")
@@ -320,8 +320,11 @@ func TestHelmPlugins(t *testing.T) {
 				t.Errorf("helm pull saved %d bytes (%v), want the chart archive", len(data), err)
 			}
 			_, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/missing", "--ca-file", stack.Secure.CAFile)
-			if code == 0 || !strings.Contains(stderr, `"missing" not found in namespace "team-a"`) {
-				t.Errorf("a missing Component through the downloader: exit %d\n%s", code, stderr)
+			// Helm exits 1 for any downloader failure and then prints its own
+			// line (Helm 4: a dump of the plugin); ours comes first, with its hint.
+			ours := `Error: components "missing" not found in namespace "team-a"` + "\nHint: check NAMESPACE and NAME in component://NAMESPACE/NAME\n"
+			if code != 1 || !strings.HasPrefix(stderr, ours) || !strings.Contains(stderr, "exited with error") {
+				t.Errorf("a missing Component through the downloader: exit %d, want 1 with our message first:\n%s", code, stderr)
 			}
 
 			// Completion through Helm's plugin.complete.
@@ -355,14 +358,12 @@ func TestHelmPlugins(t *testing.T) {
 }
 
 // TestHelmPluginFromRepository installs the command plugin from a directory
-// laid out like the repository (plugin.yaml at the root) without a binary:
-// the install hook downloads the release archive and checks its sha256.
+// laid out like the repository (plugin.yaml at the root) without a binary,
+// under Helm 3 and Helm 4: the install hook downloads the release archive and
+// checks its sha256; a failed hook leaves nothing registered and nothing in
+// the source directory; a later install says why it downloads nothing.
 func TestHelmPluginFromRepository(t *testing.T) {
 	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helm, err := testenv.ToolPath("helm3", "helm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,57 +389,153 @@ func TestHelmPluginFromRepository(t *testing.T) {
 	mux.Handle("/v"+version+"/", http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(dist))))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	good := map[string]string{"OCISRC_RELEASE_URL": srv.URL}
 
-	t.Run("downloads and verifies the binary", func(t *testing.T) {
-		h := newHome(t)
-		stdout, stderr, code := run(t, h, map[string]string{"OCISRC_RELEASE_URL": srv.URL}, helm, "plugin", "install", repo(t))
-		if code != 0 {
-			t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+	// The same, with an archive that is not what checksums.txt says.
+	bad := t.TempDir()
+	entries, _ := os.ReadDir(dist)
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
 		}
-		stdout, stderr, code = run(t, h, nil, helm, "ocisrc", "version")
-		if code != 0 || !strings.Contains(stdout, "v"+version) {
-			t.Errorf("helm ocisrc version after a hook install: exit %d\n%s%s", code, stdout, stderr)
+		data, _ := os.ReadFile(filepath.Join(dist, e.Name()))
+		if strings.HasSuffix(e.Name(), "_linux_amd64.tar.gz") && strings.HasPrefix(e.Name(), "ocisrc_") {
+			data = append(data, 0)
 		}
-	})
-	t.Run("refuses an archive whose checksum does not match", func(t *testing.T) {
-		bad := t.TempDir()
-		entries, _ := os.ReadDir(dist)
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, _ := os.ReadFile(filepath.Join(dist, e.Name()))
-			if strings.HasSuffix(e.Name(), "_linux_amd64.tar.gz") && strings.HasPrefix(e.Name(), "ocisrc_") {
-				data = append(data, 0) // not what checksums.txt says
-			}
-			_ = os.WriteFile(filepath.Join(bad, e.Name()), data, 0o644)
-		}
-		badSrv := httptest.NewServer(http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(bad))))
-		defer badSrv.Close()
-		h := newHome(t)
-		_, stderr, code := run(t, h, map[string]string{"OCISRC_RELEASE_URL": badSrv.URL}, helm, "plugin", "install", repo(t))
-		if code == 0 || !strings.Contains(stderr, "checksum mismatch") {
-			t.Errorf("a tampered archive was installed: exit %d\n%s", code, stderr)
-		}
-	})
-	t.Run("SKIP_BIN_INSTALL=1 after make plugin", func(t *testing.T) {
-		h := newHome(t)
-		dir := repo(t)
-		data, err := os.ReadFile(binary)
+		_ = os.WriteFile(filepath.Join(bad, e.Name()), data, 0o644)
+	}
+	badSrv := httptest.NewServer(http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(bad))))
+	defer badSrv.Close()
+	tampered := map[string]string{"OCISRC_RELEASE_URL": badSrv.URL}
+
+	for _, tool := range []string{"helm3", "helm4"} {
+		helm, err := testenv.ToolPath(tool, "helm")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-		if err := os.WriteFile(filepath.Join(dir, "bin", "ocisrc"), data, 0o755); err != nil {
-			t.Fatal(err)
+		// registered reports whether helm lists the plugin, and checks that
+		// helm ocisrc runs the release's binary when it does.
+		registered := func(t *testing.T, h *testenv.Home) bool {
+			t.Helper()
+			stdout, stderr, code := run(t, h, nil, helm, "plugin", "list")
+			if code != 0 {
+				t.Fatalf("helm plugin list: exit %d\n%s%s", code, stdout, stderr)
+			}
+			return strings.Contains(stdout, "ocisrc")
 		}
-		stdout, stderr, code := run(t, h, map[string]string{"SKIP_BIN_INSTALL": "1"}, helm, "plugin", "install", dir)
-		if code != 0 {
-			t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+		runsRelease := func(t *testing.T, h *testenv.Home) {
+			t.Helper()
+			stdout, stderr, code := run(t, h, nil, helm, "ocisrc", "version")
+			if code != 0 || !strings.Contains(stdout, "v"+version) {
+				t.Errorf("helm ocisrc version after a hook install: exit %d\n%s%s", code, stdout, stderr)
+			}
 		}
-		stdout, _, code = run(t, h, nil, helm, "ocisrc", "version")
-		if code != 0 || !strings.Contains(stdout, "v0.0.0-e2e") {
-			t.Errorf("helm ocisrc version: %s", stdout)
+
+		t.Run(tool+"/downloads and verifies the binary, and says when it need not", func(t *testing.T) {
+			h := newHome(t)
+			dir := repo(t)
+			stdout, stderr, code := run(t, h, good, helm, "plugin", "install", dir)
+			if code != 0 || !strings.Contains(stdout, "ocisrc: installed "+version+" (linux/amd64) into "+dir+"/bin") {
+				t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+			}
+			runsRelease(t, h)
+			// Helm linked the directory: the binary is in it, and a second
+			// install says why it downloads nothing (the server is the
+			// tampered one: a download would fail).
+			if _, stderr, code := run(t, h, nil, helm, "plugin", "uninstall", "ocisrc"); code != 0 {
+				t.Fatalf("helm plugin uninstall: %s", stderr)
+			}
+			stdout, stderr, code = run(t, h, tampered, helm, "plugin", "install", dir)
+			if code != 0 || !strings.Contains(stdout, "ocisrc: "+dir+"/bin/ocisrc is already v"+version+": not downloading it") {
+				t.Fatalf("a second install from the same directory: exit %d\n%s%s", code, stdout, stderr)
+			}
+			runsRelease(t, h)
+			// A binary of another version is replaced, and the hook says so.
+			if _, stderr, code := run(t, h, nil, helm, "plugin", "uninstall", "ocisrc"); code != 0 {
+				t.Fatalf("helm plugin uninstall: %s", stderr)
+			}
+			stale, err := os.ReadFile(binary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "bin", "ocisrc"), stale, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code = run(t, h, good, helm, "plugin", "install", dir)
+			if code != 0 || !strings.Contains(stdout, "bin/ocisrc is v0.0.0-e2e, not v"+version+": downloading v"+version) {
+				t.Fatalf("an install over a stale binary: exit %d\n%s%s", code, stdout, stderr)
+			}
+			runsRelease(t, h)
+		})
+
+		t.Run(tool+"/a checksum mismatch leaves nothing behind", func(t *testing.T) {
+			h := newHome(t)
+			dir := repo(t)
+			_, stderr, code := run(t, h, tampered, helm, "plugin", "install", dir)
+			if code == 0 || !strings.Contains(stderr, "checksum mismatch") || !strings.Contains(stderr, "ocisrc: removed the plugin's link") {
+				t.Errorf("a tampered archive: exit %d\n%s", code, stderr)
+			}
+			if registered(t, h) {
+				t.Errorf("the plugin stays registered after its install hook failed")
+			}
+			if _, err := os.Stat(dir); err != nil {
+				t.Errorf("the source directory is gone: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "bin")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the failed install left %s/bin: %v", dir, err)
+			}
+			// The retry is a plain install, not "plugin already exists".
+			stdout, stderr, code := run(t, h, good, helm, "plugin", "install", dir)
+			if code != 0 {
+				t.Fatalf("helm plugin install after a failed one: exit %d\n%s%s", code, stdout, stderr)
+			}
+			runsRelease(t, h)
+		})
+
+		if tool == "helm4" {
+			// Helm 4 installs an archive by copying it into its plugins
+			// directory: a failed hook removes the copy.
+			t.Run(tool+"/a checksum mismatch from an archive leaves nothing behind", func(t *testing.T) {
+				h := newHome(t)
+				dir := repo(t)
+				archive := filepath.Join(t.TempDir(), "ocisrc.tgz")
+				if out, err := exec.Command("tar", "-czf", archive, "-C", filepath.Dir(dir), "ocisrc").CombinedOutput(); err != nil {
+					t.Fatalf("tar: %v\n%s", err, out)
+				}
+				_, stderr, code := run(t, h, tampered, helm, "plugin", "install", archive, "--verify=false")
+				if code == 0 || !strings.Contains(stderr, "checksum mismatch") || !strings.Contains(stderr, "ocisrc: removed the half-installed plugin") {
+					t.Errorf("a tampered archive: exit %d\n%s", code, stderr)
+				}
+				if registered(t, h) {
+					t.Errorf("the plugin stays registered after its install hook failed")
+				}
+				stdout, stderr, code := run(t, h, good, helm, "plugin", "install", archive, "--verify=false")
+				if code != 0 {
+					t.Fatalf("helm plugin install after a failed one: exit %d\n%s%s", code, stdout, stderr)
+				}
+				runsRelease(t, h)
+			})
 		}
-	})
+
+		t.Run(tool+"/SKIP_BIN_INSTALL=1 after make plugin", func(t *testing.T) {
+			h := newHome(t)
+			dir := repo(t)
+			data, err := os.ReadFile(binary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+			if err := os.WriteFile(filepath.Join(dir, "bin", "ocisrc"), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code := run(t, h, map[string]string{"SKIP_BIN_INSTALL": "1"}, helm, "plugin", "install", dir)
+			if code != 0 {
+				t.Fatalf("helm plugin install: exit %d\n%s%s", code, stdout, stderr)
+			}
+			stdout, _, code = run(t, h, nil, helm, "ocisrc", "version")
+			if code != 0 || !strings.Contains(stdout, "v0.0.0-e2e") {
+				t.Errorf("helm ocisrc version: %s", stdout)
+			}
+		})
+	}
 }

@@ -41,6 +41,8 @@ func main() {
 	rtt := flag.Duration("rtt", 20*time.Millisecond, "the round-trip time of the second run (env BENCH_RTT)")
 	onceOnly := flag.Bool("once-only", false, "measure only start-up, size, memory, validate and bundles (for quick iterations; writes no report)")
 	scale := flag.Bool("scale", false, "run the scale scenario (10,000 Components; make bench-scale) and put its section into the report")
+	var extra baselines
+	flag.Var(&extra, "baseline", "another ocisrc build to measure beside this one, as LABEL=PATH (repeatable; env BENCH_BASELINE, comma-separated)")
 	flag.Parse()
 	if v := os.Getenv("BENCH_RTT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -49,6 +51,14 @@ func main() {
 			os.Exit(2)
 		}
 		*rtt = d
+	}
+	if v := os.Getenv("BENCH_BASELINE"); v != "" {
+		for _, one := range strings.Split(v, ",") {
+			if err := extra.Set(one); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: BENCH_BASELINE: %v\n", err)
+				os.Exit(2)
+			}
+		}
 	}
 	if *scale {
 		if err := runScale(*binary, *out, *rtt); err != nil {
@@ -60,7 +70,7 @@ func main() {
 	if *onceOnly {
 		*out = ""
 	}
-	if err := run(*binary, *out, *runs, *bulkRuns, *rtt, *onceOnly); err != nil {
+	if err := run(*binary, *out, *runs, *bulkRuns, *rtt, *onceOnly, extra); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -214,7 +224,7 @@ type modeResult struct {
 	bulk, loop                                           sample
 }
 
-func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly bool) error {
+func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly bool, extra []baseline) error {
 	ocisrc, err := filepath.Abs(binary)
 	if err != nil {
 		return err
@@ -301,15 +311,21 @@ func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly boo
 		all = append(all, r)
 	}
 
-	extra, err := b.once(ctx, modes[0], runs)
+	once, err := b.once(ctx, modes[0], runs)
 	if err != nil {
 		return err
 	}
 
+	fmt.Fprintln(os.Stderr, "bench: builds and helm versions")
+	figs, err := b.versions(ctx, modes[0], runs, extra)
+	if err != nil {
+		return err
+	}
 	if onceOnly {
+		fmt.Print(renderVersions(figs))
 		return nil
 	}
-	report := render(modes, all, extra, runs, bulkRuns)
+	report := render(modes, all, once, runs, bulkRuns, helmVersion(helm)) + "\n" + renderVersions(figs)
 	fmt.Print(report)
 	if out != "" {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -719,10 +735,10 @@ func machine() string {
 	return fmt.Sprintf("%s/%s, %d cores (%s)%s, %s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, mem, runtime.Version(), kubectl)
 }
 
-func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int) string {
+func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int, helmVer string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\n")
-	fmt.Fprintf(&b, "`make bench`, %s, on %s. helm is v3.22.0 built from its module (tools/helm3).\n", time.Now().UTC().Format("2006-01-02"), machine())
+	fmt.Fprintf(&b, "`make bench`, %s, on %s. helm is %s built from its module (tools/helm3); the Helm 3 and 4 section adds helm 4 (tools/helm4).\n", time.Now().UTC().Format("2006-01-02"), machine(), helmVer)
 	fmt.Fprintf(&b, "Registry: distribution v3 in-process, TLS + htpasswd; control plane: envtest (kube-apiserver + etcd).\n")
 	fmt.Fprintf(&b, "Every scenario runs twice in the same run: on loopback, and through latency proxies in front of the registry and the API server\n"+
 		"(internal/testenv/latency.go: one RTT per new connection, half an RTT on every chunk each way, as netem's delay; `BENCH_RTT` sets it).\n"+
@@ -765,6 +781,9 @@ func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int) str
 	} {
 		fmt.Fprintf(&b, "- %s\n", t)
 	}
+	if len(all) == 2 && modes[1].rtt > 0 {
+		b.WriteString(renderCriticalPath(all[0], all[1], modes[1].rtt))
+	}
 	fmt.Fprintf(&b, "\nWhat a warm digest hit still pays, on either network: process start (~25 ms: the Go runtime and client-go's\n"+
 		"init), kubectl's plugin dispatch (on this machine kubectl is a dispatcher wrapper that execs the real one: tens of ms), one TCP + TLS connection to the API server and two\n"+
 		"round trips on it (the Component, and in parallel the registry policy's ConfigMap), then one more for the Secret: the Components\n"+
@@ -772,5 +791,35 @@ func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int) str
 		"(both namespaces are asked at once). A pin whose Secret is in the Component's own namespace skips that read. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+
 		"Secret is read), the first 401 and the downloads: the manifest, then the config and the chart layer in parallel, the layer\n"+
 		"streamed to a file in the cache (which is why peak memory no longer grows with the chart).\n")
+	return b.String()
+}
+
+// renderCriticalPath turns the two networks' times of each single pull into
+// the round trips on its critical path, (time at RTT − time on loopback) /
+// RTT, beside the floor issue 21 gives: a warm digest hit needs a connection
+// to the API server (TCP + TLS) and one GET; a warm tag hit adds a
+// connection to the registry and its HEAD; a cold pull by tag (auth scheme
+// known) adds the manifest and the blobs.
+func renderCriticalPath(lo, rtt *modeResult, d time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Critical path at %d ms RTT (issue 21)\n\n", d.Milliseconds())
+	fmt.Fprintf(&b, "Round trips = (time at %d ms − time on loopback) / %d ms, from the medians above.\n\n", d.Milliseconds(), d.Milliseconds())
+	fmt.Fprintf(&b, "| single pull | loopback | %d ms RTT | round trips | floor |\n|---|---|---|---|---|\n", d.Milliseconds())
+	for _, p := range []struct {
+		name      string
+		lo, rtt   sample
+		floor     int
+		floorNote string
+	}{
+		{"warm by digest, the Secret in the Component's namespace (`kubectl component-pull`)", lo.warmOwn, rtt.warmOwn, 3, "connect + GET Component"},
+		{"warm by digest, the system namespace's shared Secret (`kubectl component-pull`)", lo.warmDigest, rtt.warmDigest, 3, "connect + GET Component; the shared Secret is read on every run (its binding decides), one more"},
+		{"warm by digest, the shared Secret (`ocisrc fetch`)", lo.warmDirect, rtt.warmDirect, 3, "as above, without kubectl's dispatch"},
+		{"warm by tag (`kubectl component-pull`)", lo.warmTag, rtt.warmTag, 6, "+ registry connect + HEAD"},
+		{"cold by tag (`kubectl component-pull`)", lo.cold, rtt.cold, 7, "+ the 401 that learns the auth scheme, manifest, blobs"},
+		{"cold by tag (`ocisrc fetch`)", lo.coldDirect, rtt.coldDirect, 7, "as above, without kubectl's dispatch"},
+	} {
+		trips := (p.rtt.wall - p.lo.wall).Seconds() / d.Seconds()
+		fmt.Fprintf(&b, "| %s | %.3fs | %.3fs | %.1f | %d (%s) |\n", p.name, p.lo.wall.Seconds(), p.rtt.wall.Seconds(), trips, p.floor, p.floorNote)
+	}
 	return b.String()
 }

@@ -367,7 +367,7 @@ func renderScale(results []scaleResult, loops map[string]time.Duration, rttName 
 			// one HEAD fewer per chart than the bound allows.
 			proofs := scaleComponents
 			bound := 3*scaleCharts + proofs + scaleCharts
-			fmt.Fprintf(&b, "  - cold: %d registry requests (%d auth challenges; %d proof HEADs: a download proves its own pair) ≤ 3 × %d digests + %d unrecorded (place, Secret) proofs + %d tags = %d — %s; %d API requests ≤ pages + 1 + 2 × Secrets = %d — %s\n",
+			fmt.Fprintf(&b, "  - cold: %d registry requests (%d auth challenge(s); %d proof HEADs: a download proves its own pair) ≤ 3 × %d digests + %d unrecorded (place, Secret) proofs + %d tags = %d — %s; %d API requests ≤ pages + 1 + 2 × Secrets = %d — %s\n",
 				r.regTotal, r.reg["401"], r.reg["HEAD manifest@digest"], scaleCharts, proofs, scaleCharts, bound, verdict(r.regTotal <= bound), r.apiTotal,
 				scaleComponents/500+1+1+2*namespacesOf(r.layout), verdict(r.apiTotal <= scaleComponents/500+1+1+2*namespacesOf(r.layout)))
 		}

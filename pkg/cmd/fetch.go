@@ -386,7 +386,8 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 
 // fetchListed pulls the Components a selector or --all lists, page by
 // page: each Component is pulled as soon as its page arrives (at most
-// --concurrency at once; a full pipeline holds the next page back).
+// --concurrency at once). The Secrets of up to two pages are read ahead of
+// the pulls; a fuller backlog holds the next page back.
 func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fetcher, policyDone <-chan error, showProgress bool) (*fetchRun, error) {
 	run := &fetchRun{fetcher: f}
 	f.Bulk = true
@@ -396,6 +397,28 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 	progress := newProgress(o.ErrOut, 0, showProgress)
 	policyRead := false
 	s.finder.ChunkSize = o.ChunkSize
+	// The listing runs ahead of the pulls by up to two pages, so that the
+	// Secrets those Components need are read (Prefetch) while earlier
+	// Components are pulled, not one at a time as pull slots free up.
+	type job struct {
+		i int
+		c component.Component
+	}
+	backlog := 2 * o.ChunkSize
+	if backlog <= 0 {
+		backlog = 1000
+	}
+	jobs := make(chan job, backlog)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		for j := range jobs {
+			g.Go(func() error {
+				run.record(&mu, j.i, f.Fetch, ctx, j.c, progress)
+				return nil
+			})
+		}
+	}()
 	err := s.finder.Each(component.Query{Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector}, func(c component.Component) error {
 		if !policyRead {
 			policyRead = true
@@ -411,12 +434,15 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 		run.results = append(run.results, fetch.Result{Component: c.Key()})
 		mu.Unlock()
 		progress.grow(1)
-		g.Go(func() error {
-			run.record(&mu, i, f.Fetch, ctx, c, progress)
+		select {
+		case jobs <- job{i: i, c: c}:
 			return nil
-		})
-		return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
+	close(jobs)
+	<-dispatched
 	_ = g.Wait()
 	progress.finish()
 	f.Flush()

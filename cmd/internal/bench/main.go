@@ -786,9 +786,9 @@ func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int, hel
 	}
 	fmt.Fprintf(&b, "\nWhat a warm digest hit still pays, on either network: process start (~25 ms: the Go runtime and client-go's\n"+
 		"init), kubectl's plugin dispatch (on this machine kubectl is a dispatcher wrapper that execs the real one: tens of ms), one TCP + TLS connection to the API server and two\n"+
-		"round trips on it (the Component, and in parallel the registry policy's ConfigMap), then one more for the Secret: the Components\n"+
+		"round trips on it (the Component, and in parallel the registry policy's ConfigMap), then the Secret: the Components\n"+
 		"here use the system namespace's shared Secret, which is read on every run because its binding decides whether it may be used\n"+
-		"(both namespaces are asked at once). A pin whose Secret is in the Component's own namespace skips that read. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+
+		"(the Component's namespace first, the system namespace after its NotFound: two round trips in turn). A pin whose Secret is in the Component's own namespace skips that read. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+
 		"Secret is read), the first 401 and the downloads: the manifest, then the config and the chart layer in parallel, the layer\n"+
 		"streamed to a file in the cache (which is why peak memory no longer grows with the chart).\n")
 	return b.String()

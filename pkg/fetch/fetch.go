@@ -160,6 +160,9 @@ type Fetcher struct {
 	placedMu sync.Mutex
 	placed   map[string]placement
 	keys     secretKeys
+	// requirements are the signature requirements built in this run, by
+	// the policy rules they come from (policy.VerifySettings.Rules).
+	requirements sync.Map
 	// public is the public Sigstore instance's trusted root, read once.
 	publicOnce sync.Once
 	public     *trust.TrustedRoot

@@ -59,11 +59,28 @@ type secretKeysResult struct {
 	err    error
 }
 
+// builtRequirement is a requirement built once per run for the Components
+// whose policy rules are the same.
+type builtRequirement struct {
+	once sync.Once
+	req  *requirement
+	err  error
+}
+
 // requirementFor is the signature requirement of r: the registry policy's
 // verify (a union of the local file's and the cluster's) and the run's
-// --verify-key and --keyring. nil when no signature is required.
+// --verify-key, --keyring, --verify-identity and --notation-cert. nil when
+// no signature is required. It is built once per run for every Component
+// under the same policy rules: keys parsed, trusted roots and Secrets read
+// once, not once per Component.
 func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requirement, error) {
-	st := r.Settings.Verify
+	v, _ := f.requirements.LoadOrStore(r.Settings.Verify.Rules, &builtRequirement{})
+	b := v.(*builtRequirement)
+	b.once.Do(func() { b.req, b.err = f.buildRequirement(ctx, r.Settings.Verify) })
+	return b.req, b.err
+}
+
+func (f *Fetcher) buildRequirement(ctx context.Context, st policy.VerifySettings) (*requirement, error) {
 	if !st.Required && len(f.CosignKeys) == 0 && len(f.Keyrings) == 0 && len(f.Identities) == 0 && len(f.NotationCerts) == 0 {
 		return nil, nil
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"strconv"
 
 	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/trust"
@@ -55,6 +56,10 @@ type VerifySettings struct {
 	// store and identities (a document's identities apply to its own
 	// certificates only).
 	Notation []NotationSource `json:"notation,omitempty"`
+	// Rules names the policy rules these settings come from (each
+	// document's matching prefix that sets verify): within one Set, equal
+	// Rules mean equal settings, so what is built from them can be shared.
+	Rules string `json:"-"`
 }
 
 // NotationSource is one document's Notation requirement.
@@ -189,7 +194,7 @@ func (l *Loaded) bestWith(repository place.Place, has func(Registry) bool) int {
 func (s Set) For(repository place.Place) Settings {
 	st := Settings{Repository: repository, Origin: OriginFallback, Mirrors: []MirrorSettings{}, Matches: []Match{}}
 	routeDepth := -1
-	for _, l := range s.Layers {
+	for li, l := range s.Layers {
 		if l == nil {
 			continue
 		}
@@ -208,6 +213,7 @@ func (s Set) For(repository place.Place) Settings {
 			st.BlockedBy = append(st.BlockedBy, from)
 		}
 		if v := r.Verify; v != nil {
+			st.Verify.Rules += strconv.Itoa(li) + ":" + strconv.Itoa(i) + ";"
 			st.Verify.Required = true
 			st.Verify.RequiredBy = append(st.Verify.RequiredBy, from+" (prefix "+r.prefix.String()+")")
 			if c := v.Cosign; c != nil {

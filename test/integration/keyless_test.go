@@ -198,10 +198,47 @@ func TestKeyless(t *testing.T) {
 		wantStderr(t, r, "has no valid signature (required by registry policy file")
 	})
 
+	// One run, two rules: the requirement built for one is never used for
+	// the other (it is shared only between Components under the same rules).
+	t.Run("each rule its own requirement, in one run", func(t *testing.T) {
+		newHome(t)
+		c, err := testenv.BuildChart("plain", "1.0.0", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := stack.Open.PushChart(ctx, "unverified/plain", c, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		putComponent(t, nsA, "keyless", testenv.OCISource(f.signed.Ref, "", ""))
+		putComponent(t, nsA, "plain", testenv.OCISource(plain.Ref, "", ""))
+		r := kubectl(t, "keyless", "plain", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", keylessPolicy(t, ci, inlineRoot(f.root)))
+		wantCode(t, r, 0)
+		seen := 0
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			verified := strings.Contains(line, "verified by cosign identity "+ciIssuer)
+			switch {
+			case strings.HasPrefix(line, "Pulled "+nsA+"/keyless:"):
+				seen++
+				if !verified {
+					t.Errorf("the chart under the keyless rule was not verified: %s", line)
+				}
+			case strings.HasPrefix(line, "Pulled "+nsA+"/plain:"):
+				seen++
+				if verified {
+					t.Errorf("the chart outside every rule was held to the keyless rule: %s", line)
+				}
+			}
+		}
+		if seen != 2 {
+			t.Errorf("want both Components pulled:\n%s", r)
+		}
+	})
+
 	// A trusted root from a ConfigMap of the system namespace, named by the
 	// cluster's policy.
 	t.Run("a root from a ConfigMap", func(t *testing.T) {
-		newHome(t)
+		h := newHome(t)
 		if err := stack.Cluster.PutConfigMap(ctx, nsSys, "sigstore-root", map[string]string{"trusted_root.json": string(f.root)}); err != nil {
 			t.Fatal(err)
 		}
@@ -216,6 +253,19 @@ func TestKeyless(t *testing.T) {
 		wantCode(t, r, 0)
 		if !strings.Contains(r.stdout, "verified by cosign identity "+ciIssuer) {
 			t.Errorf("not verified:\n%s", r)
+		}
+		// The root is read once per run, however many Components it
+		// verifies (a GET each would be 10,000 GETs for 10,000 Components).
+		for _, name := range []string{"keyless-2", "keyless-3"} {
+			putComponent(t, nsA, name, testenv.OCISource(f.signed.Ref, "", ""))
+		}
+		r = runBinary(t, h, nil, "fetch", "keyless", "keyless-2", "keyless-3", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile, "-v=6")
+		wantCode(t, r, 0)
+		if n := strings.Count(r.stdout, "verified by cosign identity "+ciIssuer); n != 3 {
+			t.Errorf("%d of 3 Components verified:\n%s", n, r)
+		}
+		if n := strings.Count(r.stderr, "/configmaps/sigstore-root"); n != 1 {
+			t.Errorf("the trusted root's ConfigMap was read %d times in one run, want once", n)
 		}
 		// The copied bundle is refused under the cluster's policy too.
 		putComponent(t, nsA, "keyless", testenv.OCISource(f.copied.Ref, "", ""))

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/ocisrc/ocisrc/internal/testenv"
 )
 
 func sha(b []byte) string {
@@ -292,49 +293,11 @@ func TestOpenRefusesForgedNames(t *testing.T) {
 }
 
 // sparseBundle is a tar whose one entry is a PAX 1.0 sparse file: a few
-// bytes in the file that a reader would expand to a megabyte. Go's tar
-// writer drops sparse records, so the headers are written by hand.
+// bytes in the file that a reader would expand to a megabyte.
 func sparseBundle(t *testing.T) string {
 	t.Helper()
-	header := func(name string, typeflag byte, size int) []byte {
-		h := make([]byte, 512)
-		copy(h[0:], name)
-		copy(h[100:], "0000644\x00")
-		copy(h[108:], "0000000\x00")
-		copy(h[116:], "0000000\x00")
-		copy(h[124:], fmt.Sprintf("%011o\x00", size))
-		copy(h[136:], "00000000000\x00")
-		h[156] = typeflag
-		copy(h[257:], "ustar\x00")
-		copy(h[263:], "00")
-		copy(h[148:], "        ")
-		sum := 0
-		for _, c := range h {
-			sum += int(c)
-		}
-		copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
-		return h
-	}
-	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
-	record := func(k, v string) string {
-		line := " " + k + "=" + v + "\n"
-		n := len(line) + 1
-		for len(fmt.Sprint(n))+len(line) != n {
-			n = len(fmt.Sprint(n)) + len(line)
-		}
-		return fmt.Sprint(n) + line
-	}
-	name := "blobs/sha256/" + strings.Repeat("a", 64)
-	pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") + record("GNU.sparse.name", name) + record("GNU.sparse.realsize", "1048576")
-	sparseMap := pad([]byte("1\n1048574\n2\n"))
-	var b []byte
-	b = append(b, header("PaxHeaders/x", 'x', len(pax))...)
-	b = append(b, pad([]byte(pax))...)
-	b = append(b, header("GNUSparseFile.0/x", '0', len(sparseMap)+2)...)
-	b = append(b, pad(append(sparseMap, 'a', 'b'))...)
-	b = append(b, make([]byte, 1024)...)
 	path := filepath.Join(t.TempDir(), "sparse.tar")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := testenv.WriteSparseTar(path, "blobs/sha256/"+strings.Repeat("a", 64), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -29,6 +29,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -584,19 +585,7 @@ func copyFileSync(dst, src string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
+	return writeSync(dst, in)
 }
 
 // Update records, in one write, what a run learnt about a proven entry:
@@ -742,11 +731,17 @@ func (s *ChartStore) Blobs(e *Entry) (manifest, config []byte) {
 }
 
 func writeFileSync(path string, data []byte) error {
+	return writeSync(path, bytes.NewReader(data))
+}
+
+// writeSync creates path (which must not exist), fills it from r and syncs
+// it to disk.
+func writeSync(path string, r io.Reader) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		_ = f.Close()
 		return err
 	}

@@ -551,29 +551,21 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	}
 	warn := warner(o.ErrOut)
 	var cosignKeys []trust.Key
-	for _, path := range o.VerifyKeys {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, clierror.Invalid(fmt.Errorf("reading --verify-key %q: %w", path, errors.Unwrap(err)))
+	if _, err := readFlagFiles("--verify-key", o.VerifyKeys, func(data []byte, from string) error {
+		k, err := trust.ParsePublicKey(data, from)
+		if err == nil {
+			cosignKeys = append(cosignKeys, k)
 		}
-		k, err := trust.ParsePublicKey(data, fmt.Sprintf("--verify-key %q", path))
-		if err != nil {
-			return nil, nil, clierror.Invalid(err)
-		}
-		cosignKeys = append(cosignKeys, k)
+		return err
+	}); err != nil {
+		return nil, nil, err
 	}
-	var keyrings []fetch.KeyData
-	for _, path := range o.Keyrings {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, clierror.Invalid(fmt.Errorf("reading --keyring %q: %w", path, errors.Unwrap(err)))
-		}
-		from := fmt.Sprintf("--keyring %q", path)
+	keyrings, err := readFlagFiles("--keyring", o.Keyrings, func(data []byte, from string) error {
 		var check trust.Keyring
-		if err := check.Add(data, from); err != nil {
-			return nil, nil, clierror.Invalid(err)
-		}
-		keyrings = append(keyrings, fetch.KeyData{Data: data, From: from})
+		return check.Add(data, from)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	var identities []trust.Identity
 	for _, v := range o.Identities {
@@ -583,18 +575,12 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		}
 		identities = append(identities, id)
 	}
-	var notationCerts []fetch.KeyData
-	for _, path := range o.NotationCerts {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, clierror.Invalid(fmt.Errorf("reading --notation-cert %q: %w", path, errors.Unwrap(err)))
-		}
-		from := fmt.Sprintf("--notation-cert %q", path)
+	notationCerts, err := readFlagFiles("--notation-cert", o.NotationCerts, func(data []byte, from string) error {
 		var check trust.NotationTrust
-		if err := check.AddCertificates(data, from); err != nil {
-			return nil, nil, clierror.Invalid(err)
-		}
-		notationCerts = append(notationCerts, fetch.KeyData{Data: data, From: from})
+		return check.AddCertificates(data, from)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	store := cache.NewChartStore()
 	store.RemoveLeftovers()
@@ -799,4 +785,23 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// readFlagFiles reads the files a repeatable flag names, each checked by
+// parse (which gets the contents and the flag as the user wrote it, to name
+// in its errors); an unreadable or unparsable file is invalid input.
+func readFlagFiles(flag string, paths []string, parse func(data []byte, from string) error) ([]fetch.KeyData, error) {
+	var out []fetch.KeyData
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, clierror.Invalid(fmt.Errorf("reading %s %q: %w", flag, path, errors.Unwrap(err)))
+		}
+		from := fmt.Sprintf("%s %q", flag, path)
+		if err := parse(data, from); err != nil {
+			return nil, clierror.Invalid(err)
+		}
+		out = append(out, fetch.KeyData{Data: data, From: from})
+	}
+	return out, nil
 }

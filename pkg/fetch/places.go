@@ -119,11 +119,16 @@ func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci
 	return a, nil
 }
 
+// proofKey is a (place, Secret) pair proven in this run.
+type proofKey struct {
+	at     place.Place
+	secret string
+}
+
 // prove notes that p's Secret read p's repository (see cache.Proofs); the
 // run's proofs are written once per place by Flush.
 func (f *Fetcher) prove(p *site) {
-	key := p.at.String() + "\x00" + p.secret
-	if _, loaded := f.provenRun.LoadOrStore(key, true); loaded {
+	if _, loaded := f.provenRun.LoadOrStore(proofKey{p.at, p.secret}, true); loaded {
 		return
 	}
 	f.proofsMu.Lock()
@@ -137,7 +142,7 @@ func (f *Fetcher) prove(p *site) {
 // proven reports whether p's Secret (or anyone) is known to read p's
 // repository: proven in this run, or recorded in the cache.
 func (f *Fetcher) proven(p *site) bool {
-	if _, ok := f.provenRun.Load(p.at.String() + "\x00" + p.secret); ok {
+	if _, ok := f.provenRun.Load(proofKey{p.at, p.secret}); ok {
 		return true
 	}
 	recorded := f.recordedProofs(p.at)

@@ -100,24 +100,13 @@ func (p *Puller) SigstoreBundles(ctx context.Context, ref chartref.Reference, dg
 	if err != nil {
 		return nil, describeSignatureError(ctx, ref, a, "reading the signature referrers of", err)
 	}
+	layers, err := referrerLayers(ctx, repo, found, func(ocispec.Manifest) bool { return true })
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading a signature bundle of", err)
+	}
 	var out [][]byte
-	for _, r := range found {
-		if r.Size > maxSignatureManifest {
-			continue
-		}
-		manifest, err := content.FetchAll(ctx, repo.Manifests(), r)
-		if err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading a signature referrer of", err)
-		}
-		var m ocispec.Manifest
-		if json.Unmarshal(manifest, &m) != nil || len(m.Layers) == 0 || m.Layers[0].Size > trust.MaxPayload {
-			continue
-		}
-		b, err := content.FetchAll(ctx, repo.Blobs(), m.Layers[0])
-		if err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading a signature bundle of", err)
-		}
-		out = append(out, b)
+	for _, l := range layers {
+		out = append(out, l.data)
 	}
 	done()
 	return out, nil
@@ -136,28 +125,16 @@ func (p *Puller) NotationSignatures(ctx context.Context, ref chartref.Reference,
 	if err != nil {
 		return nil, describeSignatureError(ctx, ref, a, "reading the Notation signatures of", err)
 	}
+	layers, err := referrerLayers(ctx, repo, found, func(m ocispec.Manifest) bool {
+		t := m.Layers[0].MediaType
+		return len(m.Layers) == 1 && (t == trust.NotationJWS || t == trust.NotationCOSE)
+	})
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading a Notation signature of", err)
+	}
 	var out []trust.NotationSignature
-	for _, r := range found {
-		if r.Size > maxSignatureManifest {
-			continue
-		}
-		manifest, err := content.FetchAll(ctx, repo.Manifests(), r)
-		if err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading a Notation signature of", err)
-		}
-		var m ocispec.Manifest
-		if json.Unmarshal(manifest, &m) != nil || len(m.Layers) != 1 || m.Layers[0].Size > trust.MaxPayload {
-			continue
-		}
-		l := m.Layers[0]
-		if l.MediaType != trust.NotationJWS && l.MediaType != trust.NotationCOSE {
-			continue
-		}
-		env, err := content.FetchAll(ctx, repo.Blobs(), l)
-		if err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading a Notation signature envelope of", err)
-		}
-		out = append(out, trust.NotationSignature{MediaType: l.MediaType, Envelope: env})
+	for _, l := range layers {
+		out = append(out, trust.NotationSignature{MediaType: l.desc.MediaType, Envelope: l.data})
 	}
 	done()
 	return out, nil
@@ -207,6 +184,44 @@ func referrersOf(ctx context.Context, repo *remote.Repository, dgst string, keep
 		return nil, nil
 	}
 	return found, err
+}
+
+// referrerLayer is the layer a signature referrer carries, and its bytes.
+type referrerLayer struct {
+	desc ocispec.Descriptor
+	data []byte
+}
+
+// referrerLayers reads each referrer's manifest (at most
+// maxSignatureManifest bytes) and its first layer, the signature (at most
+// trust.MaxPayload bytes). A referrer that is too large, not a manifest
+// with a layer, or one accept refuses is skipped: it is not a signature
+// ocisrc reads.
+func referrerLayers(ctx context.Context, repo *remote.Repository, found []ocispec.Descriptor, accept func(ocispec.Manifest) bool) ([]referrerLayer, error) {
+	var out []referrerLayer
+	for _, r := range found {
+		if r.Size > maxSignatureManifest {
+			continue
+		}
+		manifest, err := content.FetchAll(ctx, repo.Manifests(), r)
+		if err != nil {
+			return nil, err
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(manifest, &m) != nil || len(m.Layers) == 0 || !accept(m) {
+			continue
+		}
+		l := m.Layers[0]
+		if l.Size > trust.MaxPayload {
+			continue
+		}
+		data, err := content.FetchAll(ctx, repo.Blobs(), l)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, referrerLayer{desc: l, data: data})
+	}
+	return out, nil
 }
 
 // cosignTag is the tag cosign stores digest's legacy signatures under.

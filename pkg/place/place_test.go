@@ -2,11 +2,11 @@ package place
 
 import (
 	"encoding/json"
-	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ocisrc/ocisrc/internal/dialkey"
 )
 
 func TestParseHostCanonical(t *testing.T) {
@@ -232,35 +232,6 @@ func TestTextRoundTrip(t *testing.T) {
 	}
 }
 
-// dialKey is what a dialler reaches for host[:port], worked out
-// independently of ParseHost (net/url and net.ParseIP): the lower-case host
-// name or normalized address, the port as a number (443 by default), and
-// Docker Hub's aliases as the host oras-go dials for docker.io.
-func dialKey(s string) (string, bool) {
-	u, err := url.Parse("https://" + s + "/")
-	if err != nil || u.Host != s || u.User != nil {
-		return "", false
-	}
-	name := strings.ToLower(u.Hostname())
-	if ip := net.ParseIP(name); ip != nil {
-		name = ip.String()
-	}
-	port := u.Port()
-	for len(port) > 1 && port[0] == '0' {
-		port = port[1:]
-	}
-	if port == "" {
-		port = "443"
-	}
-	switch name {
-	case "docker.io", "index.docker.io", "registry.hub.docker.com":
-		if port == "443" {
-			name = "registry-1.docker.io"
-		}
-	}
-	return name + ":" + port, true
-}
-
 // FuzzParseHost: what is accepted is printable ASCII without shell or URL
 // metacharacters, is stable under parsing again, and two accepted spellings
 // are the same Host exactly when a dialler reaches the same host and port.
@@ -291,15 +262,15 @@ func FuzzParseHost(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ka, okA := dialKey(a)
-		kb, okB := dialKey(b)
+		ka, okA := dialkey.Of(a)
+		kb, okB := dialkey.Of(b)
 		if !okA || !okB {
 			t.Fatalf("accepted %q and %q, but a URL parser reads them as %v, %v", a, b, okA, okB)
 		}
 		if (ha == hb) != (ka == kb) {
 			t.Fatalf("ParseHost(%q) = %q and ParseHost(%q) = %q, but they dial %q and %q", a, ha, b, hb, ka, kb)
 		}
-		if kd, _ := dialKey(ha.Dial()); kd != ka {
+		if kd, _ := dialkey.Of(ha.Dial()); kd != ka {
 			t.Fatalf("%q dials %q, its canonical form %q dials %q", a, ka, ha.Dial(), kd)
 		}
 	})

@@ -8,14 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ocisrc/ocisrc/internal/dialkey"
 	"github.com/ocisrc/ocisrc/internal/testsign"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/place"
@@ -304,32 +303,6 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// dialKey is the host and port a dialler reaches for host[:port], worked
-// out independently of pkg/place (net/url and net.ParseIP): lower case, the
-// port as a number (443 by default), Docker Hub's aliases as the host
-// oras-go dials for docker.io.
-func dialKey(s string) (string, bool) {
-	u, err := url.Parse("https://" + s + "/")
-	if err != nil || u.Host != s || u.User != nil {
-		return "", false
-	}
-	name := strings.ToLower(u.Hostname())
-	if ip := net.ParseIP(name); ip != nil {
-		name = ip.String()
-	}
-	port := strings.TrimLeft(u.Port(), "0")
-	if port == "" {
-		port = "443"
-	}
-	switch name {
-	case "docker.io", "index.docker.io", "registry.hub.docker.com":
-		if port == "443" {
-			name = "registry-1.docker.io"
-		}
-	}
-	return name + ":" + port, true
-}
-
 // FuzzMatchedIsDialled: the policy matches a reference exactly when the
 // host and port a dialler reaches for the reference, as the Component wrote
 // it, are those it reaches for the prefix, as the policy wrote it, and the
@@ -363,9 +336,9 @@ func FuzzMatchedIsDialled(f *testing.F) {
 		rawHost, rawPath, _ := strings.Cut(strings.TrimPrefix(reference, chartref.Scheme), "/")
 		rawPath = rawPath[:strings.IndexAny(rawPath+"@", ":@")]
 		prefixHost, prefixPath, _ := strings.Cut(strings.TrimSuffix(prefix, "/"), "/")
-		dialled, ok1 := dialKey(rawHost)
-		matched, ok2 := dialKey(prefixHost)
-		canonical, ok3 := dialKey(ref.Registry.Dial())
+		dialled, ok1 := dialkey.Of(rawHost)
+		matched, ok2 := dialkey.Of(prefixHost)
+		canonical, ok3 := dialkey.Of(ref.Registry.Dial())
 		if !ok1 || !ok2 || !ok3 {
 			t.Fatalf("accepted hosts a URL parser cannot read: %q %q %q", rawHost, prefixHost, ref.Registry.Dial())
 		}

@@ -413,8 +413,8 @@ func TestHelmPluginFromRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// registered reports whether helm lists the plugin, and checks that
-		// helm ocisrc runs the release's binary when it does.
+		// registered reports whether helm lists the plugin; runsRelease
+		// checks that helm ocisrc runs the release's binary.
 		registered := func(t *testing.T, h *testenv.Home) bool {
 			t.Helper()
 			stdout, stderr, code := run(t, h, nil, helm, "plugin", "list")

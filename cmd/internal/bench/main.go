@@ -224,35 +224,81 @@ type modeResult struct {
 	bulk, loop                                           sample
 }
 
-func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly bool, extra []baseline) error {
+// newBench starts what a bench runs against, in a new temporary directory:
+// the registry and the control plane, with helmTool's helm beside ocisrc.
+// stop stops them and removes the directory.
+func newBench(binary, helmTool, name string) (b *bench, stop func(), err error) {
 	ocisrc, err := filepath.Abs(binary)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	helm, err := testenv.ToolPath("helm3", "helm")
+	helm, err := testenv.ToolPath(helmTool, "helm")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "ocisrc-bench-")
+	dir, err := os.MkdirTemp("", "ocisrc-"+name+"-")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintln(os.Stderr, "bench: starting the registry and the control plane")
+	fmt.Fprintf(os.Stderr, "%s: starting the registry and the control plane\n", name)
 	stack, err := testenv.StartStack(filepath.Join(dir, "stack"))
 	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	b = &bench{dir: dir, ocisrc: ocisrc, helm: helm, stack: stack, pathEnv: os.Getenv("PATH")}
+	return b, func() { _ = stack.Stop(); _ = os.RemoveAll(dir) }, nil
+}
+
+// latency is a pair of latency proxies, in front of the stack's registry
+// and its API server, and a kubeconfig that goes through the second.
+type latency struct {
+	reg, api   *testenv.LatencyProxy
+	kubeconfig string
+}
+
+// latency puts proxies adding rtt in front of the registry and the API
+// server; the kubeconfig's context is called kubeContext.
+func (b *bench) latency(rtt time.Duration, kubeContext string) (*latency, error) {
+	apiURL, err := url.Parse(b.stack.Cluster.Host())
+	if err != nil {
+		return nil, err
+	}
+	l := &latency{}
+	if l.reg, err = testenv.NewLatencyProxy(b.stack.Secure.Host, rtt); err != nil {
+		return nil, err
+	}
+	if l.api, err = testenv.NewLatencyProxy(apiURL.Host, rtt); err != nil {
+		l.reg.Close()
+		return nil, err
+	}
+	if l.kubeconfig, err = b.stack.Cluster.KubeconfigVia(kubeContext, l.api.Addr); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *latency) setRTT(rtt time.Duration) { l.reg.SetRTT(rtt); l.api.SetRTT(rtt) }
+
+func (l *latency) Close() { l.reg.Close(); l.api.Close() }
+
+func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly bool, extra []baseline) error {
+	b, stop, err := newBench(binary, "helm3", "bench")
+	if err != nil {
 		return err
 	}
-	defer func() { _ = stack.Stop() }()
-
-	binDir := filepath.Join(dir, "bin")
+	defer stop()
+	b.n = runs
+	binDir := filepath.Join(b.dir, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Symlink(ocisrc, filepath.Join(binDir, "kubectl-component_pull")); err != nil {
+	if err := os.Symlink(b.ocisrc, filepath.Join(binDir, "kubectl-component_pull")); err != nil {
 		return err
 	}
-	b := &bench{dir: dir, ocisrc: ocisrc, helm: helm, stack: stack, pathEnv: binDir + string(os.PathListSeparator) + os.Getenv("PATH"), n: runs}
+	b.pathEnv = binDir + string(os.PathListSeparator) + b.pathEnv
+	stack, helm := b.stack, b.helm
 	ctx := context.Background()
 	reg := stack.Secure
 
@@ -269,27 +315,14 @@ func run(binary, out string, runs, bulkRuns int, rtt time.Duration, onceOnly boo
 		refs = append(refs, p)
 	}
 
-	regProxy, err := testenv.NewLatencyProxy(reg.Host, rtt)
+	slow, err := b.latency(rtt, "rtt")
 	if err != nil {
 		return err
 	}
-	defer regProxy.Close()
-	apiURL, err := url.Parse(stack.Cluster.Host())
-	if err != nil {
-		return err
-	}
-	apiProxy, err := testenv.NewLatencyProxy(apiURL.Host, rtt)
-	if err != nil {
-		return err
-	}
-	defer apiProxy.Close()
-	proxied, err := stack.Cluster.KubeconfigVia("rtt", apiProxy.Addr)
-	if err != nil {
-		return err
-	}
+	defer slow.Close()
 	modes := []*mode{
 		{name: "loopback", reg: reg.Host, kubeconfig: stack.Cluster.Kubeconfig, ns: "bench-lo", bulkLabel: "lo"},
-		{name: fmt.Sprintf("%d ms RTT", rtt.Milliseconds()), rtt: rtt, reg: regProxy.Addr, kubeconfig: proxied, ns: "bench-rtt", bulkLabel: "rtt"},
+		{name: fmt.Sprintf("%d ms RTT", rtt.Milliseconds()), rtt: rtt, reg: slow.reg.Addr, kubeconfig: slow.kubeconfig, ns: "bench-rtt", bulkLabel: "rtt"},
 	}
 	fmt.Fprintln(os.Stderr, "bench: creating the Components (2 × 202)")
 	for _, m := range modes {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,46 +51,21 @@ type scaleResult struct {
 }
 
 func runScale(binary, out string, rtt time.Duration) error {
-	ocisrc, err := filepath.Abs(binary)
+	b, stop, err := newBench(binary, "helm4", "bench-scale")
 	if err != nil {
 		return err
 	}
-	helm, err := testenv.ToolPath("helm4", "helm")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "ocisrc-bench-scale-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintln(os.Stderr, "bench-scale: starting the registry and the control plane")
-	stack, err := testenv.StartStack(filepath.Join(dir, "stack"))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stack.Stop() }()
-	b := &bench{dir: dir, ocisrc: ocisrc, helm: helm, stack: stack, pathEnv: os.Getenv("PATH")}
+	defer stop()
+	stack, helm := b.stack, b.helm
 	ctx := context.Background()
 	reg := stack.Secure
-	regProxy, err := testenv.NewLatencyProxy(reg.Host, 0)
+	// RTT 0 for the loopback runs, so both runs name the same addresses.
+	proxies, err := b.latency(0, "scale")
 	if err != nil {
 		return err
 	}
-	defer regProxy.Close()
-	apiURL, err := url.Parse(stack.Cluster.Host())
-	if err != nil {
-		return err
-	}
-	apiProxy, err := testenv.NewLatencyProxy(apiURL.Host, 0)
-	if err != nil {
-		return err
-	}
-	defer apiProxy.Close()
-	kubeconfig, err := stack.Cluster.KubeconfigVia("scale", apiProxy.Addr)
-	if err != nil {
-		return err
-	}
+	defer proxies.Close()
+	regProxy, kubeconfig := proxies.reg, proxies.kubeconfig
 
 	fmt.Fprintf(os.Stderr, "bench-scale: pushing %d charts\n", scaleCharts)
 	started := time.Now()
@@ -149,8 +123,7 @@ func runScale(binary, out string, rtt time.Duration) error {
 		rtt  time.Duration
 	}{{"loopback", 0}, {fmt.Sprintf("%d ms RTT", rtt.Milliseconds()), rtt}}
 	for _, nw := range networks {
-		regProxy.SetRTT(nw.rtt)
-		apiProxy.SetRTT(nw.rtt)
+		proxies.setRTT(nw.rtt)
 		for _, l := range layouts {
 			h, err := b.home("scale-" + l.label)
 			if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
+	"github.com/ocisrc/ocisrc/pkg/units"
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
 
@@ -158,7 +159,7 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 		return err
 	}
 	p.Printf("Bundled %d %s and %d %s into %s (%s, %s)\n", charts, plural(charts, "chart", "charts"), sigs, plural(sigs, "signature", "signatures"),
-		output, humanBytes(size), time.Since(started).Round(time.Millisecond))
+		output, units.Bytes(size), time.Since(started).Round(time.Millisecond))
 	return p.Err()
 }
 
@@ -201,7 +202,7 @@ func newBundleListCommand(streams genericiooptions.IOStreams, invocation string)
 			p := termsafe.NewPrinter(w)
 			p.Printf("REFERENCE\tCHART\tVERSION\tDIGEST\tSIZE\tSIGNATURES\n")
 			for _, e := range entries {
-				p.Printf("%s:%s\t%s\t%s\t%s\t%s\t%d\n", e.Repository, e.Tag, e.Chart, e.Version, shortDigest(e.Digest), humanBytes(e.Size), e.Signatures)
+				p.Printf("%s:%s\t%s\t%s\t%s\t%s\t%d\n", e.Repository, e.Tag, e.Chart, e.Version, shortDigest(e.Digest), units.Bytes(e.Size), e.Signatures)
 			}
 			if err := p.Err(); err != nil {
 				return err

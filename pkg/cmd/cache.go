@@ -14,6 +14,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
+	"github.com/ocisrc/ocisrc/pkg/units"
 )
 
 // NewCacheCommand returns "cache" with its list and prune subcommands.
@@ -78,7 +79,7 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 				if len(e.Tags) > 0 {
 					refs = strings.Join(e.Tags, ",")
 				}
-				p.Printf("%s\t%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, shortDigest(e.ManifestDigest), humanBytes(e.Size),
+				p.Printf("%s\t%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, shortDigest(e.ManifestDigest), units.Bytes(e.Size),
 					duration.HumanDuration(time.Since(e.LastUsed))+" ago", refs)
 			}
 			if err := p.Err(); err != nil {
@@ -128,7 +129,7 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 				p.Printf("Removed the entry of %s, which failed its checks (%s)\n", shortDigest(b.Digest), b.Reason)
 			}
 			n := len(removed.Entries)
-			p.Printf("Pruned %d %s, %s freed\n", n, plural(n, "chart", "charts"), humanBytes(freed))
+			p.Printf("Pruned %d %s, %s freed\n", n, plural(n, "chart", "charts"), units.Bytes(freed))
 			if err != nil {
 				return err
 			}

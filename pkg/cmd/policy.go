@@ -25,6 +25,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/trust"
+	"github.com/ocisrc/ocisrc/pkg/units"
 )
 
 // The registry policy's places.
@@ -350,7 +351,7 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 			p.Printf("             cosign keys: every *.pub of secret %s in the system namespace (%s)\n", k.Secret, k.From)
 		}
 		for _, k := range v.HelmKeyrings {
-			p.Printf("             helm keyring of %s (%s)\n", humanBytes(int64(len(k.Data))), k.From)
+			p.Printf("             helm keyring of %s (%s)\n", units.Bytes(int64(len(k.Data))), k.From)
 		}
 		for _, k := range v.HelmSecrets {
 			p.Printf("             helm keyring: pubring.gpg or *.asc of secret %s in the system namespace (%s)\n", k.Secret, k.From)

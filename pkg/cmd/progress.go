@@ -2,13 +2,14 @@ package cmd
 
 import (
 	"fmt"
-	"github.com/ocisrc/ocisrc/pkg/units"
 	"io"
 	"os"
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/ocisrc/ocisrc/pkg/units"
 )
 
 // progress shows Components done/total and bytes pulled on stderr, only when
@@ -43,7 +44,7 @@ func (p *progress) done(size int64) {
 	defer p.mu.Unlock()
 	p.bytes += size
 	_ = p.bar.Add(1)
-	p.bar.Describe(fmt.Sprintf("Pulling Components (%s)", humanBytes(p.bytes)))
+	p.bar.Describe(fmt.Sprintf("Pulling Components (%s)", units.Bytes(p.bytes)))
 }
 
 // grow adds n Components to the total, as a listing finds them.
@@ -61,6 +62,3 @@ func (p *progress) finish() {
 		_ = p.bar.Finish()
 	}
 }
-
-// humanBytes is a size for people.
-func humanBytes(n int64) string { return units.Bytes(n) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ocisrc/ocisrc/internal/testenv"
+	"github.com/ocisrc/ocisrc/pkg/units"
 )
 
 // The scale scenario (make bench-scale): 10,000 Components over 1,000 charts,
@@ -310,7 +311,7 @@ func renderScale(results []scaleResult, loops map[string]time.Duration, rttName 
 		loop := loops[r.network] * scaleComponents / 100
 		fmt.Fprintf(&b, "| %s | %s | %s | %.1fs | %.0f MiB | %d (%s) | %d (%s) | %s | %.0f× faster (helm ≈ %.0fs) |\n",
 			r.network, strings.TrimPrefix(r.layout, "ns"), r.temp, r.wall.Seconds(), float64(r.rssKB)/1024, r.regTotal, fmtCounts(r.reg), r.apiTotal, fmtCounts(r.api),
-			humanSize(r.written), loop.Seconds()/r.wall.Seconds(), loop.Seconds())
+			units.Bytes(r.written), loop.Seconds()/r.wall.Seconds(), loop.Seconds())
 	}
 	verdict := func(ok bool) string {
 		if ok {
@@ -333,7 +334,7 @@ func renderScale(results []scaleResult, loops map[string]time.Duration, rttName 
 			loop.Seconds()/r.wall.Seconds(), verdict(loop.Seconds()/r.wall.Seconds() >= 30), float64(r.rssKB)/1024, verdict(r.rssKB <= 200<<10))
 		if r.temp == "warm" {
 			fmt.Fprintf(&b, "  - warm: %s written (0) — %s; %d registry requests = %d distinct (place, tag) — %s\n",
-				humanSize(r.written), verdict(r.written == 0), r.regTotal, scaleCharts, verdict(r.regTotal == scaleCharts))
+				units.Bytes(r.written), verdict(r.written == 0), r.regTotal, scaleCharts, verdict(r.regTotal == scaleCharts))
 		} else {
 			// Every (place, Secret) pair is unrecorded on a cold run; the
 			// download of a chart proves its first pair, so ocisrc sends
@@ -353,17 +354,6 @@ func namespacesOf(layout string) int {
 	var n int
 	_, _ = fmt.Sscanf(layout, "ns%d", &n)
 	return n
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n == 0:
-		return "0 B"
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
-	default:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
 }
 
 // spliceReport puts the scale section into the report at path, replacing

@@ -179,6 +179,18 @@ func (c *Cluster) PutTypedSecret(ctx context.Context, namespace, name, typ strin
 	return err
 }
 
+// UpdateSecret changes the data of an existing Secret in place: the same
+// Secret (its UID), at a new resourceVersion.
+func (c *Cluster) UpdateSecret(ctx context.Context, namespace, name string, data map[string]string) error {
+	s, err := c.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.Data, s.StringData = nil, data
+	_, err = c.Client.CoreV1().Secrets(namespace).Update(ctx, s, metav1.UpdateOptions{})
+	return err
+}
+
 // PutServiceAccountToken creates a service account and a Secret of type
 // kubernetes.io/service-account-token for it, holding data (the API server
 // requires the account's annotation on such a Secret).

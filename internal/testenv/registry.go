@@ -56,6 +56,8 @@ type Registry struct {
 	mu     sync.Mutex
 	// blobs, when set, receives every blob GET by redirect.
 	blobs *BlobServer
+	// hook, when set, runs before each request is served (and may hold it).
+	hook func(*http.Request)
 }
 
 // RegistryOptions configures NewRegistry.
@@ -165,8 +167,11 @@ func (r *Registry) record(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		r.mu.Lock()
-		blobs := r.blobs
+		blobs, hook := r.blobs, r.hook
 		r.mu.Unlock()
+		if hook != nil {
+			hook(req)
+		}
 		if blobs != nil && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
 			// Authenticate as the registry would, then send the client elsewhere.
 			probe := &statusWriter{ResponseWriter: discardWriter{header: http.Header{}}, status: http.StatusOK}
@@ -184,6 +189,15 @@ func (r *Registry) record(h http.Handler) http.Handler {
 		}
 		r.add(Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""})
 	})
+}
+
+// Hook runs fn before each request is served, in the request's goroutine
+// (nil removes it): a test holds a request there, or changes something
+// while the client waits for the answer.
+func (r *Registry) Hook(fn func(*http.Request)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hook = fn
 }
 
 // RedirectBlobs makes every blob download redirect to bs (nil stops it), as

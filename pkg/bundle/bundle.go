@@ -310,6 +310,9 @@ type Entry struct {
 	Size int64 `json:"size"`
 	// Signatures counts its signature artifacts (.sig and referrers).
 	Signatures int `json:"signatures"`
+
+	// desc is the chart manifest's index entry: what push pushes.
+	desc ocispec.Descriptor
 }
 
 // Bundle is an opened bundle: extracted and verified in a temporary
@@ -456,7 +459,22 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 		return d.Algorithm() == digest.SHA256 && err == nil
 	}
 	signatures := map[string]int{}
-	for _, desc := range b.index.Manifests {
+	tagged := map[string]bool{}
+	for i, desc := range b.index.Manifests {
+		// Every entry is one ocisrc wrote, and names its place once: push
+		// pushes exactly the entries list shows, by digest, never an entry
+		// that wins a tag over another.
+		kind := desc.Annotations[AnnotationKind]
+		if kind != KindChart && kind != KindSignature && kind != KindReferrer {
+			return fmt.Errorf("the bundle %q: index entry %d (manifest %s) is not a chart or a signature ocisrc bundles (annotation %s is %+q): refusing the bundle", path, i, desc.Digest, AnnotationKind, kind)
+		}
+		if kind != KindReferrer {
+			at := desc.Annotations[AnnotationRepository] + ":" + desc.Annotations[AnnotationTag]
+			if tagged[at] {
+				return fmt.Errorf("the bundle %q: two index entries name %+q: refusing the bundle, which could push a manifest its listing does not show", path, at)
+			}
+			tagged[at] = true
+		}
 		if err := desc.Digest.Validate(); err != nil || !have(desc.Digest) {
 			return fmt.Errorf("the bundle %q is truncated: manifest %s is missing", path, desc.Digest)
 		}
@@ -478,11 +496,8 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 			}
 			size += blob.Size
 		}
-		kind := desc.Annotations[AnnotationKind]
-		if kind == KindChart || kind == KindSignature || kind == KindReferrer {
-			if err := checkPlace(desc.Annotations[AnnotationRepository], desc.Annotations[AnnotationTag], kind == KindReferrer); err != nil {
-				return fmt.Errorf("the bundle %q: manifest %s %w", path, desc.Digest, err)
-			}
+		if err := checkPlace(desc.Annotations[AnnotationRepository], desc.Annotations[AnnotationTag], kind == KindReferrer); err != nil {
+			return fmt.Errorf("the bundle %q: manifest %s %w", path, desc.Digest, err)
 		}
 		switch kind {
 		case KindChart:
@@ -492,6 +507,7 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 				Tag:        desc.Annotations[AnnotationTag],
 				Digest:     desc.Digest.String(),
 				Size:       size,
+				desc:       desc,
 			}
 			// What a bundle names is outside text: checked before it is
 			// listed, printed or pushed.
@@ -577,11 +593,8 @@ func (b *Bundle) Push(ctx context.Context, to string, repoFor func(repository st
 		if err != nil {
 			return out, err
 		}
-		desc, err := b.store.Resolve(ctx, e.Repository+":"+e.Tag)
-		if err != nil {
-			return out, fmt.Errorf("the bundle has no manifest for %s:%s", e.Repository, e.Tag)
-		}
-		if _, err := oras.Copy(ctx, b.store, e.Repository+":"+e.Tag, dst, e.Tag, oras.DefaultCopyOptions); err != nil {
+		desc := e.desc
+		if err := pushTagged(ctx, b.store, dst, desc, e.Tag); err != nil {
 			return out, fmt.Errorf("pushing %s to %s: %w", e.Reference, target, err)
 		}
 		p := Pushed{Entry: e, Target: target + ":" + e.Tag + "@" + desc.Digest.String()}
@@ -590,7 +603,7 @@ func (b *Bundle) Push(ctx context.Context, to string, repoFor func(repository st
 			for _, sd := range byRepo[e.Repository] {
 				if sd.Annotations[AnnotationKind] == KindSignature {
 					tag := sd.Annotations[AnnotationTag]
-					if _, err := oras.Copy(ctx, b.store, e.Repository+":"+tag, dst, tag, oras.DefaultCopyOptions); err != nil {
+					if err := pushTagged(ctx, b.store, dst, sd, tag); err != nil {
 						return out, fmt.Errorf("pushing the signature %s of %s to %s: %w", tag, e.Reference, target, err)
 					}
 				} else if err := oras.CopyGraph(ctx, b.store, dst, stripped(sd), oras.DefaultCopyGraphOptions); err != nil {
@@ -614,6 +627,16 @@ func (b *Bundle) Push(ctx context.Context, to string, repoFor func(repository st
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// pushTagged copies the manifest desc (by its digest, with everything it
+// names) to dst and tags it there explicitly.
+func pushTagged(ctx context.Context, src content.ReadOnlyStorage, dst oras.Target, desc ocispec.Descriptor, tag string) error {
+	plain := stripped(desc)
+	if err := oras.CopyGraph(ctx, src, dst, plain, oras.DefaultCopyGraphOptions); err != nil {
+		return err
+	}
+	return dst.Tag(ctx, plain, tag)
 }
 
 // stripped is a descriptor without ocisrc's index annotations, as the

@@ -47,7 +47,11 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 		Example: fmt.Sprintf("  %s cache list\n  %s cache list -o json", invocation, invocation),
 		Args:    cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			store := cache.NewChartStore()
+			store, err := openStore(false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
 			inv, err := store.List()
 			if err != nil {
 				return err
@@ -67,7 +71,7 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 				return printStructured(streams.Out, output, doc)
 			}
 			if len(entries) == 0 {
-				termsafe.NewPrinter(streams.ErrOut).Printf("No charts in the cache (%s).\n", store.Root)
+				termsafe.NewPrinter(streams.ErrOut).Printf("No charts in the cache (%s).\n", store.Dir())
 				return nil
 			}
 			// The fields are escaped one by one, then laid out in columns.
@@ -118,7 +122,12 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 			if all {
 				cutoff = time.Now().Add(time.Hour)
 			}
-			removed, err := cache.NewChartStore().Prune(cutoff)
+			store, err := openStore(false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			removed, err := store.Prune(cutoff)
 			p := termsafe.NewPrinter(streams.Out)
 			var freed int64
 			for _, e := range removed.Entries {

@@ -374,7 +374,7 @@ func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchR
 	g.SetLimit(o.Concurrency)
 	for i, c := range run.comps {
 		g.Go(func() error {
-			run.record(&mu, run.todo[i], f.Fetch, ctx, c, progress)
+			run.record(&mu, run.todo[i], f.Fetch, ctx, f.Decide(c), progress)
 			return nil
 		})
 	}
@@ -402,7 +402,7 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 	// Components are pulled, not one at a time as pull slots free up.
 	type job struct {
 		i int
-		c component.Component
+		d *fetch.Decision
 	}
 	backlog := 2 * o.ChunkSize
 	if backlog <= 0 {
@@ -414,7 +414,7 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 		defer close(dispatched)
 		for j := range jobs {
 			g.Go(func() error {
-				run.record(&mu, j.i, f.Fetch, ctx, j.c, progress)
+				run.record(&mu, j.i, f.Fetch, ctx, j.d, progress)
 				return nil
 			})
 		}
@@ -426,7 +426,8 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 				return err
 			}
 		}
-		f.Prefetch(ctx, c)
+		d := f.Decide(c)
+		f.Prefetch(ctx, d)
 		mu.Lock()
 		i := len(run.results)
 		run.todo = append(run.todo, i)
@@ -435,7 +436,7 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 		mu.Unlock()
 		progress.grow(1)
 		select {
-		case jobs <- job{i: i, c: c}:
+		case jobs <- job{i: i, d: d}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -462,8 +463,8 @@ func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fet
 }
 
 // record runs one Component's pull and records its result at index i.
-func (run *fetchRun) record(mu *sync.Mutex, i int, fetchOne func(context.Context, component.Component) (fetch.Result, error), ctx context.Context, c component.Component, progress *progress) {
-	res, err := fetchOne(ctx, c)
+func (run *fetchRun) record(mu *sync.Mutex, i int, fetchOne func(context.Context, *fetch.Decision) (fetch.Result, error), ctx context.Context, d *fetch.Decision, progress *progress) {
+	res, err := fetchOne(ctx, d)
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -473,7 +474,7 @@ func (run *fetchRun) record(mu *sync.Mutex, i int, fetchOne func(context.Context
 		run.errs = append(run.errs, err)
 	}
 	mu.Unlock()
-	progress.done(res.Size())
+	progress.done(res.Downloaded())
 }
 
 // applyPolicy reads the registry policy (once the Components are known, so
@@ -505,8 +506,8 @@ func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) erro
 	}
 	hosts := map[place.Host]bool{}
 	for _, c := range comps {
-		if r, err := f.Source(c); err == nil {
-			hosts[r.Ref.Registry] = true
+		if d := f.Decide(c); d.Invalid == nil {
+			hosts[d.Ref.Registry] = true
 		}
 	}
 	var only place.Host
@@ -533,18 +534,14 @@ func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) erro
 }
 
 // prepare builds the session and the Fetcher every fetch-like command
-// (fetch, the Helm downloader) runs with, and reads the registry policy.
+// (fetch, bundle create, the Helm downloader) runs with. A dry run's
+// Fetcher has no transport and no store: it contacts no registry (nor
+// TUF) and writes nothing, by construction.
 func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, error) {
 	// The relaxing flags apply to the run's one registry (see relax), not to
 	// every connection.
 	global := o.Registry
 	global.InsecureSkipTLSVerify, global.PlainHTTP = false, false
-	puller, err := oci.NewPuller(global, version.UserAgent())
-	if err != nil {
-		return nil, nil, err
-	}
-	puller.MaxChartSize = o.MaxChartSize
-	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTPCredentials
 	s, err := openSession(ctx, o.KubeFlags, o.Resource)
 	if err != nil {
 		return nil, nil, err
@@ -582,15 +579,10 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	if err != nil {
 		return nil, nil, err
 	}
-	store := cache.NewChartStore()
-	store.RemoveLeftovers()
-	puller.TempDir = store.TempDir()
-	puller.Hints = store
-	return s, &fetch.Fetcher{
+	f := &fetch.Fetcher{
 		Validator:                 component.NewValidator(),
 		Secrets:                   credentials.NewCachedReader(s.secrets),
-		Puller:                    puller,
-		Store:                     store,
+		RegistryTLS:               global,
 		SystemNamespace:           o.SystemNamespace,
 		DryRun:                    o.DryRun,
 		Destination:               o.Destination,
@@ -605,9 +597,42 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		Identities:                identities,
 		NotationCerts:             notationCerts,
 		ConfigMaps:                configMapReader{client: s.clientset},
-		TUFCache:                  sigstoreCacheDir(),
 		Warn:                      warn,
-	}, nil
+	}
+	if o.DryRun {
+		return s, f, nil
+	}
+	puller, err := oci.NewPuller(global, version.UserAgent())
+	if err != nil {
+		return nil, nil, err
+	}
+	puller.MaxChartSize = o.MaxChartSize
+	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTPCredentials
+	store, err := openStore(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	store.RemoveLeftovers()
+	puller.Temp = store
+	puller.Hints = store
+	f.Puller, f.Store = puller, store
+	offline, tufCache := o.Offline, sigstoreCacheDir()
+	f.PublicRoot = func(ctx context.Context) (*trust.TrustedRoot, error) {
+		return trust.PublicTrustedRoot(ctx, tufCache, offline)
+	}
+	return s, f, nil
+}
+
+// openStore opens the chart store in Helm's repository cache; with create,
+// its directory is created first (for a command that writes to it).
+func openStore(create bool) (*cache.ChartStore, error) {
+	dir := cache.DefaultDir()
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the chart cache %q: %w", dir, errors.Unwrap(err))
+		}
+	}
+	return cache.Open(dir)
 }
 
 func scopeText(ns string, all bool) string {

@@ -1,12 +1,11 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -69,6 +68,9 @@ func NewGetterCommand(kube *genericclioptions.ConfigFlags, streams genericioopti
 			if err != nil {
 				return clierror.Invalid(err)
 			}
+			if err := downloaderNamespace(kube, getenv, args[3], namespace); err != nil {
+				return err
+			}
 			*kube.Namespace = namespace
 			o := NewFetchOptions(kube, streams, getenv)
 			o.Names = []string{name}
@@ -80,6 +82,37 @@ func NewGetterCommand(kube *genericclioptions.ConfigFlags, streams genericioopti
 			return inGetterWords(o.get(c.Context()))
 		},
 	}
+}
+
+// EnvDownloaderNamespaces lists the namespaces, besides the one Helm runs
+// in, whose Components the downloader may pull (comma-separated, or "*").
+const EnvDownloaderNamespaces = "OCISRC_DOWNLOADER_NAMESPACES"
+
+// downloaderNamespace refuses a component:// URL of another namespace than
+// the one Helm runs in (HELM_NAMESPACE, helm's -n) unless the user allowed
+// it in EnvDownloaderNamespaces. A chart's dependencies name component://
+// URLs, and whoever writes a chart chooses them: without this rule, helm
+// dependency update of one tenant's chart, run by someone who can read
+// several namespaces, would pull another tenant's Component with that
+// tenant's credentials.
+func downloaderNamespace(kube *genericclioptions.ConfigFlags, getenv func(string) string, url, namespace string) error {
+	helmNS := getenv("HELM_NAMESPACE")
+	if helmNS == "" {
+		if ns, _, err := kube.ToRawKubeConfigLoader().Namespace(); err == nil {
+			helmNS = ns
+		}
+	}
+	if namespace == helmNS {
+		return nil
+	}
+	for _, allowed := range strings.Split(getenv(EnvDownloaderNamespaces), ",") {
+		if a := strings.TrimSpace(allowed); a == "*" || a == namespace {
+			return nil
+		}
+	}
+	return clierror.InvalidWithHint(
+		fmt.Errorf("%s names namespace %q, but helm runs in namespace %q: the downloader pulls only the Components of the namespace helm runs in, so that a chart's dependencies cannot pull another namespace's Component", url, namespace, helmNS),
+		fmt.Sprintf("run helm with -n %s, or allow that namespace explicitly: %s=%s", namespace, EnvDownloaderNamespaces, namespace))
 }
 
 // getterWords turn what fetch's messages tell users to type into what a
@@ -151,16 +184,18 @@ func (o *FetchOptions) get(ctx context.Context) error {
 	if err := o.applyPolicy(ctx, s, f, []component.Component{c}); err != nil {
 		return err
 	}
-	res, err := f.Fetch(ctx, c)
+	res, err := f.Fetch(ctx, f.Decide(c))
 	f.Flush()
 	if err != nil {
 		return err
 	}
-	archive, err := os.Open(res.Path)
-	if err != nil {
+	// Helm takes the downloader's whole output as the chart: it is copied
+	// out of the cache and checked against the chart layer's digest before
+	// a byte of it is written.
+	var buf bytes.Buffer
+	if err := f.Store.CopyArchive(res.Entry(), &buf); err != nil {
 		return fmt.Errorf("reading the cached chart %q: %w", res.Path, err)
 	}
-	defer archive.Close()
-	_, err = io.Copy(o.Out, archive)
+	_, err = buf.WriteTo(o.Out)
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/credentials"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
+	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
 
@@ -100,9 +101,18 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Policy: set, Warn: warn}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Policy: set, Warn: warn, DryRun: true}
+	d := f.Decide(c)
+	if d.Invalid != nil {
+		return nil, d.Invalid
+	}
 	if !withCredentials {
-		return f.Source(c)
+		return &fetch.Resolution{Decision: d}, nil
+	}
+	if d.Settings.Origin == policy.OriginNever && d.Source.Authentication != nil {
+		return nil, clierror.InvalidWithHint(
+			fmt.Errorf("refused by the registry policy: %s is never contacted (origin: never, %s): there is no registry to log in to with secret %q", d.Ref.Registry, d.Settings.OriginFrom, d.Source.Authentication.SecretRef.String()),
+			"pull the chart through the policy's mirrors instead, with the fetch command (it uses the mirrors' own credentials)")
 	}
 	r, err := f.Resolve(ctx, c)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/component"
+	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/policy"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
@@ -201,6 +202,10 @@ ConfigMap ` + PolicyConfigMap + ` (key ` + PolicyKey + `) in the system namespac
 // explainOutput is the -o json|yaml document of "policy explain".
 type explainOutput struct {
 	Reference string `json:"reference"`
+	// Refused is why the policy refuses the reference before any request
+	// (a blocked prefix, a tag that can never be resolved); omitted when
+	// it is allowed.
+	Refused string `json:"refused,omitempty"`
 	policy.Settings
 	// Sources are the documents read.
 	Sources []string `json:"sources"`
@@ -240,7 +245,11 @@ func newPolicyExplainCommand(kube *genericclioptions.ConfigFlags, streams generi
 			if err != nil {
 				return err
 			}
-			out := explainOutput{Reference: ref.String(), Settings: set.For(ref.Place()), Sources: []string{}}
+			st := set.For(ref.Place())
+			out := explainOutput{Reference: ref.String(), Settings: st, Sources: []string{}}
+			if err := fetch.PolicyRefusal(ref, st); err != nil {
+				out.Refused = err.Error()
+			}
 			for _, l := range set.Layers {
 				if l != nil {
 					out.Sources = append(out.Sources, l.Source.String())
@@ -330,7 +339,10 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	if len(st.Mirrors) == 0 {
 		origin = "contacted directly, with the Component's credentials"
 	}
-	if st.Origin == policy.OriginNever {
+	switch {
+	case st.Blocked:
+		origin = "not contacted: the reference is blocked"
+	case st.Origin == policy.OriginNever:
 		origin = "never contacted (tag-only references are refused)"
 	}
 	from := ""
@@ -373,6 +385,9 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	}
 	if st.AllowUnboundSystemSecrets {
 		p.Printf("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
+	}
+	if out.Refused != "" {
+		p.Printf("Refused:     %s\n", out.Refused)
 	}
 	return p.Err()
 }
@@ -434,6 +449,10 @@ func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation str
 			as := "as a local policy file"
 			if asConfigMap {
 				as = "as the content of the cluster's ConfigMap"
+			}
+			warn := warner(streams.ErrOut)
+			for _, w := range l.Warnings() {
+				warn(w)
 			}
 			p := termsafe.NewPrinter(streams.Out)
 			n := len(l.Doc.Registries)

@@ -37,8 +37,10 @@ type SecretReader interface {
 // Resolved is a credential and the Secret it came from.
 type Resolved struct {
 	secretformat.Decoded
-	// Secret is namespace/name of the Secret used.
-	Secret string
+	// Secret is namespace/name of the Secret used; UID and ResourceVersion
+	// are the Secret's as read (who a record of the cache names).
+	Secret               string
+	UID, ResourceVersion string
 	// Warnings are things the user should fix; they never hold a value.
 	Warnings []string
 }
@@ -77,10 +79,10 @@ type Request struct {
 	// no registry be used (with a warning): --allow-unbound-secrets, or the
 	// local registry policy's allowUnboundSystemSecrets.
 	AllowUnbound bool
-	// FromFile says the Component came from a file (-f): its namespace is
-	// the file's claim, not a fact of the cluster, so a file Component in
-	// the system namespace never gets that namespace's own exemption for
-	// its unbound Secrets (only AllowUnbound lets it use them).
+	// FromFile says the Component came from a file (-f): a claim, not a
+	// fact of the cluster. Its Secret must be bound to the chart's host,
+	// whatever namespace it is in (only AllowUnbound lets it use an
+	// unbound one): a file's namespace unlocks nothing.
 	FromFile bool
 }
 
@@ -114,19 +116,27 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		if err != nil {
 			return nil, withShadowHint(req, ns, err)
 		}
-		res := &Resolved{Decoded: d, Secret: used}
+		res := &Resolved{Decoded: d, Secret: used, UID: string(secret.UID), ResourceVersion: secret.ResourceVersion}
 		if err := checkBinding(res, host); err != nil {
 			return nil, withShadowHint(req, ns, err)
 		}
+		// A Component from a file is a claim: whatever the namespace it
+		// names, its Secret must be bound to the chart's host; in the
+		// cluster, a Component of the Secret's own namespace is trusted to
+		// choose the host (who can write it can read the Secret).
 		exempt := ns == componentNS && !req.FromFile
-		if d.Hosts == nil && ns == systemNS && !exempt {
+		if d.Hosts == nil && (ns == systemNS || req.FromFile) && !exempt {
 			if !req.AllowUnbound {
-				ue := &UnboundError{Secret: used, Host: host, FromFile: req.FromFile}
+				ue := &UnboundError{Secret: used, Host: host, FromFile: req.FromFile, ComponentNamespace: componentNS}
 				return nil, clierror.InvalidWithHintLines(ue, ue.HintLines()...)
 			}
+			where := "in the system namespace "
+			if ns != systemNS {
+				where = ""
+			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
-				"secret %q in the system namespace is bound to no registry and --allow-unbound-secrets is set: its credentials go to %s, the host the Component %s/… names",
-				used, host, componentNS))
+				"secret %q %sis bound to no registry and --allow-unbound-secrets is set: its credentials go to %s, the host the Component %s/… names",
+				used, where, host, componentNS))
 		}
 		return res, nil
 	}
@@ -158,7 +168,7 @@ func ResolveBound(ctx context.Context, r SecretReader, ns, name string, host pla
 	if err != nil {
 		return nil, err
 	}
-	res := &Resolved{Decoded: d, Secret: used}
+	res := &Resolved{Decoded: d, Secret: used, UID: string(secret.UID), ResourceVersion: secret.ResourceVersion}
 	if d.Hosts == nil {
 		return nil, clierror.InvalidWithHint(fmt.Errorf("secret %q is bound to no registry: refusing to send its credentials to %s", used, host),
 			fmt.Sprintf("add a %q key with the mirror's host to the Secret", secretformat.KeyRegistry))
@@ -197,13 +207,15 @@ type UnboundError struct {
 	// Secret is namespace/name; Host is the host the Component asked for.
 	Secret string
 	Host   place.Host
-	// FromFile: the Component came from a file claiming the system namespace.
-	FromFile bool
+	// FromFile: the Component came from a file; ComponentNamespace is the
+	// namespace it is in (or claims).
+	FromFile           bool
+	ComponentNamespace string
 }
 
 func (e *UnboundError) Error() string {
 	if e.FromFile {
-		return fmt.Sprintf("secret %q in the system namespace is bound to no registry: refusing to send its credentials to %s, a host a Component from a file chose (a file's namespace is a claim, not the cluster's word)", e.Secret, e.Host)
+		return fmt.Sprintf("secret %q is bound to no registry: refusing to send its credentials to %s, a host a Component from a file chose (a Component in a file is a claim, not the cluster's word: its Secret must be bound to the chart's registry, whatever its namespace)", e.Secret, e.Host)
 	}
 	return fmt.Sprintf("secret %q in the system namespace is bound to no registry: refusing to send its credentials to %s, a host the Component chose", e.Secret, e.Host)
 }
@@ -213,7 +225,7 @@ func (e *UnboundError) Error() string {
 // credentials belong to.
 func (e *UnboundError) HintLines() []string {
 	ns, name, _ := strings.Cut(e.Secret, "/")
-	return []string{
+	lines := []string{
 		fmt.Sprintf("the owner of the Secret should bind it to the registry its credentials belong to, with the key %q (host[:port], comma-separated for several):", secretformat.KeyRegistry),
 		"    apiVersion: v1",
 		"    kind: Secret",
@@ -222,6 +234,10 @@ func (e *UnboundError) HintLines() []string {
 		"      registry: <the registry host these credentials are for>",
 		"  or, if every Component that may name this Secret is trusted, pass --allow-unbound-secrets",
 	}
+	if e.FromFile {
+		lines[len(lines)-1] = fmt.Sprintf("  or apply the Component to the cluster and pull it from there by name, with -n %s", e.ComponentNamespace)
+	}
+	return lines
 }
 
 // withShadowHint adds to a problem with the Secret found in the Component's

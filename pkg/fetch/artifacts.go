@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocisrc/ocisrc/pkg/bundle"
+	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
@@ -33,7 +33,7 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 	if err != nil {
 		return 0, err
 	}
-	e, path, err := f.Store.Get(res.Digest)
+	e, _, err := f.Store.Get(res.Digest)
 	if err != nil {
 		return 0, fmt.Errorf("reading %s from the cache: %w", res.Digest, err)
 	}
@@ -50,7 +50,7 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 	for _, l := range m.Layers {
 		switch l.MediaType {
 		case chartLayerMediaType, legacyChartLayerMediaType:
-			if err := pushFile(ctx, w, l, path); err != nil {
+			if err := f.pushArchive(ctx, w, l, e); err != nil {
 				return 0, fmt.Errorf("writing %s into the bundle: %w", pinned.String(), err)
 			}
 		case trust.ProvenanceMediaType:
@@ -102,12 +102,16 @@ func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Resu
 	return len(out.Signatures), nil
 }
 
-// pushFile streams a file into the bundle as the blob desc.
-func pushFile(ctx context.Context, w *bundle.Writer, desc ocispec.Descriptor, path string) error {
-	f, err := os.Open(path)
+// pushArchive streams the entry's archive into the bundle as the blob
+// desc, hashed as it leaves the cache.
+func (f *Fetcher) pushArchive(ctx context.Context, w *bundle.Writer, desc ocispec.Descriptor, e *cache.Entry) error {
+	a, err := f.Store.OpenArchive(e)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return w.Push(ctx, desc, f)
+	defer a.Close()
+	if err := w.Push(ctx, desc, a); err != nil {
+		return err
+	}
+	return a.Verify()
 }

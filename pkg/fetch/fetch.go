@@ -29,8 +29,9 @@ type ChartPuller interface {
 	Pull(ctx context.Context, ref chartref.Reference, a oci.Auth) (*oci.Chart, error)
 	Resolve(ctx context.Context, ref chartref.Reference, a oci.Auth) (string, error)
 	Exists(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) error
-	// CheckTLS builds the TLS settings a's material gives, without a request.
-	CheckTLS(a oci.Auth) error
+	// ClientCertificate is the fingerprint of the client certificate a
+	// connection with a presents ("" when none).
+	ClientCertificate(a oci.Auth) string
 	// CosignSignatures and SigstoreBundles read the signatures of a digest.
 	CosignSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.SimpleSigning, error)
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
@@ -71,22 +72,34 @@ type Result struct {
 	// Error is why this Component failed; the other fields hold what was known.
 	Error string `json:"error,omitempty"`
 
-	size   int64
-	mirror bool
+	downloaded int64
+	mirror     bool
+	entry      *cache.Entry
 }
 
 // FromMirror reports whether a mirror of the registry policy served the chart.
 func (r Result) FromMirror() bool { return r.mirror }
 
-// Size is the chart archive's size in bytes (0 in a dry run or on failure).
-func (r Result) Size() int64 { return r.size }
+// Downloaded is how many bytes of chart archive this Component's pull
+// downloaded (0 for a cache hit, a dry run or a failure).
+func (r Result) Downloaded() int64 { return r.downloaded }
+
+// Entry is the cache entry the chart is in (nil in a dry run or on failure):
+// its bytes leave the cache through ChartStore.CopyArchive.
+func (r Result) Entry() *cache.Entry { return r.entry }
 
 // Fetcher runs the fetch action for Components.
 type Fetcher struct {
 	Validator *component.Validator
 	Secrets   credentials.SecretReader
-	Puller    ChartPuller
-	Store     *cache.ChartStore
+	// Puller and Store are the transport and the writer: a dry run is given
+	// neither, so that it contacts nothing and writes nothing by
+	// construction.
+	Puller ChartPuller
+	Store  *cache.ChartStore
+	// RegistryTLS are the run's registry flags (--registry-ca-file, …),
+	// checked against each Component's TLS material without a request.
+	RegistryTLS oci.TLSOptions
 	// SystemNamespace is where shared credentials may live.
 	SystemNamespace string
 	// DryRun resolves and validates everything and stops before the registry.
@@ -122,9 +135,9 @@ type Fetcher struct {
 	// ConfigMaps reads the system namespace's ConfigMaps a policy names
 	// (keyless trusted roots); nil when no cluster is read.
 	ConfigMaps ConfigMapReader
-	// TUFCache is where the public Sigstore instance's TUF metadata is
-	// cached (the XDG cache dir).
-	TUFCache string
+	// PublicRoot reads the public Sigstore instance's trusted root (through
+	// TUF); nil in a dry run, which contacts nothing.
+	PublicRoot func(ctx context.Context) (*trust.TrustedRoot, error)
 	// Warn receives warnings for the user (never a value).
 	Warn func(string)
 	// Bulk says the run pulls many Components: a tag is then always
@@ -142,19 +155,19 @@ type Fetcher struct {
 	// recorded (tag -> digest).
 	entries sync.Map
 	indexed sync.Map
-	// proofFlight makes one HEAD per (place, Secret) of a run, however many
-	// Components ask at once.
+	// proofFlight makes one HEAD per (place, identity) of a run, however
+	// many Components ask at once.
 	proofFlight singleflight.Group
 	// prefetchQueue feeds the workers that read Secrets ahead (Prefetch);
 	// prefetched are the Secrets queued.
 	prefetchOnce  sync.Once
 	prefetchQueue chan [2]string
 	prefetched    sync.Map
-	// provenRun are the (place, Secret) pairs proven in this run;
+	// provenRun are the (place, identity) pairs proven in this run;
 	// pendingProofs what Flush writes; proofsRead the cache's records read.
 	provenRun     sync.Map
 	proofsMu      sync.Mutex
-	pendingProofs map[place.Place][]string
+	pendingProofs map[place.Place][]cache.Identity
 	proofsRead    sync.Map
 	// placed is what --destination received in this run, by file name.
 	placedMu sync.Mutex
@@ -179,47 +192,33 @@ type placement struct {
 	digest, component string
 }
 
-// Resolution is a Component's source with its credentials resolved.
+// Resolution is a Component's decision with its credentials resolved.
 type Resolution struct {
-	Source *component.OCISource
-	Ref    chartref.Reference
-	// Secret is namespace/name of the Secret used, "" when anonymous.
+	*Decision
+	// Secret is namespace/name of the Secret read for the origin, "" when
+	// none was read (anonymous, or origin: never).
 	Secret string
 	Auth   oci.Auth
-	// Settings is the registry policy for the reference.
-	Settings policy.Settings
 	// request is how the Secret was looked up, to explain a refusal.
 	request credentials.Request
-	// trust is the signature requirement (nil: none).
+	// trust is the signature and provenance requirement (nil: none).
 	trust *requirement
-	// pending: the credentials were deferred (a warm pin) and are read by
-	// credentialsFor if a registry must be contacted after all.
-	pending     bool
-	pendingOnce sync.Once
-	pendingErr  error
 }
 
 // Prefetch starts reading, in the background, the Secret a listed
-// Component will need — the one in its own namespace, which is always read
-// first — so that a bulk run reads Secrets as fast as it lists, not one
-// namespace at a time behind the pulls. It reads nothing for a Component
-// that may not need it: no secretRef, an invalid source, or a digest pin
-// the cache holds (its Secret is read only if a registry must be asked).
-// The read is the same one Resolve makes (CachedReader shares it); the
-// system namespace is never read ahead.
-func (f *Fetcher) Prefetch(ctx context.Context, c component.Component) {
+// Component's pull will read — the one in its own namespace, which is
+// always read first — so that a bulk run reads Secrets as fast as it lists,
+// not one namespace at a time behind the pulls. It reads nothing the
+// Component's decision does not need (no secretRef, a refusal, origin:
+// never). The read is the same one the pull makes (CachedReader shares it);
+// the system namespace is never read ahead.
+func (f *Fetcher) Prefetch(ctx context.Context, d *Decision) {
 	cached, ok := f.Secrets.(*credentials.CachedReader)
-	if !ok || f.Offline {
+	if !ok || f.Offline || !d.ReadsOriginSecret() {
 		return
 	}
-	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
-	if err != nil || src.Authentication == nil || src.Authentication.SecretRef.Namespace != c.Namespace && src.Authentication.SecretRef.Namespace != f.SystemNamespace {
-		return
-	}
-	if ref.Digest != "" && f.Store != nil && f.Store.Peek(ref.Digest) != nil {
-		return
-	}
-	key := c.Namespace + "/" + src.Authentication.SecretRef.Name
+	ns := d.Component.Namespace
+	key := ns + "/" + d.Source.Authentication.SecretRef.Name
 	if _, seen := f.prefetched.LoadOrStore(key, true); seen {
 		return
 	}
@@ -234,7 +233,7 @@ func (f *Fetcher) Prefetch(ctx context.Context, c component.Component) {
 		}
 	})
 	select {
-	case f.prefetchQueue <- [2]string{c.Namespace, src.Authentication.SecretRef.Name}:
+	case f.prefetchQueue <- [2]string{ns, d.Source.Authentication.SecretRef.Name}:
 	default: // the pulls will read it themselves
 	}
 }
@@ -242,56 +241,32 @@ func (f *Fetcher) Prefetch(ctx context.Context, c component.Component) {
 // prefetchWorkers is how many Secrets Prefetch reads at once.
 const prefetchWorkers = 32
 
-// Source validates a Component's source; an invalid one is invalid input
-// (exit 2) naming the Component and the fields.
-func (f *Fetcher) Source(c component.Component) (*Resolution, error) {
-	src, ref, err := f.Validator.DecodeSource(c.Source, c.SourceFound)
-	if err != nil {
-		var se *component.SourceError
-		if errors.As(err, &se) {
-			return nil, clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err),
-				fmt.Sprintf("fix the Component (kubectl edit %s %s -n %s)", c.Resource, c.Name, c.Namespace))
-		}
-		return nil, err
-	}
-	return &Resolution{Source: src, Ref: ref}, nil
-}
-
-// Resolve validates a Component's source and resolves its credentials,
-// exactly as Fetch does, without contacting any registry. When the source is
-// valid but the credentials are not, the Resolution is returned with the error.
+// Resolve decides for a Component and resolves its credentials, exactly as
+// Fetch does, without contacting any registry. When the source is valid
+// but the rules or the credentials refuse it, the Resolution is returned
+// with the error.
 func (f *Fetcher) Resolve(ctx context.Context, c component.Component) (*Resolution, error) {
-	return f.resolve(ctx, c, false)
+	return f.resolve(ctx, f.Decide(c))
 }
 
-// resolve is Resolve. With deferred, the credentials of a digest pin that
-// the cache records as read at this place with the Secret the Component
-// names in its own namespace are not read now: a warm pin needs no
-// credentials. They are read (credentials.Resolve, every rule applied) the
-// moment a registry is to be contacted after all (see credentialsFor). A
-// Secret of the system namespace is always read: whether it may be used
-// (its binding, --allow-unbound-secrets, a Secret of the same name in the
-// Component's namespace that would shadow it) is decided by what it holds
-// now, not by what the cache recorded.
-func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred bool) (*Resolution, error) {
-	r, err := f.Source(c)
-	if err != nil {
-		return nil, err
+// resolve reads the credentials d's pull uses at its origin: the Secret
+// the Component names (credentials.Resolve: every rule applied), unless the
+// origin is never contacted. The Secret is always read when it is to be
+// used, a warm cache hit included: a record names the Secret as it was
+// read (its UID and resourceVersion), and only the Secret as it is now can
+// say whether it is that one.
+func (f *Fetcher) resolve(ctx context.Context, d *Decision) (*Resolution, error) {
+	if d.Invalid != nil {
+		return nil, d.Invalid
 	}
-	src, ref := r.Source, r.Ref
-	r.Settings = f.Policy.For(ref.Place())
-	if err := refusedByPolicy(ref, r.Settings); err != nil {
+	r := &Resolution{Decision: d}
+	if err := d.Err(); err != nil {
 		return r, err
 	}
-	f.connect(&r.Auth.Extra, ref.Registry, r.Settings.TLS)
-	var peeked *cache.Entry
-	if deferred && ref.Digest != "" && f.Store != nil {
-		peeked = f.Store.Peek(ref.Digest)
-	}
-	if deferred && peeked == nil {
-		f.preconnect(r)
-	}
-	if src.Authentication != nil {
+	c, ref := d.Component, d.Ref
+	f.connect(&r.Auth.Extra, ref.Registry, d.Settings.TLS)
+	if d.ReadsOriginSecret() {
+		src := d.Source
 		r.request = credentials.Request{
 			ComponentNamespace: c.Namespace,
 			SystemNamespace:    f.SystemNamespace,
@@ -300,26 +275,13 @@ func (f *Fetcher) resolve(ctx context.Context, c component.Component, deferred b
 			Host:               ref.Registry,
 			// A file's Component gets no exemption from the local policy
 			// file either: only --allow-unbound-secrets lets it use an
-			// unbound Secret of the system namespace.
-			AllowUnbound: f.AllowUnbound || (r.Settings.AllowUnboundSystemSecrets && c.File == ""),
+			// unbound Secret.
+			AllowUnbound: f.AllowUnbound || (d.Settings.AllowUnboundSystemSecrets && c.File == ""),
 			FromFile:     c.File != "",
 		}
-		if err := credentials.CheckNamespace(c.Namespace, f.SystemNamespace, r.request.SecretNamespace); err != nil {
+		f.preconnect(r)
+		if err := f.loadCredentials(ctx, r); err != nil {
 			return r, err
-		}
-		switch {
-		case r.Settings.Origin == policy.OriginNever:
-			// The origin is never contacted: its credentials are never
-			// read. A cache hit reports the Secret the Component names.
-			r.Secret = r.request.SecretNamespace + "/" + r.request.SecretName
-		case !f.DryRun && f.ownSecretProven(r, peeked):
-			r.Secret = r.request.ComponentNamespace + "/" + r.request.SecretName
-			r.Auth.Secret = r.Secret
-			r.pending = true
-		default:
-			if err := f.loadCredentials(ctx, r); err != nil {
-				return r, err
-			}
 		}
 	}
 	if err := oci.CheckPlainHTTP(ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials); err != nil {
@@ -340,6 +302,11 @@ func (f *Fetcher) preconnect(r *Resolution) {
 	if f.Offline || f.DryRun || f.Puller == nil {
 		return
 	}
+	if r.Ref.Digest != "" {
+		if got, err := f.hit(r.Ref, r.Ref.Digest); err == nil && got != nil {
+			return
+		}
+	}
 	if len(r.Settings.Mirrors) > 0 {
 		m := r.Settings.Mirrors[0]
 		var e oci.Extra
@@ -350,18 +317,6 @@ func (f *Fetcher) preconnect(r *Resolution) {
 	if r.Settings.Origin != policy.OriginNever {
 		f.Puller.Preconnect(r.Ref.Registry, r.Auth.Extra)
 	}
-}
-
-// ownSecretProven reports whether the cached entry e of r's pin records a
-// read at r's place with the Secret of that name in the Component's own
-// namespace, which the lookup tries first.
-func (f *Fetcher) ownSecretProven(r *Resolution, e *cache.Entry) bool {
-	if e == nil {
-		return false
-	}
-	own := r.request.ComponentNamespace + "/" + r.request.SecretName
-	at := r.Ref.Place()
-	return e.Allows(at, own) || e.Served(at) && f.proven(&site{at: at, secret: own})
 }
 
 // loadCredentials reads and checks the Component's Secret: the namespace
@@ -376,21 +331,9 @@ func (f *Fetcher) loadCredentials(ctx context.Context, r *Resolution) error {
 	}
 	a := SecretAuth(resolved)
 	r.Secret = a.Secret
-	r.Auth.Secret, r.Auth.Credential = a.Secret, a.Credential
+	r.Auth.Secret, r.Auth.SecretUID, r.Auth.SecretVersion, r.Auth.Credential = a.Secret, a.SecretUID, a.SecretVersion, a.Credential
 	r.Auth.Extra.CAPEM, r.Auth.Extra.CertPEM, r.Auth.Extra.KeyPEM = a.Extra.CAPEM, a.Extra.CertPEM, a.Extra.KeyPEM
 	return oci.CheckPlainHTTP(r.Ref.Registry, r.Auth.Extra.PlainHTTP, r.Auth.Credential != nil, f.AllowPlainHTTPCredentials)
-}
-
-// credentialsFor reads the credentials resolve deferred, before the origin
-// is contacted after all.
-func (f *Fetcher) credentialsFor(ctx context.Context, r *Resolution) error {
-	r.pendingOnce.Do(func() {
-		if r.pending {
-			r.pendingErr = f.loadCredentials(ctx, r)
-			r.pending = false
-		}
-	})
-	return r.pendingErr
 }
 
 // connect adds to e how to reach host: the policy's TLS settings for it, and
@@ -410,34 +353,12 @@ func (f *Fetcher) connect(e *oci.Extra, host place.Host, t policy.TLSSettings) {
 	e.PlainHTTP = t.PlainHTTP || (f.PlainHTTP && host == f.RelaxHost)
 }
 
-// refusedByPolicy refuses, before any request, a reference the policy
-// blocks, and a tag the policy can never resolve (origin: never, and no
-// mirror that resolves tags).
-func refusedByPolicy(ref chartref.Reference, st policy.Settings) error {
-	if st.Blocked {
-		return clierror.InvalidWithHint(
-			fmt.Errorf("refused by the registry policy: %s is under a blocked prefix (%s)", ref.String(), strings.Join(st.BlockedBy, ", ")),
-			"ask the platform team which registry serves this chart; see: ocisrc policy explain "+ref.String())
-	}
-	if ref.Digest != "" || st.Origin != policy.OriginNever {
-		return nil
-	}
-	for _, m := range st.Mirrors {
-		if m.ResolveTags {
-			return nil
-		}
-	}
-	return clierror.InvalidWithHint(
-		fmt.Errorf("refused by the registry policy: %s needs a digest pin: its registry is never contacted (origin: never, %s) and no mirror resolves tags", ref.String(), st.OriginFrom),
-		"pin the digest in spec.source.chart, as oci://HOST/PATH/CHART:VERSION@sha256:DIGEST")
-}
-
 // Fetch pulls one Component's chart into the cache. Its error names the
 // Component.
-func (f *Fetcher) Fetch(ctx context.Context, c component.Component) (Result, error) {
-	res, err := f.fetch(ctx, c)
+func (f *Fetcher) Fetch(ctx context.Context, d *Decision) (Result, error) {
+	res, err := f.fetch(ctx, d)
 	if err != nil {
-		return res, &ComponentError{Component: c.Key(), Err: err}
+		return res, &ComponentError{Component: d.Key(), Err: err}
 	}
 	return res, nil
 }
@@ -452,12 +373,12 @@ type ComponentError struct {
 func (e *ComponentError) Error() string { return fmt.Sprintf("component %q: %s", e.Component, e.Err) }
 func (e *ComponentError) Unwrap() error { return e.Err }
 
-func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, error) {
-	res := Result{Component: c.Key()}
-	r, err := f.resolve(ctx, c, true)
-	if r != nil {
-		res.Chart = r.Source.Chart
+func (f *Fetcher) fetch(ctx context.Context, d *Decision) (Result, error) {
+	res := Result{Component: d.Key()}
+	if d.Source != nil {
+		res.Chart = d.Source.Chart
 	}
+	r, err := f.resolve(ctx, d)
 	if err != nil {
 		return res, err
 	}
@@ -471,7 +392,7 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 			return res, err
 		}
 	}
-	if err := f.Puller.CheckTLS(r.Auth); err != nil {
+	if err := oci.CheckTLS(f.RegistryTLS, r.Auth.Extra); err != nil {
 		return res, err
 	}
 	if f.DryRun {
@@ -484,16 +405,21 @@ func (f *Fetcher) fetch(ctx context.Context, c component.Component) (Result, err
 	res.Version = got.entry.Version
 	res.Digest = got.entry.ManifestDigest
 	res.Path = got.path
+	res.entry = got.entry
 	res.Cached = got.cached
 	res.Source = got.source
 	res.Verified = got.verified
 	if got.via != nil {
+		// The Secret of the place that served the chart, or whose record
+		// (or proof) the cache matched: a Secret that was read.
 		res.Credentials = got.via.auth.Secret
-		res.mirror = true
+		res.mirror = got.via.mirror != nil && !got.cached
 	}
-	res.size = got.entry.Size
+	if !got.cached {
+		res.downloaded = got.entry.Size
+	}
 	if f.Destination != "" {
-		dest, err := f.placeInDestination(c, got)
+		dest, err := f.placeInDestination(d.Component, got)
 		if err != nil {
 			return res, err
 		}
@@ -524,7 +450,7 @@ func (f *Fetcher) placeInDestination(c component.Component, got *obtained) (stri
 		return "", fmt.Errorf("--destination: %s %q and %s %q both pull a chart named %s, with different content (%s and %s): refusing to overwrite %q",
 			c.Resource, p.component, c.Resource, c.Key(), name, p.digest, got.entry.ManifestDigest, target)
 	}
-	dest, err := placeChart(got.path, f.Destination, got.entry.Chart, f.Untar)
+	dest, err := placeChart(f.Store, got.entry, f.Destination, f.Untar)
 	if err != nil {
 		return "", err
 	}

@@ -17,7 +17,7 @@ type obtained struct {
 	path   string
 	cached bool
 	// source is where it was downloaded from ("" for a cache hit); via is
-	// the mirror when a mirror served it.
+	// the place that served it, or whose record or proof the cache matched.
 	source string
 	via    *site
 	// verified is the signatures it was verified with, under a requirement.
@@ -44,7 +44,7 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		case err != nil:
 			return nil, err
 		case got != nil && f.Offline:
-			if err := f.recorded(r, ref, got); err != nil {
+			if err := f.recorded(ctx, r, ref, got); err != nil {
 				return nil, err
 			}
 			return f.trusted(ctx, r, ref, got)
@@ -73,7 +73,7 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 		}
 		pinned := ref
 		pinned.Digest = known
-		if err := f.recorded(r, pinned, got); err != nil {
+		if err := f.recorded(ctx, r, pinned, got); err != nil {
 			return nil, err
 		}
 		return f.trusted(ctx, r, pinned, got)
@@ -125,12 +125,13 @@ func (f *Fetcher) obtain(ctx context.Context, r *Resolution) (*obtained, error) 
 // their own Secrets) and then the origin unless never: the policy serves
 // that reference from there to any Component.
 func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) (*obtained, error) {
-	sites := f.sites(r, pinned)
+	sites := f.places(ctx, r, pinned)
 	for _, p := range sites {
-		// This Secret, or anyone, was served these bytes here; or the place
-		// served them and this Secret is proven to read the repository.
-		if p.err == nil && (got.entry.Allows(p.at, p.secret) || got.entry.Served(p.at) && f.proven(p)) {
-			got.cached = true
+		// This identity, or anyone, was served these bytes here; or the
+		// place served them and this identity is proven to read the
+		// repository.
+		if p.err == nil && (got.entry.Allows(p.at, p.id) || got.entry.Served(p.at) && f.proven(p)) {
+			got.cached, got.via = true, p
 			return got, nil
 		}
 	}
@@ -142,15 +143,12 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 			continue
 		}
 		asked++
-		err := f.ready(ctx, r, p)
-		if err == nil {
-			err = f.proveAt(ctx, p, got.entry)
-		}
+		err := f.proveAt(ctx, p, got.entry)
 		if err == nil {
 			// Recorded as a proof for the repository (written once per
 			// run), not in the entry: the entry is not rewritten.
 			f.prove(p)
-			got.cached = true
+			got.cached, got.via = true, p
 			return got, nil
 		}
 		if ctx.Err() != nil {
@@ -177,7 +175,7 @@ func (f *Fetcher) authorize(ctx context.Context, r *Resolution, pinned chartref.
 // ask for the same place, Secret and digest at once; a Component that
 // shares another's success is then served by the proof it recorded.
 func (f *Fetcher) proveAt(ctx context.Context, p *site, e *cache.Entry) error {
-	key := p.at.String() + "\x00" + p.secret + "\x00" + e.ManifestDigest
+	key := fmt.Sprintf("%s\x00%+v\x00%s", p.at, p.id, e.ManifestDigest)
 	mine := false
 	_, err, _ := f.proofFlight.Do(key, func() (any, error) {
 		mine = true
@@ -199,10 +197,11 @@ func (f *Fetcher) proveAt(ctx context.Context, p *site, e *cache.Entry) error {
 // recorded is authorize for --offline, which can ask no registry: the entry
 // must record that one of the Component's places served these bytes to the
 // Secret it uses there.
-func (f *Fetcher) recorded(r *Resolution, pinned chartref.Reference, got *obtained) error {
+func (f *Fetcher) recorded(ctx context.Context, r *Resolution, pinned chartref.Reference, got *obtained) error {
 	var at []string
-	for _, p := range f.sites(r, pinned) {
-		if p.err == nil && (got.entry.Allows(p.at, p.secret) || got.entry.Served(p.at) && f.proven(p)) {
+	for _, p := range f.places(ctx, r, pinned) {
+		if p.err == nil && (got.entry.Allows(p.at, p.id) || got.entry.Served(p.at) && f.proven(p)) {
+			got.via = p
 			return nil
 		}
 		at = append(at, p.at.String())
@@ -257,7 +256,7 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 		if err == nil && ref.Digest == "" {
 			f.record(ref.TagRef(), got.entry.ManifestDigest)
 		}
-		return &shared{obtained: got, secret: r.Secret}, err
+		return &shared{obtained: got, id: f.identity(r.Auth)}, err
 	})
 	if errors.Is(err, errLanded) {
 		return f.obtain(ctx, r)
@@ -274,7 +273,7 @@ func (f *Fetcher) pull(ctx context.Context, ref chartref.Reference, r *Resolutio
 		return &got, nil
 	}
 	switch {
-	case downloaded || s.secret == r.Secret:
+	case downloaded || s.id == f.identity(r.Auth):
 		if err != nil {
 			return nil, err
 		}
@@ -326,10 +325,11 @@ func (f *Fetcher) landed(ref chartref.Reference) bool {
 	return err == nil && e != nil
 }
 
-// shared is a download and the Secret it was made with.
+// shared is a download and the identity of the Component that made it
+// (its Secret as read, its client certificate).
 type shared struct {
 	*obtained
-	secret string
+	id cache.Identity
 }
 
 // hit answers ref from the store entry for digest, if there is one that

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -28,14 +27,12 @@ type site struct {
 	at place.Place
 	// ref is the reference at this place.
 	ref chartref.Reference
-	// secret is namespace/name of the Secret used here ("" anonymous): the
-	// Component's own at the origin, the policy's at a mirror.
-	secret string
 	// mirror is nil for the origin.
 	mirror *policy.MirrorSettings
-	// auth is how to authenticate here, once ready has read it; err is why
-	// the place cannot be used.
+	// auth is how to authenticate here and id who that is, once ready has
+	// read it; err is why the place cannot be used.
 	auth  oci.Auth
+	id    cache.Identity
 	err   error
 	ready bool
 }
@@ -49,17 +46,15 @@ func (p *site) what() string {
 
 // sites lists where ref can come from, in the order to try them: the
 // policy's mirrors, then the origin unless the policy says never. It reads
-// nothing: ready reads a place's credentials when a request is to be made.
-// The Component's credentials go to the origin only; a mirror gets its own
-// Secret (from the system namespace, bound to the mirror) or nothing.
+// nothing: ready reads a place's credentials before anything is decided
+// for it. The Component's credentials go to the origin only; a mirror gets
+// its own Secret (from the system namespace, bound to the mirror) or
+// nothing.
 func (f *Fetcher) sites(r *Resolution, ref chartref.Reference) []*site {
 	var out []*site
 	for i := range r.Settings.Mirrors {
 		m := &r.Settings.Mirrors[i]
 		p := &site{mirror: m, at: m.Repository}
-		if m.SecretRef != "" {
-			p.secret = f.SystemNamespace + "/" + m.SecretRef
-		}
 		if m.Repository.IsZero() {
 			p.err, p.ready = fmt.Errorf("the mirror %s names no repository for %s", m.Location, ref.Repo()), true
 		} else {
@@ -68,13 +63,14 @@ func (f *Fetcher) sites(r *Resolution, ref chartref.Reference) []*site {
 		out = append(out, p)
 	}
 	if r.Settings.Origin != policy.OriginNever {
-		out = append(out, &site{at: ref.Place(), ref: ref, secret: r.Secret})
+		out = append(out, &site{at: ref.Place(), ref: ref})
 	}
 	return out
 }
 
-// ready reads what a request to p needs: a mirror's Secret, or the
-// Component's deferred credentials. It returns why p cannot be used.
+// ready reads what p needs, and so who p's requests are: a mirror's Secret
+// (read now, as it is), or the Component's credentials (read by resolve).
+// It returns why p cannot be used.
 func (f *Fetcher) ready(ctx context.Context, r *Resolution, p *site) error {
 	if p.ready {
 		return p.err
@@ -82,15 +78,25 @@ func (f *Fetcher) ready(ctx context.Context, r *Resolution, p *site) error {
 	p.ready = true
 	if p.mirror != nil {
 		p.auth, p.err = f.mirrorAuth(ctx, p.mirror)
-		return p.err
+	} else {
+		p.auth = r.Auth
 	}
-	p.err = f.credentialsFor(ctx, r)
-	p.auth, p.secret = r.Auth, r.Secret
+	p.id = f.identity(p.auth)
 	return p.err
 }
 
-// places is sites with every place made ready: for callers that will ask
-// each in turn.
+// identity is who a request with a authenticates as: the Secret as read,
+// and the client certificate the connection presents.
+func (f *Fetcher) identity(a oci.Auth) cache.Identity {
+	id := cache.Identity{Secret: a.Secret, UID: a.SecretUID, ResourceVersion: a.SecretVersion}
+	if f.Puller != nil {
+		id.Certificate = f.Puller.ClientCertificate(a)
+	}
+	return id
+}
+
+// places is sites with every place made ready: for callers that decide
+// from the cache's records (which name identities) or ask each in turn.
 func (f *Fetcher) places(ctx context.Context, r *Resolution, ref chartref.Reference) []*site {
 	out := f.sites(r, ref)
 	for _, p := range out {
@@ -119,49 +125,49 @@ func (f *Fetcher) mirrorAuth(ctx context.Context, m *policy.MirrorSettings) (oci
 	return a, nil
 }
 
-// proofKey is a (place, Secret) pair proven in this run.
+// proofKey is a (place, identity) pair proven in this run.
 type proofKey struct {
-	at     place.Place
-	secret string
+	at place.Place
+	id cache.Identity
 }
 
-// prove notes that p's Secret read p's repository (see cache.Proofs); the
+// prove notes that p's identity read p's repository (see cache.Proofs); the
 // run's proofs are written once per place by Flush.
 func (f *Fetcher) prove(p *site) {
-	if _, loaded := f.provenRun.LoadOrStore(proofKey{p.at, p.secret}, true); loaded {
+	if _, loaded := f.provenRun.LoadOrStore(proofKey{p.at, p.id}, true); loaded {
 		return
 	}
 	f.proofsMu.Lock()
 	defer f.proofsMu.Unlock()
 	if f.pendingProofs == nil {
-		f.pendingProofs = map[place.Place][]string{}
+		f.pendingProofs = map[place.Place][]cache.Identity{}
 	}
-	f.pendingProofs[p.at] = append(f.pendingProofs[p.at], p.secret)
+	f.pendingProofs[p.at] = append(f.pendingProofs[p.at], p.id)
 }
 
-// proven reports whether p's Secret (or anyone) is known to read p's
+// proven reports whether p's identity (or anyone) is known to read p's
 // repository: proven in this run, or recorded in the cache.
 func (f *Fetcher) proven(p *site) bool {
-	if _, ok := f.provenRun.Load(proofKey{p.at, p.secret}); ok {
+	if _, ok := f.provenRun.Load(proofKey{p.at, p.id}); ok {
 		return true
 	}
 	recorded := f.recordedProofs(p.at)
-	_, ok := recorded[p.secret]
-	_, anyone := recorded[""]
+	_, ok := recorded[p.id]
+	_, anyone := recorded[cache.Identity{}]
 	return ok || anyone
 }
 
 // recordedProofs reads the cache's proofs of a place once per run.
-func (f *Fetcher) recordedProofs(at place.Place) map[string]time.Time {
+func (f *Fetcher) recordedProofs(at place.Place) map[cache.Identity]time.Time {
 	if v, ok := f.proofsRead.Load(at); ok {
-		return v.(map[string]time.Time)
+		return v.(map[cache.Identity]time.Time)
 	}
 	got := f.Store.LoadProofs(at)
 	if got == nil {
-		got = map[string]time.Time{}
+		got = map[cache.Identity]time.Time{}
 	}
 	v, _ := f.proofsRead.LoadOrStore(at, got)
-	return v.(map[string]time.Time)
+	return v.(map[cache.Identity]time.Time)
 }
 
 // Flush writes what the run proved to the cache, once per place.
@@ -171,8 +177,8 @@ func (f *Fetcher) Flush() {
 	}
 	f.proofsMu.Lock()
 	defer f.proofsMu.Unlock()
-	for at, secrets := range f.pendingProofs {
-		if err := f.Store.SaveProofs(at, secrets); err != nil {
+	for at, ids := range f.pendingProofs {
+		if err := f.Store.SaveProofs(at, ids); err != nil {
 			f.warn(fmt.Sprintf("could not record access to %s in the cache: %v", at, err))
 		}
 	}
@@ -182,7 +188,7 @@ func (f *Fetcher) Flush() {
 // SecretAuth is what a pull authenticates with from a resolved Secret: its
 // credential (none when it holds only TLS material) and its TLS material.
 func SecretAuth(res *credentials.Resolved) oci.Auth {
-	a := oci.Auth{Secret: res.Secret, Extra: oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}}
+	a := oci.Auth{Secret: res.Secret, SecretUID: res.UID, SecretVersion: res.ResourceVersion, Extra: oci.Extra{CAPEM: res.CAPEM, CertPEM: res.CertPEM, KeyPEM: res.KeyPEM}}
 	if res.Credential != auth.EmptyCredential {
 		cred := res.Credential
 		a.Credential = &cred
@@ -291,7 +297,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		}
 		if err != nil {
 			if chart != nil {
-				_ = os.Remove(chart.File)
+				f.Store.RemoveTemp(chart.File)
 			}
 			if ctx.Err() != nil {
 				return nil, err
@@ -304,7 +310,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		}
 		e, path, err := f.Store.PutFile(cache.Stored{
 			Ref:      ref.String(),
-			Access:   []cache.Access{{Repository: p.at, Secret: p.secret}},
+			Access:   []cache.Access{{Repository: p.at, Identity: p.id}},
 			Verified: verified,
 		}, chart.File, cache.Extras{Prov: chart.Prov, Manifest: chart.Manifest, Config: chart.Config, Signatures: material})
 		if err != nil {
@@ -312,10 +318,7 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 		}
 		f.prove(p)
 		f.remember(e, path)
-		got := &obtained{entry: e, path: path, source: p.at.String(), verified: verified}
-		if p.mirror != nil {
-			got.via = p
-		}
+		got := &obtained{entry: e, path: path, source: p.at.String(), verified: verified, via: p}
 		return got, nil
 	}
 	switch {

@@ -170,6 +170,10 @@ func (f *Fetcher) keylessFor(ctx context.Context, st policy.VerifySettings, req 
 		if err != nil {
 			return err
 		}
+		if tr == nil { // a dry run: the public instance is not read
+			req.keyless = append(req.keyless, keylessTrust{ids: src.Identities})
+			continue
+		}
 		roots = append(roots, tr)
 		req.keyless = append(req.keyless, keylessTrust{roots: []*trust.TrustedRoot{tr}, ids: src.Identities})
 	}
@@ -180,17 +184,27 @@ func (f *Fetcher) keylessFor(ctx context.Context, st policy.VerifySettings, req 
 			if err != nil {
 				return err
 			}
-			roots = append(roots, tr)
+			if tr != nil {
+				roots = append(roots, tr)
+			}
 		}
 		req.keyless = append(req.keyless, keylessTrust{roots: roots, ids: f.Identities})
 	}
 	return nil
 }
 
-// publicRoot is the public Sigstore instance's trusted root, read once per run.
+// publicRoot is the public Sigstore instance's trusted root, read once per
+// run. A dry run has no way to read it (PublicRoot is nil: it contacts
+// nothing, through TUF or otherwise): its requirement is built without it.
 func (f *Fetcher) publicRoot(ctx context.Context) (*trust.TrustedRoot, error) {
 	f.publicOnce.Do(func() {
-		f.public, f.publicErr = trust.PublicTrustedRoot(ctx, f.TUFCache, f.Offline)
+		if f.PublicRoot == nil {
+			if !f.DryRun {
+				f.publicErr = errors.New("the public Sigstore instance's trusted root cannot be read in this run")
+			}
+			return
+		}
+		f.public, f.publicErr = f.PublicRoot(ctx)
 		if f.publicErr != nil {
 			f.publicErr = clierror.WithHint(f.publicErr,
 				"give the Sigstore instance's trusted_root.json in the registry policy (verify.cosign.keyless.trustedRoot, trustedRootFile or configMapRef), or run once where tuf-repo-cdn.sigstore.dev can be reached")

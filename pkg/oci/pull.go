@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -51,9 +52,9 @@ type Chart struct {
 	// Name and Version are from the chart's metadata (the OCI config).
 	Name    string
 	Version string
-	// File is the chart archive (.tgz), streamed to a temporary file in the
-	// Puller's TempDir and checked against LayerDigest; Size its length. The
-	// caller moves it into the cache (or removes it).
+	// File is the chart archive (.tgz), streamed to a temporary file of the
+	// Puller's Temp (its name there) and checked against LayerDigest; Size
+	// its length. The caller moves it into the cache (or removes it).
 	File string
 	Size int64
 	// Prov is the chart's provenance file, when it was asked for and the
@@ -70,10 +71,9 @@ type Puller struct {
 	userAgent string
 	// MaxChartSize refuses larger blobs before they are read (0: no limit).
 	MaxChartSize int64
-	// TempDir receives chart archives as they are downloaded (the cache's
-	// directory, so that they are moved into it, not copied). Temporary files
-	// are named .tmp-<pid>-… so that a killed process's are found.
-	TempDir string
+	// Temp receives chart archives as they are downloaded: the cache, so
+	// that they are moved into it, not copied.
+	Temp TempFiles
 	// AllowPlainHTTPCredentials lets credentials go over plain HTTP to a host
 	// that is not this machine (--allow-plain-http-credentials).
 	AllowPlainHTTPCredentials bool
@@ -90,10 +90,20 @@ type Puller struct {
 	// caches holds one auth cache (tokens, scheme) per host and credential,
 	// shared by every pull of a run.
 	caches map[string]auth.Cache
+	// flagCert is the fingerprint of --registry-cert-file's certificate.
+	flagCert string
 	// gates hold back, per auth cache, the requests that would all meet the
 	// registry's first 401 at once: the first goes alone until the registry
 	// has said which scheme it wants.
 	gates map[string]*contactGate
+}
+
+// TempFiles makes the temporary files a download streams into, and names
+// them in its own terms (the cache's files are reached through its root,
+// never by a path).
+type TempFiles interface {
+	CreateTemp(suffix string) (io.WriteCloser, string, error)
+	RemoveTemp(name string)
 }
 
 // contactGate is the first contact with a registry for one auth cache.
@@ -160,7 +170,14 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}, gates: map[string]*contactGate{}}, nil
+	p := &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}, gates: map[string]*contactGate{}}
+	if o.CertFile != "" {
+		// newTransport has read and checked it.
+		if data, err := os.ReadFile(o.CertFile); err == nil {
+			p.flagCert = certFingerprint(data)
+		}
+	}
+	return p, nil
 }
 
 // isolateFromDockerConfig makes Helm's client unable to open a Docker config.
@@ -174,8 +191,10 @@ type Auth struct {
 	Credential *auth.Credential
 	Extra      Extra
 	// Secret is namespace/name of the Secret the credential came from, for
-	// messages ("" when anonymous).
-	Secret string
+	// messages ("" when anonymous); SecretUID and SecretVersion are its
+	// UID and resourceVersion as read: who the cache records.
+	Secret                   string
+	SecretUID, SecretVersion string
 }
 
 // CheckPlainHTTP refuses to send credentials over plain HTTP to a host other
@@ -269,6 +288,7 @@ func chartLayer(manifest []byte) (ocispec.Descriptor, bool) {
 type blobDownload struct {
 	desc ocispec.Descriptor
 	path string
+	temp TempFiles
 	// done is closed when the download has ended, with err set.
 	done chan struct{}
 	err  error
@@ -286,31 +306,28 @@ func (p *Puller) download(ctx context.Context, ref chartref.Reference, a Auth, l
 	if layer.Digest == "" {
 		return end(errors.New("no chart layer"))
 	}
-	dir := p.TempDir
-	if dir == "" {
-		dir = os.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return end(fmt.Errorf("writing the chart: %w", err))
+	if p.Temp == nil {
+		return end(errors.New("writing the chart: no place for temporary files"))
 	}
-	f, err := os.CreateTemp(dir, fmt.Sprintf(".tmp-%d-*.tgz", os.Getpid()))
+	f, name, err := p.Temp.CreateTemp(".tgz")
 	if err != nil {
 		return end(fmt.Errorf("writing the chart: %w", err))
 	}
-	b.path = f.Name()
+	b.path, b.temp = name, p.Temp
 	go func() {
 		err := p.stream(ctx, ref, a, layer, f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			_ = os.Remove(b.path)
+			p.Temp.RemoveTemp(name)
 		}
 		end(err)
 	}()
 	return b
 }
 
-func (p *Puller) stream(ctx context.Context, ref chartref.Reference, a Auth, layer ocispec.Descriptor, f *os.File) error {
+func (p *Puller) stream(ctx context.Context, ref chartref.Reference, a Auth, layer ocispec.Descriptor, f io.Writer) error {
 	if p.MaxChartSize > 0 && layer.Size > p.MaxChartSize {
 		return &SizeError{Limit: p.MaxChartSize, Size: layer.Size}
 	}
@@ -336,7 +353,10 @@ func (p *Puller) stream(ctx context.Context, ref chartref.Reference, a Auth, lay
 	if err := vr.Verify(); err != nil {
 		return err
 	}
-	return f.Sync()
+	if s, ok := f.(interface{ Sync() error }); ok {
+		return s.Sync()
+	}
+	return nil
 }
 
 // wait waits for the download to end.
@@ -350,7 +370,7 @@ func (b *blobDownload) wait() error {
 func (b *blobDownload) discard() {
 	<-b.done
 	if b.path != "" {
-		_ = os.Remove(b.path)
+		b.temp.RemoveTemp(b.path)
 	}
 }
 
@@ -389,12 +409,44 @@ func (p *Puller) headRepository(ctx context.Context, ref chartref.Reference, a A
 	return repo, done, nil
 }
 
-// CheckTLS builds the TLS settings for a's material (the Secret's CA and
-// client certificate, with the flags') without making a request: a conflict
-// or bad material is reported in a dry run too.
-func (p *Puller) CheckTLS(a Auth) error {
-	_, err := p.transport(a.Extra)
+// CheckTLS builds the TLS settings of the flags o with e's material (the
+// Secret's CA and client certificate, the policy's) without making a
+// request: a conflict or bad material is reported in a dry run too.
+func CheckTLS(o TLSOptions, e Extra) error {
+	_, err := tlsConfig(o, e)
 	return err
+}
+
+// ClientCertificate is the SHA-256 fingerprint ("SHA256:<hex>") of the
+// client certificate a connection with a presents — the flags', else the
+// Secret's, else the registry policy's, as the transport chooses — or ""
+// when it presents none: a pull authenticated by a certificate is that
+// certificate's, never anonymous.
+func (p *Puller) ClientCertificate(a Auth) string {
+	if p.flagCert != "" {
+		return p.flagCert
+	}
+	if fp := certFingerprint(a.Extra.CertPEM); fp != "" {
+		return fp
+	}
+	return certFingerprint(a.Extra.PolicyCertPEM)
+}
+
+// certFingerprint is the fingerprint of the first certificate of a PEM
+// bundle, "" when it holds none.
+func certFingerprint(pemData []byte) string {
+	for len(pemData) > 0 {
+		var block *pem.Block
+		block, pemData = pem.Decode(pemData)
+		if block == nil {
+			return ""
+		}
+		if block.Type == "CERTIFICATE" {
+			sum := sha256.Sum256(block.Bytes)
+			return "SHA256:" + hex.EncodeToString(sum[:])
+		}
+	}
+	return ""
 }
 
 // Exists asks the registry whether ref's repository holds the manifest

@@ -60,8 +60,10 @@ type Registry struct {
 	TLS    *TLS   `json:"tls,omitempty"`
 	// PlainHTTP talks HTTP to the registry (local file only).
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
-	// Blocked refuses every reference under the prefix before any request.
-	Blocked bool `json:"blocked,omitempty"`
+	// Blocked refuses every reference under the prefix before any request;
+	// an explicit false on a longer prefix of the same document unblocks
+	// what is under it.
+	Blocked *bool `json:"blocked,omitempty"`
 	// Mirrors are tried in order before the origin.
 	Mirrors []Mirror `json:"mirrors,omitempty"`
 	// Origin is fallback (default) or never.
@@ -405,10 +407,11 @@ func (d *Document) validate(src Source) error {
 		default:
 			return fail(at+".origin", "must be %s or %s, got %+q", OriginFallback, OriginNever, r.Origin)
 		}
-		if r.Origin == OriginNever && len(r.Mirrors) == 0 && !r.Blocked {
+		blocked := r.Blocked != nil && *r.Blocked
+		if r.Origin == OriginNever && len(r.Mirrors) == 0 && !blocked {
 			return fail(at+".origin", "is never, but the prefix has no mirrors: nothing could serve it (use blocked: true to refuse it)")
 		}
-		if r.Blocked && (len(r.Mirrors) > 0 || r.Origin != "") {
+		if blocked && (len(r.Mirrors) > 0 || r.Origin != "") {
 			return fail(at+".blocked", "a blocked prefix has no mirrors and no origin setting: nothing under it is pulled")
 		}
 		if t := r.TLS; t != nil {

@@ -220,7 +220,7 @@ registries:
 	if len(st.Matches) != 2 || st.Matches[0].Prefix.String() != "r.io" || st.Matches[1].Prefix.String() != "r.io/charts" {
 		t.Errorf("matches = %+v", st.Matches)
 	}
-	if st.Origin != OriginNever || st.OriginFrom != cmSrc.String() {
+	if st.Origin != OriginNever || st.OriginFrom != cmSrc.String()+" (prefix r.io/charts)" {
 		t.Errorf("origin = %s from %s", st.Origin, st.OriginFrom)
 	}
 	if len(st.Mirrors) != 2 || st.Mirrors[0].Repository.String() != "mirror.internal:5000/base/app" || st.Mirrors[0].Host.String() != "mirror.internal:5000" ||
@@ -230,16 +230,19 @@ registries:
 	if len(st.Mirrors[0].TLS.CAs) != 1 || st.Mirrors[0].TLS.CAs[0].Subjects[0] != "CN=CA of the file" {
 		t.Errorf("the mirror's TLS = %+v", st.Mirrors[0].TLS)
 	}
-	if len(st.TLS.CAs) != 2 || !st.TLS.InsecureSkipVerify || st.TLS.InsecureSkipVerifyFrom != fileSrc.String() {
+	if len(st.TLS.CAs) != 2 || !st.TLS.InsecureSkipVerify || st.TLS.InsecureSkipVerifyFrom != fileSrc.String()+" (prefix r.io)" {
 		t.Errorf("TLS = %+v: want the union of both CAs and the file's insecureSkipVerify", st.TLS)
 	}
 	if !st.AllowUnboundSystemSecrets {
 		t.Error("the file's allowUnboundSystemSecrets is lost")
 	}
 
-	// Routing: the longest prefix that routes wins; on a tie the file's.
+	// Mirrors and origin each come from the longest prefix that sets them;
+	// on a tie the file's: the file's mirrors, the ConfigMap's origin (the
+	// file does not set one).
 	st = set.For(mustPlace(t, "r.io/charts/special/app"))
-	if len(st.Mirrors) != 1 || st.Mirrors[0].Repository.String() != "local.mirror/special/app" || st.Origin != OriginFallback || st.OriginFrom != fileSrc.String() {
+	if len(st.Mirrors) != 1 || st.Mirrors[0].Repository.String() != "local.mirror/special/app" || st.Mirrors[0].From != fileSrc.String()+" (prefix r.io/charts/special)" ||
+		st.Origin != OriginNever || st.OriginFrom != cmSrc.String()+" (prefix r.io/charts/special)" {
 		t.Errorf("special: %+v", st)
 	}
 	// Blocked is a union.
@@ -256,6 +259,53 @@ registries:
 	// A ConfigMap alone never relaxes TLS or allows unbound Secrets.
 	if st := (Set{Layers: []*Loaded{cm}}).For(mustPlace(t, "r.io/charts/app")); st.TLS.InsecureSkipVerify || st.TLS.PlainHTTP || st.AllowUnboundSystemSecrets {
 		t.Errorf("ConfigMap alone: %+v", st)
+	}
+}
+
+// TestEachFieldFromItsLongestPrefix: within one document, a longer prefix
+// that sets only some fields leaves the others as the shorter prefix sets
+// them.
+func TestEachFieldFromItsLongestPrefix(t *testing.T) {
+	ca, _ := selfSigned(t, "team CA")
+	cosignKey, err := testsign.NewCosignKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := string(cosignKey.PublicPEM)
+	doc := mustLoad(t, fileSrc, `registries:
+- prefix: r.io/base
+  verify:
+    cosign:
+      keys:
+      - |
+`+indent(key, "        ")+`
+  mirrors: [{location: m.io/base}]
+  origin: never
+- prefix: r.io/base/team-x
+  tls:
+    ca: |
+`+indent(string(ca), "      ")+`
+- prefix: r.io/blocked
+  blocked: true
+- prefix: r.io/blocked/open
+  blocked: false
+- prefix: r.io/blocked/open/tls-only
+  tls:
+    ca: |
+`+indent(string(ca), "      ")+`
+`)
+	set := Set{Layers: []*Loaded{doc}}
+	st := set.For(mustPlace(t, "r.io/base/team-x/app"))
+	if !st.Verify.Required || st.Verify.RequiredBy[0] != fileSrc.String()+" (prefix r.io/base)" {
+		t.Errorf("verify = %+v: a TLS-only longer prefix dropped the shorter prefix's verify", st.Verify)
+	}
+	if st.Origin != OriginNever || len(st.Mirrors) != 1 || len(st.TLS.CAs) != 1 || st.TLS.CAs[0].From != fileSrc.String()+" (prefix r.io/base/team-x) (tls.ca)" {
+		t.Errorf("settings = %+v", st)
+	}
+	for repo, want := range map[string]bool{"r.io/blocked/app": true, "r.io/blocked/open/app": false, "r.io/blocked/open/tls-only/app": false} {
+		if got := set.For(mustPlace(t, repo)).Blocked; got != want {
+			t.Errorf("blocked(%s) = %v, want %v", repo, got, want)
+		}
 	}
 }
 
@@ -321,6 +371,7 @@ func FuzzMatchedIsDialled(f *testing.F) {
 	} {
 		f.Add(c[0], c[1])
 	}
+	yes := true
 	f.Fuzz(func(t *testing.T, prefix, reference string) {
 		ref, err := chartref.Parse(reference)
 		if err != nil {
@@ -330,7 +381,7 @@ func FuzzMatchedIsDialled(f *testing.F) {
 		if err != nil {
 			return
 		}
-		l := &Loaded{Doc: &Document{Registries: []Registry{{Prefix: pp.String(), prefix: pp, Blocked: true}}}, Source: fileSrc, files: make([]fileMaterial, 1)}
+		l := &Loaded{Doc: &Document{Registries: []Registry{{Prefix: pp.String(), prefix: pp, Blocked: &yes}}}, Source: fileSrc, files: make([]fileMaterial, 1)}
 		blocked := Set{Layers: []*Loaded{l}}.For(ref.Place()).Blocked
 
 		rawHost, rawPath, _ := strings.Cut(strings.TrimPrefix(reference, chartref.Scheme), "/")
@@ -426,7 +477,7 @@ func TestVerifySettings(t *testing.T) {
 		"notation bad cert":            {"registries:\n- prefix: r.io\n  verify: {notation: {trustStore: [nope], identities: [\"*\"]}}\n", "registries[0].verify.notation.trustStore[0]: the certificate holds no PEM certificate"},
 		"keyless no identities":        {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {}}}\n", "registries[0].verify.cosign.keyless.identities: is required"},
 		"keyless half identity":        {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x}]}}}\n", "registries[0].verify.cosign.keyless.identities[0]: needs exactly one of subject and subjectRegExp"},
-		"keyless bad regexp":           {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subjectRegExp: \"(\"}]}}}\n", "registries[0].verify.cosign.keyless.identities[0]: has a regular expression that does not compile"},
+		"keyless bad regexp":           {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subjectRegExp: \"(\"}]}}}\n", "registries[0].verify.cosign.keyless.identities[0]: has a regular expression that is not valid by itself"},
 		"keyless two roots":            {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRoot: \"{}\", configMapRef: {name: r}}}}\n", "registries[0].verify.cosign.keyless: give at most one of trustedRoot, trustedRootFile and configMapRef"},
 		"keyless bad root":             {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRoot: \"{}\"}}}\n", "registries[0].verify.cosign.keyless.trustedRoot: the trusted root"},
 		"keyless root file in cluster": {"registries:\n- prefix: r.io\n  verify: {cosign: {keyless: {identities: [{issuer: x, subject: me}], trustedRootFile: /etc/root.json}}}\n", "verify.cosign.keyless.trustedRootFile"},

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"strconv"
 
 	"github.com/ocisrc/ocisrc/pkg/place"
@@ -181,19 +182,25 @@ func (l *Loaded) bestWith(repository place.Place, has func(Registry) bool) int {
 	return best
 }
 
-// For returns the effective settings for repository (host[:port]/path):
+// For returns the effective settings for repository (host[:port]/path).
+// Within one document, each field comes from the longest prefix that sets
+// that field — a longer prefix that only sets TLS, say, leaves blocked,
+// origin, mirrors and verify as the shorter prefix has them — and each
+// field names the prefix it came from:
 //
-//   - each document's longest matching prefix applies;
-//   - blocked is a union: any document that blocks it blocks it;
-//   - routing (mirrors, origin) comes from the longest of those prefixes that
-//     sets any; on a tie, the local file's wins over the ConfigMap's;
+//   - blocked is a union: any document that blocks it blocks it (within a
+//     document, an explicit blocked: false on a longer prefix unblocks);
+//   - mirrors and origin each come from the longest prefix of either
+//     document that sets them; on a tie, the local file's wins;
+//   - verify is a union of every document's, each from its longest prefix
+//     that sets verify;
 //   - trust roots are a union of every document's CAs for the host, each
 //     document's from its longest prefix that sets TLS;
 //   - the client certificate, insecureSkipVerify and plainHTTP come from the
 //     local file only (a ConfigMap cannot set them).
 func (s Set) For(repository place.Place) Settings {
 	st := Settings{Repository: repository, Origin: OriginFallback, Mirrors: []MirrorSettings{}, Matches: []Match{}}
-	routeDepth := -1
+	mirrorDepth, originDepth := -1, -1
 	for li, l := range s.Layers {
 		if l == nil {
 			continue
@@ -201,81 +208,41 @@ func (s Set) For(repository place.Place) Settings {
 		if l.Source.Kind == SourceFile && l.Doc.AllowUnboundSystemSecrets {
 			st.AllowUnboundSystemSecrets = true
 		}
-		i := l.best(repository)
-		if i < 0 {
-			continue
+		if i := l.best(repository); i >= 0 {
+			r := l.Doc.Registries[i]
+			st.Matches = append(st.Matches, Match{Prefix: r.prefix, From: l.Source.String()})
 		}
-		r := l.Doc.Registries[i]
-		from := l.Source.String()
-		st.Matches = append(st.Matches, Match{Prefix: r.prefix, From: from})
-		if r.Blocked {
-			st.Blocked = true
-			st.BlockedBy = append(st.BlockedBy, from)
-		}
-		if v := r.Verify; v != nil {
-			st.Verify.Rules += strconv.Itoa(li) + ":" + strconv.Itoa(i) + ";"
-			st.Verify.Required = true
-			st.Verify.RequiredBy = append(st.Verify.RequiredBy, from+" (prefix "+r.prefix.String()+")")
-			if c := v.Cosign; c != nil {
-				for _, k := range c.Keys {
-					st.Verify.CosignKeys = append(st.Verify.CosignKeys, KeySource{From: from, Data: []byte(k)})
-				}
-				if c.SecretRef != nil {
-					st.Verify.CosignSecrets = append(st.Verify.CosignSecrets, KeySource{Secret: c.SecretRef.Name, From: from})
-				}
+		if i := l.bestWith(repository, func(r Registry) bool { return r.Blocked != nil }); i >= 0 {
+			if r := l.Doc.Registries[i]; *r.Blocked {
+				st.Blocked = true
+				st.BlockedBy = append(st.BlockedBy, l.at(i))
 			}
-			if c := v.Cosign; c != nil && c.Keyless != nil {
-				k := c.Keyless
-				ks := KeylessSource{Identities: k.Identities, From: from, Root: "public"}
-				switch {
-				case k.TrustedRoot != "":
-					ks.Root, ks.RootJSON = "inline", []byte(k.TrustedRoot)
-				case k.TrustedRootFile != "":
-					ks.Root, ks.RootJSON = "file "+k.TrustedRootFile, l.files[i].trustedRoot
-				case k.ConfigMapRef != nil:
-					key := k.ConfigMapRef.Key
-					if key == "" {
-						key = DefaultTrustedRootKey
+		}
+		if i := l.bestWith(repository, func(r Registry) bool { return r.Verify != nil }); i >= 0 {
+			l.addVerify(&st.Verify, li, i)
+		}
+		if i := l.bestWith(repository, func(r Registry) bool { return len(r.Mirrors) > 0 }); i >= 0 {
+			r := l.Doc.Registries[i]
+			if r.prefix.Depth() > mirrorDepth {
+				mirrorDepth = r.prefix.Depth()
+				st.Mirrors = []MirrorSettings{}
+				for _, m := range r.Mirrors {
+					ms := MirrorSettings{Location: m.location, Host: m.location.Host(), ResolveTags: m.ResolveTags, From: l.at(i)}
+					if at, ok := repository.Rebase(r.prefix, m.location); ok {
+						ms.Repository = at
 					}
-					ks.Root, ks.ConfigMap, ks.MapKey = "ConfigMap "+k.ConfigMapRef.Name+" key "+key, k.ConfigMapRef.Name, key
-				}
-				st.Verify.Keyless = append(st.Verify.Keyless, ks)
-			}
-			if n := v.Notation; n != nil {
-				ns := NotationSource{Certificates: len(n.TrustStore), Identities: n.Identities, From: from}
-				for _, c := range n.TrustStore {
-					ns.Certs = append(ns.Certs, []byte(c))
-				}
-				if n.SecretRef != nil {
-					ns.Secret = n.SecretRef.Name
-				}
-				st.Verify.Notation = append(st.Verify.Notation, ns)
-			}
-			if h := v.Helm; h != nil {
-				if h.Keyring != "" {
-					st.Verify.HelmKeyrings = append(st.Verify.HelmKeyrings, KeySource{From: from, Data: []byte(h.Keyring)})
-				}
-				if h.SecretRef != nil {
-					st.Verify.HelmSecrets = append(st.Verify.HelmSecrets, KeySource{Secret: h.SecretRef.Name, From: from})
+					if m.SecretRef != nil {
+						ms.SecretRef = m.SecretRef.Name
+					}
+					st.Mirrors = append(st.Mirrors, ms)
 				}
 			}
 		}
-		if (len(r.Mirrors) > 0 || r.Origin != "") && r.prefix.Depth() > routeDepth {
-			routeDepth = r.prefix.Depth()
-			st.Origin, st.OriginFrom = OriginFallback, from
-			if r.Origin != "" {
-				st.Origin = r.Origin
-			}
-			st.Mirrors = []MirrorSettings{}
-			for _, m := range r.Mirrors {
-				ms := MirrorSettings{Location: m.location, Host: m.location.Host(), ResolveTags: m.ResolveTags, From: from}
-				if at, ok := repository.Rebase(r.prefix, m.location); ok {
-					ms.Repository = at
-				}
-				if m.SecretRef != nil {
-					ms.SecretRef = m.SecretRef.Name
-				}
-				st.Mirrors = append(st.Mirrors, ms)
+		if i := l.bestWith(repository, func(r Registry) bool { return r.Origin != "" }); i >= 0 {
+			r := l.Doc.Registries[i]
+			if r.prefix.Depth() > originDepth {
+				originDepth = r.prefix.Depth()
+				st.Origin, st.OriginFrom = r.Origin, l.at(i)
 			}
 		}
 	}
@@ -290,6 +257,62 @@ func (s Set) For(repository place.Place) Settings {
 	return st
 }
 
+// at names registries[i] of l: the document and the prefix.
+func (l *Loaded) at(i int) string {
+	return l.Source.String() + " (prefix " + l.Doc.Registries[i].prefix.String() + ")"
+}
+
+// addVerify adds registries[i]'s verify (the li-th document's) to v.
+func (l *Loaded) addVerify(v *VerifySettings, li, i int) {
+	r := l.Doc.Registries[i]
+	from := l.Source.String()
+	v.Rules += strconv.Itoa(li) + ":" + strconv.Itoa(i) + ";"
+	v.Required = true
+	v.RequiredBy = append(v.RequiredBy, l.at(i))
+	if c := r.Verify.Cosign; c != nil {
+		for _, k := range c.Keys {
+			v.CosignKeys = append(v.CosignKeys, KeySource{From: from, Data: []byte(k)})
+		}
+		if c.SecretRef != nil {
+			v.CosignSecrets = append(v.CosignSecrets, KeySource{Secret: c.SecretRef.Name, From: from})
+		}
+		if k := c.Keyless; k != nil {
+			ks := KeylessSource{Identities: k.Identities, From: from, Root: "public"}
+			switch {
+			case k.TrustedRoot != "":
+				ks.Root, ks.RootJSON = "inline", []byte(k.TrustedRoot)
+			case k.TrustedRootFile != "":
+				ks.Root, ks.RootJSON = "file "+k.TrustedRootFile, l.files[i].trustedRoot
+			case k.ConfigMapRef != nil:
+				key := k.ConfigMapRef.Key
+				if key == "" {
+					key = DefaultTrustedRootKey
+				}
+				ks.Root, ks.ConfigMap, ks.MapKey = "ConfigMap "+k.ConfigMapRef.Name+" key "+key, k.ConfigMapRef.Name, key
+			}
+			v.Keyless = append(v.Keyless, ks)
+		}
+	}
+	if n := r.Verify.Notation; n != nil {
+		ns := NotationSource{Certificates: len(n.TrustStore), Identities: n.Identities, From: from}
+		for _, c := range n.TrustStore {
+			ns.Certs = append(ns.Certs, []byte(c))
+		}
+		if n.SecretRef != nil {
+			ns.Secret = n.SecretRef.Name
+		}
+		v.Notation = append(v.Notation, ns)
+	}
+	if h := r.Verify.Helm; h != nil {
+		if h.Keyring != "" {
+			v.HelmKeyrings = append(v.HelmKeyrings, KeySource{From: from, Data: []byte(h.Keyring)})
+		}
+		if h.SecretRef != nil {
+			v.HelmSecrets = append(v.HelmSecrets, KeySource{Secret: h.SecretRef.Name, From: from})
+		}
+	}
+}
+
 // tlsFor is the TLS settings for the registry of repository.
 func (s Set) tlsFor(repository place.Place) TLSSettings {
 	var t TLSSettings
@@ -302,7 +325,7 @@ func (s Set) tlsFor(repository place.Place) TLSSettings {
 			continue
 		}
 		r := l.Doc.Registries[i]
-		from := l.Source.String()
+		from := l.at(i)
 		if r.TLS != nil && r.TLS.CA != "" {
 			t.CAs = append(t.CAs, CA{PEM: []byte(r.TLS.CA), Subjects: subjects([]byte(r.TLS.CA)), From: from + " (tls.ca)"})
 		}
@@ -367,4 +390,27 @@ func (s Set) MirrorSecret(repository place.Place) (string, bool) {
 		}
 	}
 	return best, depth >= 0
+}
+
+// Warnings are what a document allows that its author probably did not
+// mean: a mirror of a prefix that requires a signature, whose location is
+// not itself under a prefix that requires one — a Component that names
+// the mirror's location directly gets the mirror's own policy, and its
+// chart is pulled unsigned.
+func (l *Loaded) Warnings() []string {
+	var out []string
+	set := Set{Layers: []*Loaded{l}}
+	for i, r := range l.Doc.Registries {
+		if r.Verify == nil {
+			continue
+		}
+		for j, m := range r.Mirrors {
+			if set.For(m.location).Verify.Required {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s: registries[%d].mirrors[%d].location %s: a Component that names the mirror directly is not held to the signature registries[%d] (prefix %s) requires; add a prefix for %s with the same verify",
+				l.Source, i, j, m.location, i, r.prefix, m.location))
+		}
+	}
+	return out
 }

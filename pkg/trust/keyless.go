@@ -57,6 +57,11 @@ func (id Identity) Check() error {
 		if re == "" {
 			continue
 		}
+		// Compiled on its own first: an expression that only compiles once
+		// wrapped as ^(?:…)$ (…/.*)|(.* ) escapes its anchors.
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("has a regular expression that is not valid by itself: %s", strconv.QuoteToASCII(re))
+		}
 		if _, err := regexp.Compile(anchor(re)); err != nil {
 			return fmt.Errorf("has a regular expression that does not compile: %s", strconv.QuoteToASCII(re))
 		}
@@ -68,7 +73,7 @@ func (id Identity) Check() error {
 func ParseIdentity(s string) (Identity, error) {
 	issuer, subject, ok := strings.Cut(s, "=")
 	if !ok || issuer == "" || subject == "" {
-		return Identity{}, fmt.Errorf("%s: expected ISSUER=SUBJECT_REGEXP, for example https://token.actions.githubusercontent.com=^https://github.com/org/repo/", strconv.QuoteToASCII(s))
+		return Identity{}, fmt.Errorf("%s: expected ISSUER=SUBJECT_REGEXP (the subject is matched whole), for example https://token.actions.githubusercontent.com=https://github.com/ORG/REPO/\\.github/workflows/.+@refs/heads/main", strconv.QuoteToASCII(s))
 	}
 	id := Identity{Issuer: issuer, SubjectRegExp: subject}
 	if err := id.Check(); err != nil {

@@ -153,10 +153,12 @@ func TestParseIdentity(t *testing.T) {
 		t.Fatalf("ParseIdentity = %+v, %v", id, err)
 	}
 	for in, want := range map[string]string{
-		"https://issuer":           "expected ISSUER=SUBJECT_REGEXP",
-		"=x":                       "expected ISSUER=SUBJECT_REGEXP",
-		"https://issuer=(":         "does not compile",
-		"https://issuer=\x1b[31mx": "",
+		"https://issuer":   "expected ISSUER=SUBJECT_REGEXP",
+		"=x":               "expected ISSUER=SUBJECT_REGEXP",
+		"https://issuer=(": "not valid by itself",
+		// Valid only once wrapped in ^(?:…)$: it would match every subject.
+		"https://issuer=https://github.com/org/.*)|(.*": "not valid by itself",
+		"https://issuer=\x1b[31mx":                      "",
 	} {
 		_, err := ParseIdentity(in)
 		if want == "" {

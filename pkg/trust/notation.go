@@ -84,7 +84,10 @@ func CheckNotationIdentity(id string) error {
 // place was chosen by ocisrc's own policy), signature verification level
 // strict with revocation not checked (ocisrc makes no OCSP or CRL request:
 // a revoked certificate is removed from the trust store instead), the one
-// trust store "ocisrc", the identities.
+// trust store "ca:ocisrc", the identities. The trust store is a CA store
+// only: a signature of the signing-authority scheme, whose signing time is
+// the signer's own word, has no store to verify against and is refused, as
+// notation verify refuses it with a ca: store.
 func notationPolicy(ids []string) *trustpolicy.Document {
 	return &trustpolicy.Document{
 		Version: "1.0",
@@ -95,23 +98,20 @@ func notationPolicy(ids []string) *trustpolicy.Document {
 				VerificationLevel: trustpolicy.LevelStrict.Name,
 				Override:          map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ActionSkip},
 			},
-			TrustStores:       []string{"ca:ocisrc", "signingAuthority:ocisrc"},
+			TrustStores:       []string{"ca:ocisrc"},
 			TrustedIdentities: ids,
 		}},
 	}
 }
 
-// memoryTrustStore serves the same certificates for every named store.
+// memoryTrustStore is the CA trust store "ocisrc", in memory.
 type memoryTrustStore struct{ certs []*x509.Certificate }
 
 func (m memoryTrustStore) GetCertificates(_ context.Context, storeType truststore.Type, name string) ([]*x509.Certificate, error) {
-	if name != "ocisrc" {
+	if name != "ocisrc" || storeType != truststore.TypeCA {
 		return nil, fmt.Errorf("no trust store %s:%s", storeType, name)
 	}
-	if storeType == truststore.TypeCA || storeType == truststore.TypeSigningAuthority {
-		return m.certs, nil
-	}
-	return nil, nil
+	return m.certs, nil
 }
 
 // Subject is what a Notation signature must sign: the chart manifest's

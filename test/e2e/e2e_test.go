@@ -308,18 +308,24 @@ func TestHelmPlugins(t *testing.T) {
 			}
 
 			// The downloader: helm renders and pulls component:// URLs with the Secret's credentials.
-			stdout, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/app", "--ca-file", stack.Secure.CAFile)
+			stdout, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/app", "-n", "team-a", "--ca-file", stack.Secure.CAFile)
 			if code != 0 || !strings.Contains(stdout, "chart: app-1.2.3") || !strings.Contains(stdout, "name: x-app") {
 				t.Errorf("helm template component://team-a/app: exit %d\n%s%s", code, stdout, stderr)
 			}
 			out := t.TempDir()
-			stdout, stderr, code = run(t, h, env, helm, "pull", "component://team-a/app/app-1.2.3.tgz", "--ca-file", stack.Secure.CAFile, "-d", out)
+			stdout, stderr, code = run(t, h, env, helm, "pull", "component://team-a/app/app-1.2.3.tgz", "-n", "team-a", "--ca-file", stack.Secure.CAFile, "-d", out)
 			if code != 0 {
 				t.Errorf("helm pull component://: exit %d\n%s%s", code, stdout, stderr)
 			} else if data, err := os.ReadFile(filepath.Join(out, "app-1.2.3.tgz")); err != nil || !bytes.Equal(data, app.Blobs[1]) {
 				t.Errorf("helm pull saved %d bytes (%v), want the chart archive", len(data), err)
 			}
-			_, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/missing", "--ca-file", stack.Secure.CAFile)
+			// Another namespace than helm's is refused: a chart's
+			// dependencies name component:// URLs.
+			_, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/app", "-n", "team-b", "--ca-file", stack.Secure.CAFile)
+			if code == 0 || !strings.HasPrefix(stderr, `Error: component://team-a/app names namespace "team-a", but helm runs in namespace "team-b"`) {
+				t.Errorf("the downloader pulled another namespace's Component: exit %d\n%s", code, stderr)
+			}
+			_, stderr, code = run(t, h, env, helm, "template", "x", "component://team-a/missing", "-n", "team-a", "--ca-file", stack.Secure.CAFile)
 			// Helm exits 1 for any downloader failure and then prints its own
 			// line (Helm 4: a dump of the plugin); ours comes first, with its hint.
 			ours := `Error: components "missing" not found in namespace "team-a"` + "\nHint: check NAMESPACE and NAME in component://NAMESPACE/NAME\n"

@@ -2,9 +2,11 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,7 +144,7 @@ func TestCorruptEntryIsPulledAgain(t *testing.T) {
 	}
 	r = kubectl(t, "pin", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
 	wantCode(t, r, 0)
-	wantStderr(t, r, "Warning: the cached chart "+app123.Digest+" fails its checks (its archive does not hash to the manifest's chart layer): it is ignored; pulling it again")
+	wantStderr(t, r, "Warning: the cached chart "+app123.Digest+" fails its checks (its archive is 13 bytes, not the chart layer's "+fmt.Sprint(len(app123.Blobs[1]))+"): it is ignored; pulling it again")
 	if got := decodeJSON(t, r).Results[0]; got.Cached || fileDigest(t, got.Path) != app123.LayerDigest {
 		t.Errorf("after recovery: %+v", got)
 	}
@@ -433,35 +435,27 @@ func TestBulkFailuresNameEachComponent(t *testing.T) {
 	}
 }
 
-// TestWarmPinReadsNoSecret: a digest pin the cache records as read at this
-// place with the Secret of the Component's own namespace needs no
-// credentials: the Secret is not read (one API round trip less), and no
-// registry request is made. Anything else still reads it, with every rule.
-func TestWarmPinReadsNoSecret(t *testing.T) {
+// TestRecordsNameTheSecretAsRead: a record of the cache names the Secret
+// as it was read — its UID and resourceVersion — never its name. A warm pin
+// reads the Component's Secret (one API request) and makes no registry
+// request while it is the same Secret; a changed password, a deleted
+// Secret, a Secret deleted and created again under the same name (as
+// another cluster's would be) each prove access again, or fail.
+func TestRecordsNameTheSecretAsRead(t *testing.T) {
 	h := newHome(t)
 	putSecret(t, nsA, "creds", goodCreds())
 	putComponent(t, nsA, "pinned", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsA))
 	args := []string{"fetch", "pinned", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6", "-o", "json"}
-	secretReads := func(r result) int {
-		n := 0
-		for _, m := range responseLine.FindAllStringSubmatch(r.stderr, -1) {
-			if strings.Contains(m[1], "/secrets/") {
-				n++
-			}
-		}
-		return n
-	}
 	r := runBinary(t, h, nil, args...)
 	wantCode(t, r, 0)
-	// The Component's namespace, and the system namespace's at the same time.
-	if n := secretReads(r); n == 0 {
-		t.Errorf("the cold pull read no Secret")
+	if n := secretReads(r); n != 1 {
+		t.Errorf("the cold pull read %d Secrets, want 1", n)
 	}
 	stack.Secure.ResetLog()
 	r = runBinary(t, h, nil, args...)
 	wantCode(t, r, 0)
-	if n := secretReads(r); n != 0 {
-		t.Errorf("the warm pin read %d Secrets, want 0", n)
+	if n := secretReads(r); n != 1 {
+		t.Errorf("the warm pin read %d Secrets, want 1 (the Secret as it is now)", n)
 	}
 	if n := requests(stack.Secure); n != 0 {
 		t.Errorf("the warm pin made %d registry requests", n)
@@ -469,15 +463,54 @@ func TestWarmPinReadsNoSecret(t *testing.T) {
 	if !strings.Contains(r.stdout, `"credentials": "team-a/creds"`) || !strings.Contains(r.stdout, `"cached": true`) {
 		t.Errorf("stdout: %s", r.stdout)
 	}
-	// A Component of another namespace names a Secret of the same name in
-	// its own namespace, which the cache has no record of: it is read.
-	putComponent(t, nsB, "pinned", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsB))
-	putSecret(t, nsB, "creds", goodCreds())
-	r = runBinary(t, h, nil, "fetch", "pinned", "-n", nsB, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Secure.CAFile, "-v=6")
-	wantCode(t, r, 0)
-	if n := secretReads(r); n == 0 {
-		t.Errorf("another namespace's Component read no Secret")
-	}
+
+	t.Run("a password the registry refuses is not served from the cache", func(t *testing.T) {
+		if err := stack.Cluster.UpdateSecret(context.Background(), nsA, "creds", map[string]string{"username": testenv.RegistryUser, "password": testenv.WrongPassword}); err != nil {
+			t.Fatal(err)
+		}
+		stack.Secure.ResetLog()
+		r := runBinary(t, h, nil, args...)
+		if r.code == 0 {
+			t.Fatalf("a changed, refused password was served from the cache:\n%s", r)
+		}
+		wantStderr(t, r, "did not confirm that secret \"team-a/creds\" may read it")
+		if n := requests(stack.Secure); n == 0 {
+			t.Error("the registry was not asked")
+		}
+		// The right password again, in place: one request proves it, the
+		// next run makes none.
+		if err := stack.Cluster.UpdateSecret(context.Background(), nsA, "creds", goodCreds()); err != nil {
+			t.Fatal(err)
+		}
+		stack.Secure.ResetLog()
+		wantCode(t, runBinary(t, h, nil, args...), 0)
+		if n := countRequests(stack.Secure.Requests(), http.MethodHead, "/manifests/"+app123.Digest); n != 1 {
+			t.Errorf("a changed Secret made %d HEADs, want 1:\n%v", n, stack.Secure.Requests())
+		}
+		stack.Secure.ResetLog()
+		wantCode(t, runBinary(t, h, nil, args...), 0)
+		if n := requests(stack.Secure); n != 0 {
+			t.Errorf("the next run made %d requests", n)
+		}
+	})
+	t.Run("a deleted Secret serves nothing", func(t *testing.T) {
+		if err := stack.Cluster.DeleteSecret(context.Background(), nsA, "creds"); err != nil {
+			t.Fatal(err)
+		}
+		r := runBinary(t, h, nil, args...)
+		if r.code == 0 {
+			t.Fatalf("a deleted Secret's chart was served:\n%s", r)
+		}
+		wantStderr(t, r, `secret "creds" not found`)
+	})
+	t.Run("a Secret created again under the same name proves access again", func(t *testing.T) {
+		putSecret(t, nsA, "creds", goodCreds())
+		stack.Secure.ResetLog()
+		wantCode(t, runBinary(t, h, nil, args...), 0)
+		if n := countRequests(stack.Secure.Requests(), http.MethodHead, "/manifests/"+app123.Digest); n != 1 {
+			t.Errorf("a new Secret of the same name made %d HEADs, want 1", n)
+		}
+	})
 
 	// A system-namespace Secret is read on every run, warm or not: whether it
 	// may be used depends on what it holds now. Here it is bound to no
@@ -492,7 +525,15 @@ func TestWarmPinReadsNoSecret(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, `secret "deployment-system/shared-pin"`) || !strings.Contains(r.stderr, "bound to no registry") {
 		t.Errorf("a warm pin used an unbound system Secret without --allow-unbound-secrets:\n%s", r)
 	}
-	if n := secretReads(r); n == 0 {
-		t.Errorf("the warm pin with a system-namespace Secret read no Secret")
+}
+
+// secretReads counts the Secret GETs of a -v=6 run.
+func secretReads(r result) int {
+	n := 0
+	for _, m := range responseLine.FindAllStringSubmatch(r.stderr, -1) {
+		if strings.Contains(m[1], "/secrets/") {
+			n++
+		}
 	}
+	return n
 }

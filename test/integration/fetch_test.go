@@ -556,21 +556,28 @@ func assertNoCacheEntries(t *testing.T, h *testenv.Home) {
 // helm user can type: helm's flags and the URL, never fetch's flags.
 func TestDownloaderHints(t *testing.T) {
 	newHome(t)
-	env := map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig}
 	putSecret(t, nsA, "creds", goodCreds())
 	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref, "creds", nsA))
 	for name, tc := range map[string]struct {
 		args []string
 		want []string
+		ns   string
 	}{
 		"no CA": {args: []string{"", "", "", "component://" + nsA + "/app"},
 			want: []string{"TLS connection to " + stack.Secure.Host + " failed", "Hint: pass helm's --ca-file with the registry's CA"}},
 		"no such Component": {args: []string{"", "", stack.Secure.CAFile, "component://" + nsA + "/nope"},
 			want: []string{`components "nope" not found in namespace "team-a"`, "Hint: check NAMESPACE and NAME in component://NAMESPACE/NAME"}},
-		"no such namespace": {args: []string{"", "", stack.Secure.CAFile, "component://no-such-ns/app"},
+		"no such namespace": {args: []string{"", "", stack.Secure.CAFile, "component://no-such-ns/app"}, ns: "no-such-ns",
 			want: []string{`namespace "no-such-ns" not found`, "check NAMESPACE in component://NAMESPACE/NAME, and helm's --kube-context"}},
+		"another namespace than helm's": {args: []string{"", "", stack.Secure.CAFile, "component://" + nsA + "/app"}, ns: nsB,
+			want: []string{`component://team-a/app names namespace "team-a", but helm runs in namespace "team-b"`, "Hint: run helm with -n team-a, or allow that namespace explicitly: OCISRC_DOWNLOADER_NAMESPACES=team-a"}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			ns := tc.ns
+			if ns == "" {
+				ns = nsA
+			}
+			env := map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig, "HELM_NAMESPACE": ns}
 			r := runFace(t, "ocisrc", env, tc.args...)
 			if r.code == 0 {
 				t.Fatalf("want a failure:\n%s", r)

@@ -103,14 +103,25 @@ func TestFetchFromFiles(t *testing.T) {
 		wantCode(t, r, 2)
 		wantStderr(t, r, "missing.yaml")
 	})
-	t.Run("the Secret still comes from the cluster", func(t *testing.T) {
+	t.Run("the Secret still comes from the cluster, bound to the chart's registry", func(t *testing.T) {
 		newHome(t)
-		putSecret(t, nsA, "file-creds", goodCreds())
+		putSecret(t, nsA, "file-creds", boundCreds(stack.Secure.Host))
 		f := write("secret.yaml", "apiVersion: deploy.example.io/v1alpha1\nkind: Component\nmetadata: {name: private}\nspec:\n  source:\n    type: oci\n    chart: \""+app123.Ref+"\"\n    authentication: {method: registry, secretRef: {name: file-creds, namespace: team-a}}\n")
 		r := kubectl(t, "-f", f, "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
 		wantCode(t, r, 0)
 		if got := decodeJSON(t, r).Results[0]; got.Credentials != "team-a/file-creds" || got.Digest != app123.Digest {
 			t.Errorf("%+v", got)
+		}
+		// Unbound, the same Secret is refused to a file's Component, even
+		// in the namespace the command runs in: a file chooses the host.
+		putSecret(t, nsA, "file-creds", goodCreds())
+		stack.Secure.ResetLog()
+		r = kubectl(t, "-f", f, "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 2)
+		wantStderr(t, r, `secret "team-a/file-creds" is bound to no registry: refusing to send its credentials to `+stack.Secure.Host+", a host a Component from a file chose",
+			"or apply the Component to the cluster and pull it from there by name, with -n team-a")
+		if n := requests(stack.Secure); n != 0 {
+			t.Errorf("%d registry requests", n)
 		}
 	})
 }

@@ -332,7 +332,7 @@ func TestPolicyFile(t *testing.T) {
 	}
 	r = kubectl(t, "web", "-n", nsA)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "is under a blocked prefix (registry policy file \""+def+"\")")
+	wantStderr(t, r, "is under a blocked prefix (registry policy file \""+def+"\" (prefix "+stack.Open.Host+"))")
 }
 
 // TestPolicyConfigMap: the platform team's ConfigMap in the real API server.
@@ -390,7 +390,7 @@ func TestPolicyConfigMap(t *testing.T) {
 		// The admin reads it, and the block applies.
 		r = kubectl(t, "web", "-n", nsA, "--registry-ca-file", stack.Open.CAFile)
 		wantCode(t, r, 2)
-		wantStderr(t, r, `is under a blocked prefix (ConfigMap "deployment-system/ocisrc-registry-policy")`)
+		wantStderr(t, r, `is under a blocked prefix (ConfigMap "deployment-system/ocisrc-registry-policy" (prefix `+stack.Open.Host+`))`)
 	})
 }
 

@@ -156,7 +156,7 @@ func TestFilesAreClaims(t *testing.T) {
 		stack.Secure.ResetLog()
 		r := kubectl(t, append([]string{"-f", file, "-A"}, ca...)...)
 		wantCode(t, r, 2)
-		wantStderr(t, r, `secret "deployment-system/unbound" in the system namespace is bound to no registry`, "a Component from a file chose")
+		wantStderr(t, r, `secret "deployment-system/unbound" is bound to no registry`, "a Component from a file chose")
 		if n := requests(stack.Secure); n != 0 {
 			t.Errorf("the unbound Secret's credentials went to the file's registry: %d requests", n)
 		}
@@ -359,10 +359,11 @@ func TestMirrorPullRecordsTheMirror(t *testing.T) {
 		if got := decodeJSON(t, r).Results[0]; got.Credentials != "deployment-system/mirror-creds" {
 			t.Errorf("%+v", got)
 		}
-		// A hit reports the Component's own Secret (no mirror served it).
+		// A hit reports the Secret whose record served it: the mirror's,
+		// read in this run.
 		r = kubectl(t, "app", "-n", nsA, "--registry-policy", policy("mirror-creds"), "-o", "json")
 		wantCode(t, r, 0)
-		if got := decodeJSON(t, r).Results[0]; !got.Cached || got.Credentials != "team-a/origin-creds" {
+		if got := decodeJSON(t, r).Results[0]; !got.Cached || got.Credentials != "deployment-system/mirror-creds" {
 			t.Errorf("a hit: %+v", got)
 		}
 		// Another tenant's anonymous Component at the origin, without the
@@ -416,7 +417,7 @@ func TestSharedCacheWriter(t *testing.T) {
 	// --offline: refused, naming the entry.
 	r = run("--offline")
 	wantCode(t, r, 1)
-	wantStderr(t, r, "fails its checks (its archive does not hash to the manifest's chart layer)")
+	wantStderr(t, r, "fails its checks (its archive is 20 bytes, not the chart layer's")
 	// Online: ignored, pulled again and verified.
 	r = run()
 	wantCode(t, r, 0)

@@ -122,6 +122,7 @@ func TestCacheHitsProveAccess(t *testing.T) {
 	newHome(t)
 	// Tenant A pulls its private chart: the store now holds it.
 	putSecret(t, nsA, "creds", goodCreds())
+	putSecret(t, nsB, "creds", goodCreds())
 	putComponent(t, nsA, "app", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsA))
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
 	wantCode(t, r, 0)
@@ -148,7 +149,6 @@ func TestCacheHitsProveAccess(t *testing.T) {
 		}
 	})
 	t.Run("another tenant's own credentials prove access once", func(t *testing.T) {
-		putSecret(t, nsB, "creds", goodCreds())
 		putComponent(t, nsB, "app", testenv.OCISource(app123.Ref+"@"+app123.Digest, "creds", nsB))
 		stack.Secure.ResetLog()
 		r := kubectl(t, "app", "-n", nsB, "--registry-ca-file", stack.Secure.CAFile, "-o", "json")

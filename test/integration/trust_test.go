@@ -350,13 +350,13 @@ func TestVerifyFlags(t *testing.T) {
 	// The component:// downloader never hands helm an unsigned chart the
 	// policy requires to be signed.
 	pol := verifyPolicy(t, cosignVerify(f.key))
-	r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig, "OCISRC_REGISTRY_POLICY": pol},
+	r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig, "OCISRC_REGISTRY_POLICY": pol, "HELM_NAMESPACE": nsA},
 		"", "", stack.Open.CAFile, "component://"+nsA+"/unsigned")
 	wantCode(t, r, 2)
 	if r.stdout != "" {
 		t.Errorf("the downloader wrote %d bytes of an unsigned chart", len(r.stdout))
 	}
-	r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig, "OCISRC_REGISTRY_POLICY": pol},
+	r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc-getter", "KUBECONFIG": stack.Cluster.Kubeconfig, "OCISRC_REGISTRY_POLICY": pol, "HELM_NAMESPACE": nsA},
 		"", "", stack.Open.CAFile, "component://"+nsA+"/legacy")
 	wantCode(t, r, 0)
 }

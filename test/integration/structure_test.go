@@ -9,6 +9,7 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -268,7 +270,7 @@ func TestWhatLeavesTheCacheIsWhatWasVerified(t *testing.T) {
 			stack.Secure.Hook(func(req *http.Request) {
 				if req.Method == http.MethodHead && strings.HasSuffix(req.URL.Path, "/manifests/"+app123.Digest) && swapped.CompareAndSwap(false, true) {
 					tmp := archive + ".swap"
-					if err := os.WriteFile(tmp, bytes.Repeat([]byte("x"), len(app123.Blobs[1])), 0o644); err == nil {
+					if err := os.WriteFile(tmp, substituteArchive(t, len(app123.Blobs[1])), 0o644); err == nil {
 						_ = os.Rename(tmp, archive)
 					}
 				}
@@ -297,6 +299,34 @@ func TestWhatLeavesTheCacheIsWhatWasVerified(t *testing.T) {
 			}
 		})
 	}
+}
+
+// substituteArchive is another chart "app" of exactly size bytes: a valid
+// gzipped tar (what a tar reader takes for the chart) padded with zeros,
+// which only a hash of every byte tells from the cached archive.
+func substituteArchive(t *testing.T, size int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range map[string]string{"app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.2.3\n", "app/templates/evil.yaml": "kind: Substitute\n"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > size {
+		t.Fatalf("the substitute is %d bytes, more than %d", buf.Len(), size)
+	}
+	return append(buf.Bytes(), make([]byte, size-buf.Len())...)
 }
 
 // TestCertificatePullIsNotAnonymous: a pull authenticated by a client
@@ -743,12 +773,28 @@ func TestAProofServesOnlyItsIdentity(t *testing.T) {
 	pinned := app123.Ref + "@" + app123.Digest
 	putComponent(t, ns, "a-good", testenv.OCISource(pinned, "good", ns))
 	putComponent(t, ns, "b-wrong", testenv.OCISource(pinned, "wrong", ns))
-	r := kubectl(t, "a-good", "b-wrong", "-n", ns, "--registry-ca-file", stack.Secure.CAFile, "--concurrency", "1", "-o", "json")
-	if r.code == 0 {
-		t.Fatalf("the wrong password was served the good one's pull:\n%s", r)
-	}
-	doc := decodeJSON(t, r)
-	if len(doc.Results) != 2 || doc.Results[0].Error != "" || doc.Results[1].Error == "" || doc.Results[1].Path != "" {
-		t.Errorf("results: %+v", doc.Results)
+	for _, concurrency := range []string{"1", "2"} {
+		t.Run("--concurrency "+concurrency, func(t *testing.T) {
+			newHome(t)
+			if concurrency == "2" {
+				// The good one's download is held a moment, so that the
+				// wrong one asks for the same pin while it is in flight.
+				var held atomic.Bool
+				stack.Secure.Hook(func(req *http.Request) {
+					if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/manifests/") && held.CompareAndSwap(false, true) {
+						<-time.After(time.Second)
+					}
+				})
+				defer stack.Secure.Hook(nil)
+			}
+			r := kubectl(t, "a-good", "b-wrong", "-n", ns, "--registry-ca-file", stack.Secure.CAFile, "--concurrency", concurrency, "-o", "json")
+			if r.code == 0 {
+				t.Fatalf("the wrong password was served the good one's pull:\n%s", r)
+			}
+			doc := decodeJSON(t, r)
+			if len(doc.Results) != 2 || doc.Results[0].Error != "" || doc.Results[1].Error == "" || doc.Results[1].Path != "" {
+				t.Errorf("results: %+v", doc.Results)
+			}
+		})
 	}
 }

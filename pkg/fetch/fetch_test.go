@@ -162,13 +162,13 @@ func TestPrefetchReadsWhatTheDecisionNeeds(t *testing.T) {
 		src  map[string]any
 		want int
 	}{
-		"a tag with a Secret":      {source("oci://r.io/charts/app:1.0.0", "creds", "team-a"), 1},
-		"anonymous":                {source("oci://r.io/charts/app:1.0.0", "", ""), 0},
-		"blocked":                  {source("oci://blocked.example.com/charts/app:1.0.0", "creds", "team-a"), 0},
-		"origin never with a pin":  {source("oci://airgap.example.com/app:1.0.0@sha256:"+strings.Repeat("a", 64), "creds", "team-a"), 0},
-		"another tenant's Secret":  {source("oci://r.io/charts/app:1.0.0", "creds", "team-b"), 0},
-		"the system namespace's":   {source("oci://r.io/charts/app:1.0.0", "creds", "sys"), 1},
-		"an invalid source":        {map[string]any{"type": "oci"}, 0},
+		"a tag with a Secret":     {source("oci://r.io/charts/app:1.0.0", "creds", "team-a"), 1},
+		"anonymous":               {source("oci://r.io/charts/app:1.0.0", "", ""), 0},
+		"blocked":                 {source("oci://blocked.example.com/charts/app:1.0.0", "creds", "team-a"), 0},
+		"origin never with a pin": {source("oci://airgap.example.com/app:1.0.0@sha256:"+strings.Repeat("a", 64), "creds", "team-a"), 0},
+		"another tenant's Secret": {source("oci://r.io/charts/app:1.0.0", "creds", "team-b"), 0},
+		"the system namespace's":  {source("oci://r.io/charts/app:1.0.0", "creds", "sys"), 1},
+		"an invalid source":       {map[string]any{"type": "oci"}, 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := &secrets{data: map[string]*corev1.Secret{}}

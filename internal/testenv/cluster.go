@@ -154,6 +154,28 @@ func (c *Cluster) Grant(ctx context.Context, namespace, user, apiGroup string, r
 	return err
 }
 
+// GrantCluster gives user the verbs on resources of apiGroup in every
+// namespace (a ClusterRole and its binding).
+func (c *Cluster) GrantCluster(ctx context.Context, user, apiGroup string, resources, verbs []string) error {
+	name := "ocisrc-test-" + user + "-" + fmt.Sprint(len(resources)) + "-" + resources[0]
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{apiGroup}, Resources: resources, Verbs: verbs}},
+	}
+	if _, err := c.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}},
+	}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
 // EnsureNamespace creates namespace if it does not exist.
 func (c *Cluster) EnsureNamespace(ctx context.Context, name string) error {
 	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})

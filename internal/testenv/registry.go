@@ -34,6 +34,8 @@ type Request struct {
 	Status int
 	// Authorized is whether the request carried an Authorization header.
 	Authorized bool
+	// Bytes is how many bytes of body the registry sent.
+	Bytes int64
 }
 
 // Registry is a real distribution registry, in-process, behind a TLS server
@@ -58,6 +60,8 @@ type Registry struct {
 	blobs *BlobServer
 	// hook, when set, runs before each request is served (and may hold it).
 	hook func(*http.Request)
+	// inFlight is the requests being served; maxInFlight the most at once.
+	inFlight, maxInFlight int
 }
 
 // RegistryOptions configures NewRegistry.
@@ -168,7 +172,14 @@ func (r *Registry) record(h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		r.mu.Lock()
 		blobs, hook := r.blobs, r.hook
+		r.inFlight++
+		r.maxInFlight = max(r.maxInFlight, r.inFlight)
 		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			r.inFlight--
+			r.mu.Unlock()
+		}()
 		if hook != nil {
 			hook(req)
 		}
@@ -187,8 +198,23 @@ func (r *Registry) record(h http.Handler) http.Handler {
 		} else {
 			h.ServeHTTP(sw, req)
 		}
-		r.add(Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != ""})
+		r.add(Request{Method: req.Method, Path: req.URL.Path, Status: sw.status, Authorized: req.Header.Get("Authorization") != "", Bytes: sw.bytes})
 	})
+}
+
+// MaxInFlight is the most requests the registry served at once since the
+// last ResetInFlight.
+func (r *Registry) MaxInFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxInFlight
+}
+
+// ResetInFlight starts counting MaxInFlight again.
+func (r *Registry) ResetInFlight() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maxInFlight = r.inFlight
 }
 
 // Hook runs fn before each request is served, in the request's goroutine
@@ -211,6 +237,13 @@ func (r *Registry) RedirectBlobs(bs *BlobServer) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -3,7 +3,6 @@ package cache
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -14,7 +13,16 @@ import (
 // ErrArchiveChanged is an archive whose bytes, as they were copied out of
 // the cache, did not hash to the chart layer's digest: the file was changed
 // after the entry was proven. Whatever received the copy must be discarded.
-var ErrArchiveChanged = errors.New("the cached archive changed after it was verified: its bytes do not hash to the chart layer's digest")
+var ErrArchiveChanged error = archiveChanged{}
+
+type archiveChanged struct{}
+
+func (archiveChanged) Error() string {
+	return "the cached archive changed after it was verified: its bytes do not hash to the chart layer's digest"
+}
+
+// Reason is the failure's reason for programs.
+func (archiveChanged) Reason() string { return "CacheChanged" }
 
 // hashArchive checks that the regular file name holds size bytes that hash
 // to digest. The size is checked on the open file before a byte is read, so

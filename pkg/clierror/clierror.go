@@ -103,6 +103,10 @@ func ExitCode(err error) int {
 	if errors.As(err, &c) {
 		return c.code
 	}
+	var e interface{ ExitCode() int }
+	if errors.As(err, &e) {
+		return e.ExitCode()
+	}
 	return CodeRuntime
 }
 
@@ -139,3 +143,43 @@ func Hint(err error) string {
 	}
 	return ""
 }
+
+// reasoned carries the machine-readable reason of an error.
+type reasoned struct {
+	error
+	reason string
+}
+
+func (e *reasoned) Unwrap() error { return e.error }
+
+// WithReason tags err with a reason: one CamelCase word that says what
+// failed, for programs (the "reason" field of -o json, like the reason of a
+// Kubernetes Status). The exit code and the hint are err's.
+func WithReason(err error, reason string) error {
+	if err == nil {
+		return nil
+	}
+	return &reasoned{error: err, reason: reason}
+}
+
+// Reasons every failure falls back to.
+const (
+	ReasonInvalid = "Invalid"
+	ReasonFailed  = "Failed"
+)
+
+// Reason is the outermost reason err was tagged with, or, for an error
+// that has none, Invalid (exit code 2) or Failed (exit code 1).
+func Reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	if ExitCode(err) == CodeInvalid {
+		return ReasonInvalid
+	}
+	return ReasonFailed
+}
+
+// Reason implements the reason interface Reason looks for.
+func (e *reasoned) Reason() string { return e.reason }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/klog/v2"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -107,26 +108,38 @@ the file: there is no -o.`,
 func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	run, err := o.fetchAll(ctx, !o.DryRun)
+	var pulled []finished
+	var failed []failedResult
+	run, err := o.run(ctx, !o.DryRun, func(fin finished) {
+		if fin.err != nil {
+			failed = append(failed, failedResult{key: fin.res.Component, err: fin.err})
+			return
+		}
+		pulled = append(pulled, fin)
+	})
 	if err != nil {
 		return err
 	}
 	if run.none {
 		return clierror.Invalid(errors.New("no Component selected: nothing to bundle"))
 	}
-	if len(run.errs) > 0 {
-		return joinErrors(run.errs, len(run.results))
+	if len(failed) == 1 && run.total == 1 {
+		return failed[0].err
 	}
+	if len(failed) > 0 {
+		return newBulkError(failed, run.total, "", klog.V(1).Enabled())
+	}
+	sort.Slice(pulled, func(i, j int) bool { return pulled[i].seq < pulled[j].seq })
 	p := termsafe.NewPrinter(o.Out)
 	if o.DryRun {
-		for _, r := range run.results {
-			p.Printf("Would bundle %s: %s\n", r.Component, r.Chart)
+		for _, fin := range pulled {
+			p.Printf("Would bundle %s: %s\n", fin.res.Component, fin.res.Chart)
 		}
 		p.Printf("Would write %s\n", output)
 		return p.Err()
 	}
 	if o.Offline {
-		run.fetcher.Warn("--offline: the charts are bundled without their signatures, which are read from the registry; a mirror whose policy requires signatures will refuse them")
+		run.f.Warn("--offline: the charts are bundled without their signatures, which are read from the registry; a mirror whose policy requires signatures will refuse them")
 	}
 	started := time.Now()
 	w, err := bundle.Create(ctx, output)
@@ -136,21 +149,16 @@ func (o *FetchOptions) createBundle(ctx context.Context, output string) error {
 	defer w.Abort()
 	charts, sigs := 0, 0
 	seen := map[string]bool{}
-	for i, c := range run.comps {
-		res := run.results[run.todo[i]]
+	for _, fin := range pulled {
 		// One entry per chart, however many Components name it.
-		ref, err := chartref.Parse(res.Chart)
-		if err != nil {
-			return fmt.Errorf("component %q: %w", c.Key(), err)
-		}
-		key := ref.Repo() + "@" + res.Digest
+		key := fin.d.Ref.Repo() + "@" + fin.res.Digest
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		n, err := run.fetcher.Artifacts(ctx, c, res, w)
+		n, err := run.f.Artifacts(ctx, fin.d, fin.res, w)
 		if err != nil {
-			return fmt.Errorf("component %q: %w", c.Key(), err)
+			return fmt.Errorf("component %q: %w", fin.res.Component, err)
 		}
 		charts, sigs = charts+1, sigs+n
 	}

@@ -3,7 +3,9 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/termsafe"
 )
@@ -141,13 +144,16 @@ func TestInputErrors(t *testing.T) {
 	}{
 		"unknown flag":           {[]string{"app", "--nope"}, []string{"Error: unknown flag: --nope", "Hint: See 'kubectl component-pull --help' for usage."}},
 		"no name":                {nil, []string{"Error: at least one Component NAME is required"}},
-		"bad output":             {[]string{"app", "-o", "table"}, []string{`must be one of text, json, yaml, got "table"`}},
+		"bad output":             {[]string{"app", "-o", "table"}, []string{`must be one of text, wide, name, json, yaml, got "table"`}},
 		"untar without dest":     {[]string{"app", "--untar"}, []string{"Error: --untar needs --destination"}},
 		"bad timeout":            {[]string{"app", "--timeout", "0s"}, []string{"Error: --timeout must be positive, got 0s"}},
 		"cert without key":       {[]string{"app", "--registry-cert-file", "c.pem"}, []string{"--registry-cert-file and --registry-key-file must be given together"}},
 		"type/name":              {[]string{"deploy/app"}, []string{`invalid Component name "deploy/app"`}},
 		"empty system namespace": {[]string{"app", "--system-namespace", ""}, []string{"--system-namespace must not be empty"}},
 		"bad timeout syntax":     {[]string{"app", "--timeout", "soon"}, []string{`invalid argument "soon" for "--timeout"`}},
+		"--qps 0":                {[]string{"app", "--qps", "0"}, []string{`invalid argument "0" for "--qps" flag: must be a positive number of requests per second, or negative for no client-side limit`}},
+		"--burst-limit 0":        {[]string{"app", "--burst-limit", "0"}, []string{`invalid argument "0" for "--burst-limit" flag: must be at least 1, got 0`}},
+		"--burst-limit -3":       {[]string{"app", "--burst-limit=-3"}, []string{`invalid argument "-3" for "--burst-limit" flag: must be at least 1, got -3`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			stdout, stderr, code := runMain(t, KubectlPluginBinary, env(map[string]string{"KUBECONFIG": "/nonexistent"}), tc.args...)
@@ -176,20 +182,59 @@ func TestHelmUnknownCommand(t *testing.T) {
 func TestTextOutput(t *testing.T) {
 	var b bytes.Buffer
 	p := termsafe.NewPrinter(&b)
-	r := fetch.Result{Component: "team-a/app", Chart: "oci://r/charts/app:1.2.3", Version: "1.2.3", Digest: "sha256:abc", Path: "/c/app-1.2.3.tgz", Credentials: "deployment-system/creds"}
-	printText(p, r, false)
+	digest := "sha256:9968" + strings.Repeat("0", 56) + "1a1e"
+	r := fetch.Result{Component: "team-a/app", Chart: "oci://r/charts/app:1.2.3", Version: "1.2.3", Digest: digest, Path: "/c/app-1.2.3.tgz", Credentials: "deployment-system/creds"}
+	printLine(p, r, false, false)
 	r.Credentials, r.Cached, r.Destination = "", true, "/out/app-1.2.3.tgz"
-	printText(p, r, false)
-	r.Chart = "oci://r/charts/app:1.2.3@sha256:abc"
-	printText(p, r, true)
+	printLine(p, r, false, false)
+	printLine(p, r, false, true)
+	r.Chart = "oci://r/charts/app:1.2.3@" + digest
+	printLine(p, r, true, false)
 	r.Path = "/c/x\nHint: run this"
-	printText(p, r, false)
-	want := "Pulled team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (credentials: deployment-system/creds)\n" +
-		"Cached team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/app-1.2.3.tgz (anonymous), placed in /out/app-1.2.3.tgz\n" +
-		"Would pull team-a/app: oci://r/charts/app:1.2.3@sha256:abc (anonymous)\n" +
-		"Cached team-a/app: oci://r/charts/app:1.2.3@sha256:abc -> /c/x\\nHint: run this (anonymous), placed in /out/app-1.2.3.tgz\n"
+	printLine(p, r, false, true)
+	want := "team-a/app  pulled  app 1.2.3  sha256:9968…1a1e  (deployment-system/creds)\n" +
+		"team-a/app  cached  app 1.2.3  sha256:9968…1a1e  (anonymous)  -> /out/app-1.2.3.tgz\n" +
+		"team-a/app  cached  app 1.2.3  sha256:9968…1a1e  (anonymous)  -> /out/app-1.2.3.tgz  cache  oci://r/charts/app:1.2.3  /c/app-1.2.3.tgz\n" +
+		"team-a/app  would pull  oci://r/charts/app:1.2.3@" + digest + "  (anonymous)\n" +
+		"team-a/app  cached  app 1.2.3  sha256:9968…1a1e  (anonymous)  -> /out/app-1.2.3.tgz  cache  oci://r/charts/app:1.2.3@" + digest + "  /c/x\\nHint: run this\n"
 	if b.String() != want || p.Err() != nil {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestFailuresGroupedByCause: one cause in many namespaces is one block,
+// its namespace written <namespace>; the exit code is 2 only when every
+// failure is invalid input.
+func TestFailuresGroupedByCause(t *testing.T) {
+	var failed []failedResult
+	for i := range 12 {
+		ns := fmt.Sprintf("team-%d", i)
+		failed = append(failed, failedResult{key: ns + "/app", err: &fetch.ComponentError{Component: ns + "/app", Err: clierror.WithHint(
+			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", ns+"/creds", ns),
+			fmt.Sprintf("ask for get on secrets in namespace %q (kubectl auth can-i get secret/creds -n %s)", ns, ns))}})
+	}
+	failed = append(failed, failedResult{key: "team-x/web", err: &fetch.ComponentError{Component: "team-x/web", Err: clierror.InvalidWithHint(errors.New("refused by the registry policy: oci://r/x:1 is under a blocked prefix"), "ask the platform team")}})
+	e := newBulkError(failed, 20, "20 Components: 7 pulled (0 from the cache), 13 failed; 0 B downloaded in 0.1 s", false)
+	var b bytes.Buffer
+	p := termsafe.NewPrinter(&b)
+	e.print(p, func(s string) string { return s })
+	want := `Error: 13 of 20 Components failed (2 causes):
+  reading secret "<namespace>/creds": forbidden: your identity cannot get secrets in namespace "<namespace>"
+  12 Components: team-0/app, team-1/app, team-10/app, team-11/app, team-2/app, team-3/app, team-4/app, team-5/app, team-6/app, team-7/app and 2 more (-v lists them all)
+  Hint: ask for get on secrets in namespace "<namespace>" (kubectl auth can-i get secret/creds -n <namespace>)
+  refused by the registry policy: oci://r/x:1 is under a blocked prefix
+  1 Component: team-x/web
+  Hint: ask the platform team
+20 Components: 7 pulled (0 from the cache), 13 failed; 0 B downloaded in 0.1 s
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if clierror.ExitCode(e) != clierror.CodeRuntime {
+		t.Errorf("exit %d, want 1", clierror.ExitCode(e))
+	}
+	if clierror.ExitCode(newBulkError(failed[12:], 2, "", false)) != clierror.CodeInvalid {
+		t.Error("only invalid input: want exit 2")
 	}
 }
 

@@ -17,6 +17,9 @@ import (
 // (kubectl_complete-<plugin>); the binary answers as "__complete" when run so.
 const KubectlCompletionBinary = "kubectl_complete-component_pull"
 
+// KubectlOcisrcCompletionBinary is the second plugin's completion binary.
+const KubectlOcisrcCompletionBinary = "kubectl_complete-ocisrc"
+
 // componentNames completes Component names from the cluster, in the namespace
 // the command line selects, leaving out the names already given.
 func componentNames(kube *genericclioptions.ConfigFlags, resource *string) cobra.CompletionFunc {

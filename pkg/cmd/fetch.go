@@ -7,12 +7,10 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
@@ -24,7 +22,6 @@ import (
 	"github.com/ocisrc/ocisrc/pkg/fetch"
 	"github.com/ocisrc/ocisrc/pkg/oci"
 	"github.com/ocisrc/ocisrc/pkg/place"
-	"github.com/ocisrc/ocisrc/pkg/termsafe"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 	"github.com/ocisrc/ocisrc/pkg/version"
 )
@@ -161,7 +158,9 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 				return err
 			}
 			if err := o.Validate(); err != nil {
-				return clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+				err = clierror.WithHint(err, fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+				// -o json|yaml gets its document whatever fails.
+				return newReport(o, false).finish(err, o.Out)
 			}
 			c.SilenceUsage = true
 			return o.Run(c.Context())
@@ -169,13 +168,13 @@ func NewFetchCommand(o *FetchOptions, use, invocation, longExtra string) *cobra.
 	}
 	fs := c.Flags()
 	o.bindPullFlags(fs, "Pull")
-	addOutputFlag(fs, &o.Output)
+	fs.VarP(newEnumValue(&o.Output, fetchOutputFormats...), "output", "o", "Output format. One of: (text, wide, name, json, yaml). wide adds the source and the cache path; name prints component/NAMESPACE/NAME of each chart pulled.")
 	fs.StringVarP(&o.Destination, "destination", "d", o.Destination, "Also place the verified chart in this directory (created if missing).")
 	fs.BoolVar(&o.Untar, "untar", o.Untar, "With --destination, expand the chart into DIR/<chart> instead of copying the archive.")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Resolve and validate everything and print what would be pulled; contact no registry and write nothing.")
 	fs.BoolVar(&o.Offline, "offline", o.Offline, "Answer from the cache only: digests and tags pulled before, no registry request.")
 	c.ValidArgsFunction = componentNames(o.KubeFlags, &o.Resource)
-	completeOutputFlag(c)
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(fetchOutputFormats, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
@@ -193,7 +192,7 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	fs.BoolVar(&o.All, "all", o.All, verb+" every Component in the namespace (with -A, in every namespace).")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace; with -f, take each Component's metadata.namespace from its file (without -A a file naming another namespace than -n's is refused).")
 	addFileFlags(fs, &o.Files, strings.ToLower(verb))
-	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many Components to pull at once (and so the most requests in flight to one registry).")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "The most requests in flight to each registry host, and Components pulled at once.")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "List Components in pages of this size with --all or --selector, as kubectl does; the pulls start with the first page (0: one response).")
 	fs.Var(sizeValue{&o.MaxChartSize}, "max-chart-size", "Refuse charts larger than this (a quantity: 100Mi, 1Gi), before they are downloaded.")
 	o.Policy.addFlags(fs)
@@ -262,238 +261,37 @@ func (o *FetchOptions) Validate() error {
 	return nil
 }
 
-// fetchOutput is the -o json|yaml document.
-type fetchOutput struct {
-	Results []fetch.Result `json:"results"`
-}
-
-// Run reads the Components and pulls their charts, several at once.
+// Run reads the Components and pulls their charts, several at once, and
+// shows each as it finishes.
 func (o *FetchOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	run, err := o.fetchAll(ctx, o.Output == OutputText && !o.DryRun)
-	if err != nil {
-		return err
-	}
-	if run.none {
-		return o.print(nil)
-	}
-	if err := o.print(run.results); err != nil {
-		return err
-	}
-	return joinErrors(run.errs, len(run.results))
-}
-
-// fetchRun is what fetchAll did: a result per Component (in the order
-// asked), the Components pulled (comps[i] is results[todo[i]]) and the
-// failures.
-type fetchRun struct {
-	fetcher *fetch.Fetcher
-	results []fetch.Result
-	comps   []component.Component
-	todo    []int
-	errs    []error
-	none    bool
-}
-
-// fetchAll selects the Components (names, -l, --all, -A or -f) and pulls
-// them, several at once. A selection by label or --all is listed in pages,
-// and the pulls start with the first page.
-func (o *FetchOptions) fetchAll(ctx context.Context, showProgress bool) (*fetchRun, error) {
-	s, f, err := o.prepare(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The cluster's policy does not depend on the Components: read it while
-	// they are read (one round trip instead of two).
-	policyDone := make(chan error, 1)
-	go func() {
-		set, err := o.Policy.load(ctx, s, o.SystemNamespace, f.Warn)
-		f.Policy = set
-		policyDone <- err
-	}()
-	bulk := len(o.Names) == 0 && len(o.Files.Filenames) == 0
-	if bulk && !o.Registry.InsecureSkipTLSVerify && !o.Registry.PlainHTTP {
-		return o.fetchListed(ctx, s, f, policyDone, showProgress)
-	}
-	var found []component.Component
-	var missing map[string]error
-	if len(o.Files.Filenames) > 0 {
-		found, err = component.FromFiles(o.Files, component.Namespaces{Effective: s.namespace, AcceptClaims: o.AllNamespaces})
-	} else {
-		found, missing, err = s.finder.Find(component.Query{
-			Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Names: o.Names, Selector: o.Selector,
-		})
-	}
-	policyErr := <-policyDone
-	if err != nil {
-		return nil, err
-	}
-	if policyErr != nil {
-		return nil, policyErr
-	}
-	run := &fetchRun{fetcher: f}
-	if len(o.Names) == 0 && len(found) == 0 {
-		termsafe.NewPrinter(o.ErrOut).Printf("No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
-		run.none = true
-		return run, nil
-	}
-
-	// One result per Component, in the order asked: names as given (the
-	// missing ones too), else as listed.
-	if len(o.Names) > 0 {
-		byName := map[string]component.Component{}
-		for _, c := range found {
-			byName[c.Name] = c
-		}
-		for _, n := range uniq(o.Names) {
-			if e, ok := missing[n]; ok {
-				run.results = append(run.results, fetch.Result{Component: s.namespace + "/" + n, Error: e.Error()})
-				run.errs = append(run.errs, clierror.WithHint(e, "check the name, or pass -n/--namespace"))
-				continue
-			}
-			run.todo = append(run.todo, len(run.results))
-			run.comps = append(run.comps, byName[n])
-			run.results = append(run.results, fetch.Result{Component: s.namespace + "/" + n})
-		}
-	} else {
-		for _, c := range found {
-			run.todo = append(run.todo, len(run.results))
-			run.comps = append(run.comps, c)
-			run.results = append(run.results, fetch.Result{Component: c.Key()})
-		}
-	}
-
-	if err := o.relax(f, run.comps); err != nil {
-		return nil, err
-	}
-	f.Bulk = len(run.comps) > 1
-	progress := newProgress(o.ErrOut, len(run.comps), showProgress)
-	var mu sync.Mutex
-	g := new(errgroup.Group)
-	g.SetLimit(o.Concurrency)
-	for i, c := range run.comps {
-		g.Go(func() error {
-			run.record(&mu, run.todo[i], f.Fetch, ctx, f.Decide(c), progress)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	progress.finish()
-	f.Flush()
-	return run, nil
-}
-
-// fetchListed pulls the Components a selector or --all lists, page by
-// page: each Component is pulled as soon as its page arrives (at most
-// --concurrency at once). The Secrets of up to two pages are read ahead of
-// the pulls; a fuller backlog holds the next page back.
-func (o *FetchOptions) fetchListed(ctx context.Context, s *session, f *fetch.Fetcher, policyDone <-chan error, showProgress bool) (*fetchRun, error) {
-	run := &fetchRun{fetcher: f}
-	f.Bulk = true
-	var mu sync.Mutex
-	g := new(errgroup.Group)
-	g.SetLimit(o.Concurrency)
-	progress := newProgress(o.ErrOut, 0, showProgress)
-	policyRead := false
-	s.finder.ChunkSize = o.ChunkSize
-	// The listing runs ahead of the pulls by up to two pages, so that the
-	// Secrets those Components need are read (Prefetch) while earlier
-	// Components are pulled, not one at a time as pull slots free up.
-	type job struct {
-		i int
-		d *fetch.Decision
-	}
-	backlog := 2 * o.ChunkSize
-	if backlog <= 0 {
-		backlog = 1000
-	}
-	jobs := make(chan job, backlog)
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		for j := range jobs {
-			g.Go(func() error {
-				run.record(&mu, j.i, f.Fetch, ctx, j.d, progress)
-				return nil
-			})
-		}
-	}()
-	err := s.finder.Each(component.Query{Namespace: s.namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector}, func(c component.Component) error {
-		if !policyRead {
-			policyRead = true
-			if err := <-policyDone; err != nil {
-				return err
-			}
-		}
-		d := f.Decide(c)
-		f.Prefetch(ctx, d)
-		mu.Lock()
-		i := len(run.results)
-		run.todo = append(run.todo, i)
-		run.comps = append(run.comps, c)
-		run.results = append(run.results, fetch.Result{Component: c.Key()})
-		mu.Unlock()
-		progress.grow(1)
-		select {
-		case jobs <- job{i: i, d: d}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	close(jobs)
-	<-dispatched
-	_ = g.Wait()
-	progress.finish()
-	f.Flush()
-	if !policyRead {
-		if perr := <-policyDone; err == nil {
-			err = perr
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(run.comps) == 0 {
-		termsafe.NewPrinter(o.ErrOut).Printf("No %s found%s.\n", o.Resource, scopeText(s.namespace, o.AllNamespaces))
-		run.none = true
-	}
-	return run, nil
-}
-
-// record runs one Component's pull and records its result at index i.
-func (run *fetchRun) record(mu *sync.Mutex, i int, fetchOne func(context.Context, *fetch.Decision) (fetch.Result, error), ctx context.Context, d *fetch.Decision, progress *progress) {
-	res, err := fetchOne(ctx, d)
-	if err != nil {
-		res.Error = err.Error()
-	}
-	mu.Lock()
-	run.results[i] = res
-	if err != nil {
-		run.errs = append(run.errs, err)
-	}
-	mu.Unlock()
-	progress.done(res.Downloaded())
+	rep := newReport(o, len(o.Names) != 1)
+	_, err := o.run(ctx, o.Output == OutputText && !o.DryRun, rep.add)
+	return rep.finish(err, o.Out)
 }
 
 // applyPolicy reads the registry policy (once the Components are known, so
 // that a cluster that cannot be read is reported as such first) and the
 // relaxing flags.
-func (o *FetchOptions) applyPolicy(ctx context.Context, s *session, f *fetch.Fetcher, comps []component.Component) error {
+func (o *FetchOptions) applyPolicy(ctx context.Context, s *session, f *fetch.Fetcher, comps []component.Component) ([]*fetch.Decision, error) {
 	set, err := o.Policy.load(ctx, s, o.SystemNamespace, f.Warn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f.Policy = set
-	return o.relax(f, comps)
+	decided := make([]*fetch.Decision, 0, len(comps))
+	for _, c := range comps {
+		decided = append(decided, f.Decide(c))
+	}
+	return decided, o.relax(f, decided)
 }
 
 // relax applies --registry-insecure-skip-tls-verify and --plain-http to the
 // one registry the run's Components name, with a warning that names it. A
 // relaxation always names its host: over several registries, it belongs in
 // the registry policy file, per prefix.
-func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) error {
+func (o *FetchOptions) relax(f *fetch.Fetcher, decided []*fetch.Decision) error {
 	var flags []string
 	if o.Registry.InsecureSkipTLSVerify {
 		flags = append(flags, "--registry-insecure-skip-tls-verify")
@@ -505,8 +303,8 @@ func (o *FetchOptions) relax(f *fetch.Fetcher, comps []component.Component) erro
 		return nil
 	}
 	hosts := map[place.Host]bool{}
-	for _, c := range comps {
-		if d := f.Decide(c); d.Invalid == nil {
+	for _, d := range decided {
+		if d.Invalid == nil {
 			hosts[d.Ref.Registry] = true
 		}
 	}
@@ -607,6 +405,7 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 		return nil, nil, err
 	}
 	puller.MaxChartSize = o.MaxChartSize
+	puller.SetMaxInFlight(o.Concurrency)
 	puller.AllowPlainHTTPCredentials = o.AllowPlainHTTPCredentials
 	store, err := openStore(true)
 	if err != nil {
@@ -650,156 +449,6 @@ func uniq(names []string) []string {
 			seen[n] = true
 			out = append(out, n)
 		}
-	}
-	return out
-}
-
-func (o *FetchOptions) print(results []fetch.Result) error {
-	switch o.Output {
-	case OutputJSON, OutputYAML:
-		doc := fetchOutput{Results: results}
-		if doc.Results == nil {
-			doc.Results = []fetch.Result{}
-		}
-		return printStructured(o.Out, o.Output, doc)
-	default:
-		p := termsafe.NewPrinter(o.Out)
-		for _, r := range results {
-			if r.Error != "" {
-				continue // named in the error on stderr
-			}
-			printText(p, r, o.DryRun)
-		}
-		return p.Err()
-	}
-}
-
-// printText prints one result as a line. Everything in it that came from the
-// cluster or a registry is escaped by the printer.
-func printText(p *termsafe.Printer, r fetch.Result, dryRun bool) {
-	creds := "anonymous"
-	if r.Credentials != "" {
-		creds = "credentials: " + r.Credentials
-	}
-	if dryRun {
-		p.Printf("Would pull %s: %s (%s)\n", r.Component, r.Chart, creds)
-		return
-	}
-	verb := "Pulled"
-	if r.Cached {
-		verb = "Cached"
-	}
-	p.Printf("%s %s: %s -> %s (%s)", verb, r.Component, pinned(r), r.Path, creds)
-	if r.FromMirror() {
-		p.Printf(", from the mirror %s", r.Source)
-	}
-	for _, v := range r.Verified {
-		switch {
-		case v.Issuer != "":
-			p.Printf(", verified by %s identity %s %s", v.Provider, v.Issuer, v.Subject)
-		case v.Subject != "":
-			p.Printf(", verified by %s certificate %q", v.Provider, v.Subject)
-		default:
-			p.Printf(", verified by %s key %s", v.Provider, v.Key)
-		}
-	}
-	if r.Destination != "" {
-		p.Printf(", placed in %s", r.Destination)
-	}
-	p.Printf("\n")
-}
-
-// pinned is the chart as written, with the pulled digest added if it lacked one.
-func pinned(r fetch.Result) string {
-	if strings.Contains(r.Chart, "@") || r.Digest == "" {
-		return r.Chart
-	}
-	return r.Chart + "@" + r.Digest
-}
-
-// joinErrors returns the single error, or one that lists them all: exit code
-// 2 when every failure is invalid input, else 1.
-func joinErrors(errs []error, total int) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		if total <= 1 {
-			return errs[0]
-		}
-	}
-	code := clierror.CodeInvalid
-	lines := make([]bulkLine, len(errs))
-	for i, e := range errs {
-		// One line per Component: "namespace/name: what went wrong".
-		var ce *fetch.ComponentError
-		if errors.As(e, &ce) {
-			lines[i] = bulkLine{prefix: ce.Component + ": ", err: ce.Err}
-		} else {
-			lines[i] = bulkLine{err: e}
-		}
-		if clierror.ExitCode(e) != clierror.CodeInvalid {
-			code = clierror.CodeRuntime
-		}
-	}
-	sort.Slice(lines, func(i, j int) bool { return lines[i].text() < lines[j].text() })
-	err := &BulkError{Failed: len(errs), Total: total, lines: lines}
-	for _, l := range lines {
-		err.Messages = append(err.Messages, l.text())
-	}
-	if code == clierror.CodeInvalid {
-		return clierror.Invalid(err)
-	}
-	return err
-}
-
-// BulkError is the failure of some Components of a run: one line per failure.
-type BulkError struct {
-	Failed, Total int
-	// Messages are the failures, one each, sorted.
-	Messages []string
-	lines    []bulkLine
-}
-
-// bulkLine is one Component's failure.
-type bulkLine struct {
-	prefix string
-	err    error
-}
-
-func (l bulkLine) text() string { return l.prefix + l.err.Error() }
-
-func (e *BulkError) Error() string {
-	return fmt.Sprintf("%d of %d %s failed:\n  %s", e.Failed, e.Total, plural(e.Total, "Component", "Components"), strings.Join(e.Messages, "\n  "))
-}
-
-// TerminalLines is the message for a terminal: a line per failure (more
-// for a failure with lines of its own), each escaped when printed.
-func (e *BulkError) TerminalLines() []string {
-	lines := []string{fmt.Sprintf("%d of %d %s failed:", e.Failed, e.Total, plural(e.Total, "Component", "Components"))}
-	for _, l := range e.lines {
-		sub := terminalLines(l.err)
-		lines = append(lines, "  "+l.prefix+sub[0])
-		for _, s := range sub[1:] {
-			lines = append(lines, "  "+s)
-		}
-	}
-	return lines
-}
-
-// Hints are the distinct hints of the failures, once each, in the order of
-// the failures: what the same Components would get one at a time.
-func (e *BulkError) Hints() [][]string {
-	var out [][]string
-	seen := map[string]bool{}
-	for _, l := range e.lines {
-		h := clierror.HintLines(l.err)
-		key := strings.Join(h, "\n")
-		if len(h) == 0 || seen[key] {
-			continue
-		}
-		seen[key] = true
-		out = append(out, h)
 	}
 	return out
 }

@@ -181,10 +181,11 @@ func (o *FetchOptions) get(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := o.applyPolicy(ctx, s, f, []component.Component{c}); err != nil {
+	decided, err := o.applyPolicy(ctx, s, f, []component.Component{c})
+	if err != nil {
 		return err
 	}
-	res, err := f.Fetch(ctx, f.Decide(c))
+	res, err := f.Fetch(ctx, decided[0])
 	f.Flush()
 	if err != nil {
 		return err

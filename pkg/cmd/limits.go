@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/spf13/pflag"
@@ -43,8 +45,43 @@ func newClientLimits(face Face, getenv func(string) string) *clientLimits {
 }
 
 func (l *clientLimits) addFlags(fs *pflag.FlagSet) {
-	fs.Float32Var(&l.QPS, "qps", l.QPS, "Requests per second to the Kubernetes API server, client-side (negative: no client-side limit; in Helm's face, HELM_QPS when set).")
-	fs.IntVar(&l.Burst, "burst-limit", l.Burst, "Client-side burst of requests to the Kubernetes API server (in Helm's face, HELM_BURST_LIMIT with HELM_QPS).")
+	fs.Var(qpsValue{&l.QPS}, "qps", "Requests per second to the Kubernetes API server, client-side (negative: no client-side limit; 0 is refused; in Helm's face, HELM_QPS when set).")
+	fs.Var(burstValue{&l.Burst}, "burst-limit", "Client-side burst of requests to the Kubernetes API server, at least 1 (in Helm's face, HELM_BURST_LIMIT with HELM_QPS).")
+}
+
+// qpsValue is --qps: a rate, or a negative number for none. 0, which
+// client-go would take for its default of 5 per second, is refused.
+type qpsValue struct{ p *float32 }
+
+func (v qpsValue) String() string { return strconv.FormatFloat(float64(*v.p), 'g', -1, 32) }
+func (v qpsValue) Type() string   { return "float32" }
+func (v qpsValue) Set(s string) error {
+	q, err := strconv.ParseFloat(s, 32)
+	switch {
+	case err != nil:
+		return errors.New("must be a number")
+	case q == 0:
+		return errors.New("must be a positive number of requests per second, or negative for no client-side limit (0 would mean client-go's default of 5 per second)")
+	}
+	*v.p = float32(q)
+	return nil
+}
+
+// burstValue is --burst-limit: at least 1.
+type burstValue struct{ p *int }
+
+func (v burstValue) String() string { return strconv.Itoa(*v.p) }
+func (v burstValue) Type() string   { return "int" }
+func (v burstValue) Set(s string) error {
+	b, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		return errors.New("must be a whole number")
+	case b < 1:
+		return fmt.Errorf("must be at least 1, got %d", b)
+	}
+	*v.p = b
+	return nil
 }
 
 // apply makes every client built from kube use the limits.

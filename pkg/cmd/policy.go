@@ -418,12 +418,32 @@ func writeTLS(p *termsafe.Printer, pad string, t policy.TLSSettings) {
 	}
 }
 
+// policyValidateOutput is the -o json|yaml document of "policy validate".
+type policyValidateOutput struct {
+	File string `json:"file"`
+	// As is "file" (a local policy file) or "ConfigMap" (--as-configmap).
+	As         string   `json:"as"`
+	Valid      bool     `json:"valid"`
+	Registries int      `json:"registries"`
+	Warnings   []string `json:"warnings"`
+	// Errors are why the file is not valid: each with its field path.
+	Errors []policyProblem `json:"errors"`
+}
+
+// policyProblem is one problem of a policy document.
+type policyProblem struct {
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
 func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
 	asConfigMap := false
+	output := OutputText
 	c := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a registry policy file without a cluster (for CI)",
 		Example: fmt.Sprintf(`  %[1]s policy validate registry-policy.yaml
+  %[1]s policy validate registry-policy.yaml -o json
   # the platform team's ConfigMap content: refuses what only a local file may set
   %[1]s policy validate --as-configmap policy.yaml`, invocation),
 		Args: func(_ *cobra.Command, args []string) error {
@@ -434,32 +454,61 @@ func newPolicyValidateCommand(streams genericiooptions.IOStreams, invocation str
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			c.SilenceUsage = true
-			data, err := readPolicyFile(args[0])
-			if err != nil {
-				return clierror.Invalid(fmt.Errorf("reading %q: %w", args[0], errors.Unwrap(err)))
-			}
+			doc := policyValidateOutput{File: args[0], As: policy.SourceFile, Warnings: []string{}, Errors: []policyProblem{}}
 			src := policy.Source{Kind: policy.SourceFile, Name: args[0]}
 			if asConfigMap {
 				src = policy.Source{Kind: policy.SourceConfigMap, Name: args[0], File: true}
+				doc.As = policy.SourceConfigMap
 			}
-			l, err := policy.Load(data, src)
+			l, err := loadPolicyFile(args[0], src)
+			if err == nil {
+				doc.Valid, doc.Registries, doc.Warnings = true, len(l.Doc.Registries), append(doc.Warnings, l.Warnings()...)
+			} else {
+				p := policyProblem{Message: err.Error()}
+				var pe *policy.Error
+				if errors.As(err, &pe) {
+					p.Path = pe.Path
+				}
+				doc.Errors = append(doc.Errors, p)
+			}
+			if output == OutputJSON || output == OutputYAML {
+				if perr := printStructured(streams.Out, output, doc); perr != nil {
+					return perr
+				}
+				return err
+			}
 			if err != nil {
-				return clierror.Invalid(err)
+				return err
+			}
+			warn := warner(streams.ErrOut)
+			for _, w := range doc.Warnings {
+				warn(w)
 			}
 			as := "as a local policy file"
 			if asConfigMap {
 				as = "as the content of the cluster's ConfigMap"
 			}
-			warn := warner(streams.ErrOut)
-			for _, w := range l.Warnings() {
-				warn(w)
-			}
 			p := termsafe.NewPrinter(streams.Out)
-			n := len(l.Doc.Registries)
-			p.Printf("%s is a valid %s %s, with %d %s\n", args[0], policy.Kind, as, n, plural(n, "registry", "registries"))
+			p.Printf("%s is a valid %s %s, with %d %s\n", args[0], policy.Kind, as, doc.Registries, plural(doc.Registries, "registry", "registries"))
 			return p.Err()
 		},
 	}
 	c.Flags().BoolVar(&asConfigMap, "as-configmap", false, "Check the file as the cluster's ConfigMap content: refuse what only a local file may set.")
+	addOutputFlag(c.Flags(), &output)
+	completeOutputFlag(c)
 	return c
+}
+
+// loadPolicyFile reads and checks a policy file; every failure is invalid
+// input naming the file.
+func loadPolicyFile(path string, src policy.Source) (*policy.Loaded, error) {
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, clierror.Invalid(fmt.Errorf("reading %q: %w", path, errors.Unwrap(err)))
+	}
+	l, err := policy.Load(data, src)
+	if err != nil {
+		return nil, clierror.Invalid(err)
+	}
+	return l, nil
 }

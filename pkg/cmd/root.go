@@ -32,10 +32,17 @@ const (
 	FaceKubectl
 	// FaceHelm is "helm ocisrc fetch …": Helm sets HELM_PLUGIN_NAME.
 	FaceHelm
+	// FaceKubectlOcisrc is "kubectl ocisrc validate …", every command of the
+	// standalone binary through kubectl: argv[0] is kubectl-ocisrc (krew's
+	// second plugin of the same archives).
+	FaceKubectlOcisrc
 )
 
 // KubectlPluginBinary is the file name kubectl (and krew) look for.
 const KubectlPluginBinary = "kubectl-component_pull"
+
+// KubectlOcisrcBinary is the second plugin's file name: kubectl ocisrc.
+const KubectlOcisrcBinary = "kubectl-ocisrc"
 
 // DetectFace picks the face from argv[0] and the environment.
 func DetectFace(argv0 string, getenv func(string) string) Face {
@@ -43,6 +50,8 @@ func DetectFace(argv0 string, getenv func(string) string) Face {
 	switch {
 	case base == KubectlPluginBinary || base == KubectlCompletionBinary:
 		return FaceKubectl
+	case base == KubectlOcisrcBinary || base == KubectlOcisrcCompletionBinary:
+		return FaceKubectlOcisrc
 	case getenv("HELM_PLUGIN_NAME") != "":
 		return FaceHelm
 	default:
@@ -86,23 +95,28 @@ func NewRootCommand(face Face, streams genericiooptions.IOStreams, getenv func(s
 		)
 		limits.addFlags(root.PersistentFlags())
 	default:
+		name := "ocisrc"
+		if face == FaceKubectlOcisrc {
+			name = "kubectl ocisrc"
+		}
 		kube := genericclioptions.NewConfigFlags(true)
 		limits := newClientLimits(face, getenv)
 		limits.apply(kube)
-		root = newParentRoot("ocisrc", "Pull the OCI charts of Components into Helm's cache")
-		// The standalone binary offers "completion bash|zsh|fish|powershell".
-		root.CompletionOptions.DisableDefaultCmd = false
+		root = newParentRoot(name, "Pull the OCI charts of Components into Helm's cache")
+		// The standalone binary offers "completion bash|zsh|fish|powershell";
+		// kubectl completes its plugins itself (kubectl_complete-ocisrc).
+		root.CompletionOptions.DisableDefaultCmd = face == FaceKubectlOcisrc
 		kube.AddFlags(root.PersistentFlags())
 		limits.addFlags(root.PersistentFlags())
 		completeNamespaceFlag(root, kube)
 		root.AddCommand(
-			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]", "ocisrc fetch", ""),
-			NewLoginCommand(NewLoginOptions(kube, streams, getenv), "ocisrc login"),
-			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), "ocisrc logout"),
-			NewCacheCommand(streams, "ocisrc"),
-			NewPolicyCommand(kube, streams, getenv, "ocisrc"),
-			NewValidateCommand(kube, streams, getenv, "ocisrc"),
-			NewBundleCommand(kube, streams, getenv, "ocisrc"),
+			NewFetchCommand(NewFetchOptions(kube, streams, getenv), "fetch (NAME... | -l SELECTOR | --all | -f FILENAME [-R]) [-A]", name+" fetch", ""),
+			NewLoginCommand(NewLoginOptions(kube, streams, getenv), name+" login"),
+			NewLogoutCommand(NewLoginOptions(kube, streams, getenv), name+" logout"),
+			NewCacheCommand(streams, name),
+			NewPolicyCommand(kube, streams, getenv, name),
+			NewValidateCommand(kube, streams, getenv, name),
+			NewBundleCommand(kube, streams, getenv, name),
 			NewVersionCommand(streams),
 		)
 	}
@@ -163,7 +177,7 @@ func kubeFlagsFromHelmEnv(getenv func(string) string) *genericclioptions.ConfigF
 func Main(ctx context.Context, argv0 string, args []string, streams genericiooptions.IOStreams, getenv func(string) string) int {
 	face := DetectFace(argv0, getenv)
 	switch {
-	case strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlCompletionBinary:
+	case strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlCompletionBinary || strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlOcisrcCompletionBinary:
 		// kubectl asks kubectl_complete-component_pull for the plugin's completions.
 		args = append([]string{cobra.ShellCompRequestCmd}, args...)
 	case face == FaceHelm && isGetterCall(args):
@@ -199,6 +213,10 @@ func faceWords(face Face, systemNS string) func(string) string {
 			s = ocisrcCommand.ReplaceAllString(s, "${1}helm ocisrc $2")
 			return helmFlags.Replace(s)
 		}
+	case FaceKubectlOcisrc:
+		return func(s string) string {
+			return ocisrcCommand.ReplaceAllString(s, "${1}kubectl ocisrc $2")
+		}
 	case FaceKubectl:
 		show := "kubectl get configmap " + PolicyConfigMap + " -n " + systemNS + " -o yaml"
 		return func(s string) string {
@@ -227,19 +245,17 @@ func PrintError(w io.Writer, err error) {
 // printError is PrintError with the hints in a face's words.
 func printError(w io.Writer, err error, words func(string) string) {
 	p := termsafe.NewPrinter(w)
+	var bulk *BulkError
+	if errors.As(err, &bulk) {
+		bulk.print(p, words)
+		return
+	}
 	lines := terminalLines(err)
 	p.Printf("Error: %s\n", lines[0])
 	for _, l := range lines[1:] {
 		p.Printf("%s\n", l)
 	}
-	var hints [][]string
-	var bulk *BulkError
-	if errors.As(err, &bulk) {
-		hints = bulk.Hints()
-	} else if h := clierror.HintLines(err); len(h) > 0 {
-		hints = [][]string{h}
-	}
-	for _, h := range hints {
+	if h := clierror.HintLines(err); len(h) > 0 {
 		p.Printf("Hint: %s\n", words(h[0]))
 		for _, l := range h[1:] {
 			p.Printf("%s\n", words(l))

@@ -50,7 +50,7 @@ func FromFiles(opts resource.FilenameOptions, ns Namespaces) ([]Component, error
 		if parseError(msg) {
 			hint = "fix the file at the line shown: it is not valid YAML or JSON (kubectl apply --dry-run=client -f shows the same)"
 		}
-		return nil, clierror.InvalidWithHint(fmt.Errorf("reading -f %s: %s", strings.Join(opts.Filenames, ", "), msg), hint)
+		return nil, clierror.WithReason(clierror.InvalidWithHint(fmt.Errorf("reading -f %s: %s", strings.Join(opts.Filenames, ", "), msg), hint), "InvalidFile")
 	}
 	var out []Component
 	for _, info := range infos {
@@ -78,8 +78,8 @@ func FromFiles(opts resource.FilenameOptions, ns Namespaces) ([]Component, error
 		})
 	}
 	if len(out) == 0 {
-		return nil, clierror.InvalidWithHint(fmt.Errorf("-f %s: no object of kind %s", strings.Join(opts.Filenames, ", "), Kind),
-			"point -f at the Component manifests (-R for directories)")
+		return nil, clierror.WithReason(clierror.InvalidWithHint(fmt.Errorf("-f %s: no object of kind %s", strings.Join(opts.Filenames, ", "), Kind),
+			"point -f at the Component manifests (-R for directories)"), "NoComponent")
 	}
 	for _, c := range out {
 		if c.Name == "" {

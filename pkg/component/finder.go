@@ -97,7 +97,7 @@ func (f *Finder) Find(q Query) (found []Component, missing map[string]error, err
 				name := status.Status().Details.Name
 				// The builder reports a missing namespace instead of the object.
 				if status.Status().Details.Kind == "namespaces" {
-					return nil, nil, clierror.WithHint(fmt.Errorf("namespace %q not found", name), "check -n/--namespace and --context")
+					return nil, nil, clierror.WithReason(clierror.WithHint(fmt.Errorf("namespace %q not found", name), "check -n/--namespace and --context"), "NamespaceNotFound")
 				}
 				missing[name] = &NotFoundError{Resource: resourceArg, Namespace: q.Namespace, Name: name}
 				continue
@@ -154,56 +154,6 @@ func pick(all []Component, q Query, resourceArg string) ([]Component, map[string
 // is read.
 const ChunkSize = 500
 
-// Each lists the Components q selects (a label selector, or all, in one
-// namespace or all of them) in pages of f.ChunkSize, following the API
-// server's continue token as kubectl does, and calls fn with each as its
-// page arrives. fn blocking holds back the next page. An error of fn stops
-// the listing and is returned.
-func (f *Finder) Each(q Query, fn func(Component) error) error {
-	resourceArg := f.Resource
-	if resourceArg == "" {
-		resourceArg = DefaultResource
-	}
-	where := q.Namespace
-	if q.AllNamespaces {
-		where = ""
-	}
-	var fnErr error
-	err := resource.NewBuilder(f.Getter).
-		Unstructured().
-		NamespaceParam(q.Namespace).DefaultNamespace().AllNamespaces(q.AllNamespaces).
-		LabelSelectorParam(q.Selector).ResourceTypeOrNameArgs(true, resourceArg).
-		RequestChunksOf(f.ChunkSize).
-		Flatten().
-		Do().Visit(func(info *resource.Info, err error) error {
-		if err != nil {
-			return err
-		}
-		c, err := fromInfo(info, resourceArg)
-		if err != nil {
-			return err
-		}
-		if err := fn(c); err != nil {
-			fnErr = err
-			return err
-		}
-		return nil
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		for _, e := range flatten(err) {
-			var status apierrors.APIStatus
-			if apierrors.IsNotFound(e) && errors.As(e, &status) && status.Status().Details != nil && status.Status().Details.Kind == "namespaces" {
-				return clierror.WithHint(fmt.Errorf("namespace %q not found", status.Status().Details.Name), "check -n/--namespace and --context")
-			}
-		}
-		return describeReadError(resourceArg, where, err)
-	}
-	return nil
-}
-
 // fromInfo is the Component an API object is, its name checked.
 func fromInfo(info *resource.Info, resourceArg string) (Component, error) {
 	if info.Mapping != nil && info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
@@ -231,6 +181,9 @@ func fromInfo(info *resource.Info, resourceArg string) (Component, error) {
 type NotFoundError struct {
 	Resource, Namespace, Name string
 }
+
+// Reason is the failure's reason for programs.
+func (e *NotFoundError) Reason() string { return "ComponentNotFound" }
 
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("%s %q not found in namespace %q", e.Resource, e.Name, e.Namespace)
@@ -266,17 +219,17 @@ func DescribeClusterError(doing string, err error) error {
 // time, cannot be reached or is not trusted; nil for any other error.
 func describeConnectionError(doing string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return clierror.WithHint(fmt.Errorf("%s: the Kubernetes API server did not answer within --timeout", doing),
-			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up")
+		return clierror.WithReason(clierror.WithHint(fmt.Errorf("%s: the Kubernetes API server did not answer within --timeout", doing),
+			"raise --timeout, or check that --context, --kubeconfig or --server point at a cluster that is up"), "Timeout")
 	}
 	if server, reason, ok := unreachable(err); ok {
-		return clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),
-			"check the cluster is up and that --context, --kubeconfig or --server point at it")
+		return clierror.WithReason(clierror.WithHint(fmt.Errorf("the Kubernetes API server %s cannot be reached: %s", server, reason),
+			"check the cluster is up and that --context, --kubeconfig or --server point at it"), "ClusterUnreachable")
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
-		return clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
-			"check certificate-authority in your kubeconfig (or --certificate-authority)")
+		return clierror.WithReason(clierror.WithHint(fmt.Errorf("the Kubernetes API server's certificate cannot be verified: %w", certErr.Err),
+			"check certificate-authority in your kubeconfig (or --certificate-authority)"), "ClusterUnreachable")
 	}
 	return nil
 }
@@ -289,17 +242,17 @@ func describeReadError(resourceArg, namespace string, err error) error {
 	// The builder reports an unknown resource with this (kubectl's) sentence
 	// and no typed error.
 	if meta.IsNoMatchError(err) || strings.HasPrefix(err.Error(), "the server doesn't have a resource type") {
-		return clierror.InvalidWithHint(
+		return clierror.WithReason(clierror.InvalidWithHint(
 			fmt.Errorf("the server doesn't have a resource type %q", resourceArg),
-			"install the Component CRD in the cluster, or pass --resource with the resource that holds your Components")
+			"install the Component CRD in the cluster, or pass --resource with the resource that holds your Components"), "ResourceNotFound")
 	}
 	if described := describeConnectionError(fmt.Sprintf("reading %s %s", resourceArg, scope), err); described != nil {
 		return described
 	}
 	if apierrors.IsForbidden(err) {
-		return clierror.WithHint(
+		return clierror.WithReason(clierror.WithHint(
 			fmt.Errorf("reading %s %s: %w", resourceArg, scope, err),
-			fmt.Sprintf("ask for permission to get and list %s %s", resourceArg, scope))
+			fmt.Sprintf("ask for permission to get and list %s %s", resourceArg, scope)), "Forbidden")
 	}
 	return fmt.Errorf("reading %s %s: %w", resourceArg, scope, err)
 }

@@ -19,6 +19,9 @@ type NameError struct {
 	Namespace bool
 }
 
+// Reason is the failure's reason for programs.
+func (e *NameError) Reason() string { return "InvalidName" }
+
 func (e *NameError) Error() string {
 	if e.Namespace {
 		return fmt.Sprintf("%s %+q is not a valid namespace: expected a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)", e.Field, e.Value)

@@ -97,20 +97,35 @@ func (val *Validator) DecodeSource(raw any, found bool) (*OCISource, chartref.Re
 	if !found || raw == nil {
 		return nil, ref, one(sourceField, sourceField+" is missing: expected an oci source with type and chart")
 	}
-	m, ok := raw.(map[string]any)
-	if !ok {
-		return nil, ref, one(sourceField, fmt.Sprintf("%s must be an object, got %s", sourceField, jsonKind(raw)))
-	}
-	// The type decides everything else: report another type alone.
-	if t, ok := m["type"].(string); ok && t != SourceType {
-		if t == "" {
-			return nil, ref, one(sourceField+".type", sourceField+".type must be oci, got an empty string")
+	var data []byte
+	switch v := raw.(type) {
+	case json.RawMessage:
+		// As listed: decoded straight into the schema, unknown fields
+		// skipped as they are read.
+		var head struct {
+			Type any `json:"type"`
 		}
-		return nil, ref, one(sourceField+".type", fmt.Sprintf("%s.type %q is not supported by ocisrc: only oci", sourceField, t))
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return nil, ref, one(sourceField, sourceField+" cannot be read as JSON")
+		if json.Unmarshal(v, &head) != nil {
+			var value any
+			if json.Unmarshal(v, &value) == nil {
+				return nil, ref, one(sourceField, fmt.Sprintf("%s must be an object, got %s", sourceField, jsonKind(value)))
+			}
+			return nil, ref, one(sourceField, sourceField+" cannot be read as JSON")
+		}
+		if err := checkType(head.Type); err != nil {
+			return nil, ref, err
+		}
+		data = v
+	case map[string]any:
+		if err := checkType(v["type"]); err != nil {
+			return nil, ref, err
+		}
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return nil, ref, one(sourceField, sourceField+" cannot be read as JSON")
+		}
+	default:
+		return nil, ref, one(sourceField, fmt.Sprintf("%s must be an object, got %s", sourceField, jsonKind(raw)))
 	}
 	var src OCISource
 	if err := json.Unmarshal(data, &src); err != nil {
@@ -123,11 +138,24 @@ func (val *Validator) DecodeSource(raw any, found bool) (*OCISource, chartref.Re
 	if err := val.Validate(&src); err != nil {
 		return nil, ref, err
 	}
-	ref, err = chartref.Parse(src.Chart)
+	ref, err := chartref.Parse(src.Chart)
 	if err != nil { // unreachable after Validate; kept so ref is never used unparsed
 		return nil, ref, one(sourceField+".chart", sourceField+".chart "+err.Error())
 	}
 	return &src, ref, nil
+}
+
+// checkType reports another spec.source.type than oci alone: the type
+// decides everything else.
+func checkType(t any) error {
+	s, ok := t.(string)
+	if !ok || s == SourceType {
+		return nil
+	}
+	if s == "" {
+		return one(sourceField+".type", sourceField+".type must be oci, got an empty string")
+	}
+	return one(sourceField+".type", fmt.Sprintf("%s.type %q is not supported by ocisrc: only oci", sourceField, s))
 }
 
 // Validate checks src and reports every problem with the field named as the

@@ -1,7 +1,11 @@
 package component
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -146,5 +150,51 @@ func FuzzDecodeSource(f *testing.F) {
 		if src.Authentication != nil && (src.Authentication.SecretRef.Name == "" || src.Authentication.SecretRef.Namespace == "") {
 			t.Fatalf("accepted an incomplete secretRef: %+v", src.Authentication)
 		}
+	})
+}
+
+// TestRawAndMapAgree: a source as listed (raw JSON) and as read from a file
+// (a map) decode to the same value, or fail with the same message.
+func TestRawAndMapAgree(t *testing.T) {
+	v := NewValidator()
+	for _, doc := range []string{
+		`{"type":"oci","chart":"` + goodChart + `"}`,
+		`{"type":"oci","chart":"` + goodChart + `","extra":{"a":[1,2,3]},"authentication":{"method":"registry","secretRef":{"name":"creds","namespace":"team-a"}}}`,
+		`{"type":"git"}`,
+		`{"type":""}`,
+		`{"type":"oci","chart":7}`,
+		`{"type":"oci","chart":"https://x"}`,
+		`{"type":"oci","chart":"` + goodChart + `","authentication":{"method":"basic","secretRef":{"name":"Bad_Name"}}}`,
+		`"a string"`,
+		`[1]`,
+	} {
+		var m any
+		if err := json.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatal(err)
+		}
+		s1, r1, e1 := v.DecodeSource(json.RawMessage(doc), true)
+		s2, r2, e2 := v.DecodeSource(m, true)
+		if fmt.Sprint(e1) != fmt.Sprint(e2) || r1 != r2 || !reflect.DeepEqual(s1, s2) {
+			t.Errorf("%s:\nraw: %+v %v %v\nmap: %+v %v %v", doc, s1, r1, e1, s2, r2, e2)
+		}
+	}
+}
+
+// FuzzDecodeList: any response body is read without a panic, and every
+// Component it yields has a name and namespace Kubernetes accepts.
+func FuzzDecodeList(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"v1","items":[{"metadata":{"name":"a","namespace":"b"},"spec":{"source":{"type":"oci"}}}],"kind":"List","metadata":{"continue":"x"}}`))
+	f.Add([]byte(`{"items":[{"metadata":{"name":"A_B","namespace":"b"}}]}`))
+	f.Add([]byte(`{"metadata":{"continue":7},"items":null}`))
+	f.Add([]byte(`[]`))
+	v := NewValidator()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _, _ = decodeList(bytes.NewReader(body), "components", func(c Component) error {
+			if !ValidName(c.Name) || !ValidNamespace(c.Namespace) {
+				t.Fatalf("yielded %q/%q", c.Namespace, c.Name)
+			}
+			_, _, _ = v.DecodeSource(c.Source, c.SourceFound)
+			return nil
+		})
 	})
 }

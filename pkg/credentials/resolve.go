@@ -45,6 +45,18 @@ type Resolved struct {
 	Warnings []string
 }
 
+// Reasons of the failures this package reports (the "reason" of -o json).
+const (
+	ReasonNamespaceNotAllowed = "SecretNamespaceNotAllowed"
+	ReasonSecretNotFound      = "SecretNotFound"
+	ReasonForbidden           = "Forbidden"
+	ReasonInvalidSecret       = "InvalidSecret"
+	ReasonUnbound             = "SecretUnbound"
+	ReasonBoundElsewhere      = "SecretBoundElsewhere"
+)
+
+func reason(r string, err error) error { return clierror.WithReason(err, r) }
+
 // CheckNamespace enforces the namespace rule: secretRef.namespace must be the
 // Component's namespace or the system namespace. It does no I/O, so a refusal
 // happens before any Secret is read or any registry is contacted.
@@ -52,10 +64,10 @@ func CheckNamespace(componentNS, systemNS, secretNS string) error {
 	if secretNS == componentNS || secretNS == systemNS {
 		return nil
 	}
-	return clierror.InvalidWithHint(
+	return reason(ReasonNamespaceNotAllowed, clierror.InvalidWithHint(
 		fmt.Errorf("spec.source.authentication.secretRef.namespace %q is not allowed: credentials must come from the Component's namespace %q or the system namespace %q",
 			secretNS, componentNS, systemNS),
-		"move the Secret into one of those namespaces, or set --system-namespace to the namespace that holds shared credentials")
+		"move the Secret into one of those namespaces, or set --system-namespace to the namespace that holds shared credentials"))
 }
 
 // Namespaces is the order Secrets are looked up in: the Component's namespace
@@ -104,7 +116,7 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		case apierrors.IsNotFound(err):
 			continue
 		case apierrors.IsForbidden(err):
-			return nil, forbidden(req, ns, len(tried) == 2)
+			return nil, reason(ReasonForbidden, forbidden(req, ns, len(tried) == 2))
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, clierror.WithHint(fmt.Errorf("reading secret %q: the Kubernetes API server did not answer within --timeout", ns+"/"+req.SecretName),
 				"raise --timeout, or check that the cluster is up")
@@ -114,7 +126,7 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		used := ns + "/" + req.SecretName
 		d, err := secretformat.Decode(secretformat.Secret{Name: used, Type: string(secret.Type), Data: secret.Data}, host)
 		if err != nil {
-			return nil, withShadowHint(req, ns, err)
+			return nil, reason(ReasonInvalidSecret, withShadowHint(req, ns, err))
 		}
 		res := &Resolved{Decoded: d, Secret: used, UID: string(secret.UID), ResourceVersion: secret.ResourceVersion}
 		if err := checkBinding(res, host); err != nil {
@@ -128,7 +140,7 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 		if d.Hosts == nil && (ns == systemNS || req.FromFile) && !exempt {
 			if !req.AllowUnbound {
 				ue := &UnboundError{Secret: used, Host: host, FromFile: req.FromFile, ComponentNamespace: componentNS}
-				return nil, clierror.InvalidWithHintLines(ue, ue.HintLines()...)
+				return nil, reason(ReasonUnbound, clierror.InvalidWithHintLines(ue, ue.HintLines()...))
 			}
 			where := "in the system namespace "
 			if ns != systemNS {
@@ -144,9 +156,9 @@ func Resolve(ctx context.Context, r SecretReader, req Request) (*Resolved, error
 	if len(tried) == 2 {
 		where = fmt.Sprintf("namespaces %q or %q", tried[0], tried[1])
 	}
-	return nil, clierror.WithHint(
+	return nil, reason(ReasonSecretNotFound, clierror.WithHint(
 		fmt.Errorf("secret %q not found in %s", req.SecretName, where),
-		"create the Secret, or fix spec.source.authentication.secretRef.name")
+		"create the Secret, or fix spec.source.authentication.secretRef.name"))
 }
 
 // ResolveBound reads the Secret name of namespace ns for a registry host
@@ -157,21 +169,21 @@ func ResolveBound(ctx context.Context, r SecretReader, ns, name string, host pla
 	secret, err := r.GetSecret(ctx, ns, name)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, clierror.WithHint(fmt.Errorf("secret %q not found", used), "create it, or fix the registry policy's secretRef")
+		return nil, reason(ReasonSecretNotFound, clierror.WithHint(fmt.Errorf("secret %q not found", used), "create it, or fix the registry policy's secretRef"))
 	case apierrors.IsForbidden(err):
-		return nil, clierror.WithHint(fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", used, ns),
-			fmt.Sprintf("ask your cluster admin for \"get\" on secret %s in namespace %q", name, ns))
+		return nil, reason(ReasonForbidden, clierror.WithHint(fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q", used, ns),
+			fmt.Sprintf("ask your cluster admin for \"get\" on secret %s in namespace %q", name, ns)))
 	case err != nil:
 		return nil, fmt.Errorf("reading secret %q: %w", used, err)
 	}
 	d, err := secretformat.Decode(secretformat.Secret{Name: used, Type: string(secret.Type), Data: secret.Data}, host)
 	if err != nil {
-		return nil, err
+		return nil, reason(ReasonInvalidSecret, err)
 	}
 	res := &Resolved{Decoded: d, Secret: used, UID: string(secret.UID), ResourceVersion: secret.ResourceVersion}
 	if d.Hosts == nil {
-		return nil, clierror.InvalidWithHint(fmt.Errorf("secret %q is bound to no registry: refusing to send its credentials to %s", used, host),
-			fmt.Sprintf("add a %q key with the mirror's host to the Secret", secretformat.KeyRegistry))
+		return nil, reason(ReasonUnbound, clierror.InvalidWithHint(fmt.Errorf("secret %q is bound to no registry: refusing to send its credentials to %s", used, host),
+			fmt.Sprintf("add a %q key with the mirror's host to the Secret", secretformat.KeyRegistry)))
 	}
 	if err := checkBinding(res, host); err != nil {
 		return nil, err
@@ -272,9 +284,9 @@ func checkBinding(r *Resolved, host place.Host) error {
 	if slices.Contains(r.Hosts, host) {
 		return nil
 	}
-	return clierror.InvalidWithHint(
+	return reason(ReasonBoundElsewhere, clierror.InvalidWithHint(
 		fmt.Errorf("secret %q is bound to %s, not to the chart's registry %s: refusing to send its credentials there", r.Secret, secretformat.HostList(r.Hosts), host),
-		"fix spec.source.chart, or add the host to the Secret's registry key if the credentials are meant for it")
+		"fix spec.source.chart, or add the host to the Secret's registry key if the credentials are meant for it"))
 }
 
 // CachedReader reads each Secret once per run, however many Components name

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ocisrc/ocisrc/pkg/bundle"
 	"github.com/ocisrc/ocisrc/pkg/cache"
-	"github.com/ocisrc/ocisrc/pkg/component"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
 
@@ -28,8 +27,8 @@ const (
 // serves them (mirrors first, then the origin), streamed into the bundle
 // within the budgets of oci.SignatureArtifacts. It returns how many
 // signature artifacts the chart has.
-func (f *Fetcher) Artifacts(ctx context.Context, c component.Component, res Result, w *bundle.Writer) (int, error) {
-	r, err := f.Resolve(ctx, c)
+func (f *Fetcher) Artifacts(ctx context.Context, d *Decision, res Result, w *bundle.Writer) (int, error) {
+	r, err := f.resolve(ctx, d)
 	if err != nil {
 		return 0, err
 	}

@@ -75,7 +75,7 @@ func (f *Fetcher) Decide(c component.Component) *Decision {
 	if err != nil {
 		var se *component.SourceError
 		if errors.As(err, &se) {
-			d.Invalid = clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err), fixHint(c))
+			d.Invalid = clierror.WithReason(clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err), fixHint(c)), ReasonInvalidSource)
 			d.invalidSource = se
 		} else {
 			d.Invalid = err
@@ -108,9 +108,9 @@ func fixHint(c component.Component) string {
 // never, and no mirror that resolves tags). nil when the policy allows it.
 func PolicyRefusal(ref chartref.Reference, st policy.Settings) error {
 	if st.Blocked {
-		return clierror.InvalidWithHint(
+		return clierror.WithReason(clierror.InvalidWithHint(
 			fmt.Errorf("refused by the registry policy: %s is under a blocked prefix (%s)", ref.String(), strings.Join(st.BlockedBy, ", ")),
-			"ask the platform team which registry serves this chart; see: ocisrc policy explain "+ref.String())
+			"ask the platform team which registry serves this chart; see: ocisrc policy explain "+ref.String()), ReasonBlocked)
 	}
 	if ref.Digest != "" || st.Origin != policy.OriginNever {
 		return nil
@@ -120,7 +120,18 @@ func PolicyRefusal(ref chartref.Reference, st policy.Settings) error {
 			return nil
 		}
 	}
-	return clierror.InvalidWithHint(
+	return clierror.WithReason(clierror.InvalidWithHint(
 		fmt.Errorf("refused by the registry policy: %s needs a digest pin: its registry is never contacted (origin: never, %s) and no mirror resolves tags", ref.String(), st.OriginFrom),
-		"pin the digest in spec.source.chart, as oci://HOST/PATH/CHART:VERSION@sha256:DIGEST")
+		"pin the digest in spec.source.chart, as oci://HOST/PATH/CHART:VERSION@sha256:DIGEST"), ReasonDigestPinRequired)
 }
+
+// Reasons of the failures this package reports (the "reason" of -o json).
+const (
+	ReasonInvalidSource      = "InvalidSource"
+	ReasonBlocked            = "Blocked"
+	ReasonDigestPinRequired  = "DigestPinRequired"
+	ReasonUnsigned           = "Unsigned"
+	ReasonNotInCache         = "NotInCache"
+	ReasonCacheEntryBad      = "CacheEntryBad"
+	ReasonAccessNotConfirmed = "AccessNotConfirmed"
+)

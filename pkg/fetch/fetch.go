@@ -71,6 +71,12 @@ type Result struct {
 	Verified []cache.Verification `json:"verified,omitempty"`
 	// Error is why this Component failed; the other fields hold what was known.
 	Error string `json:"error,omitempty"`
+	// Reason says what failed in one word, for programs (docs/output.md
+	// lists them); Hint is what to do next; ExitCode is the code this
+	// Component alone would exit with. Set with Error.
+	Reason   string `json:"reason,omitempty"`
+	Hint     string `json:"hint,omitempty"`
+	ExitCode int    `json:"exitCode,omitempty"`
 
 	downloaded int64
 	mirror     bool

@@ -210,8 +210,8 @@ func (f *Fetcher) recorded(ctx context.Context, r *Resolution, pinned chartref.R
 	if r.Secret != "" {
 		who = fmt.Sprintf("secret %q", r.Secret)
 	}
-	return clierror.WithHint(fmt.Errorf("--offline: the cache holds %s, but does not record that %s may read it at %s, so it is not served", got.entry.ManifestDigest, who, strings.Join(at, " or ")),
-		"run once without --offline: the registry proves access once, and later --offline runs are served")
+	return clierror.WithReason(clierror.WithHint(fmt.Errorf("--offline: the cache holds %s, but does not record that %s may read it at %s, so it is not served", got.entry.ManifestDigest, who, strings.Join(at, " or ")),
+		"run once without --offline: the registry proves access once, and later --offline runs are served"), ReasonAccessNotConfirmed)
 }
 
 func (f *Fetcher) record(tag, digest string) {
@@ -225,8 +225,8 @@ func (f *Fetcher) record(tag, digest string) {
 }
 
 func offlineMiss(ref chartref.Reference) error {
-	return clierror.WithHint(fmt.Errorf("--offline: %s is not in the cache", ref.String()),
-		"run once without --offline to fetch it")
+	return clierror.WithReason(clierror.WithHint(fmt.Errorf("--offline: %s is not in the cache", ref.String()),
+		"run once without --offline to fetch it"), ReasonNotInCache)
 }
 
 // pull downloads ref into the store. Concurrent pulls of the same reference
@@ -350,8 +350,8 @@ func (f *Fetcher) hit(ref chartref.Reference, digest string) (*obtained, error) 
 	case errors.Is(err, cache.ErrMiss):
 		return nil, nil
 	case errors.As(err, &bad) && f.Offline:
-		return nil, clierror.WithHint(fmt.Errorf("--offline: %s: %w", ref.String(), bad),
-			"run once without --offline to pull it again; the download replaces the entry")
+		return nil, clierror.WithReason(clierror.WithHint(fmt.Errorf("--offline: %s: %w", ref.String(), bad),
+			"run once without --offline to pull it again; the download replaces the entry"), ReasonCacheEntryBad)
 	case errors.As(err, &bad):
 		f.warn(fmt.Sprintf("%v; pulling it again", bad))
 		return nil, nil

@@ -334,6 +334,9 @@ type UnsignedError struct {
 	Why     []string
 }
 
+// Reason is the failure's reason for programs.
+func (e *UnsignedError) Reason() string { return ReasonUnsigned }
+
 func (e *UnsignedError) Error() string {
 	return fmt.Sprintf("refused: %s (%s) has no valid signature (required by %s): %s", e.Ref, e.Digest, strings.Join(e.Why, ", "), strings.Join(e.Reasons, "; "))
 }

@@ -119,6 +119,9 @@ func (p *Puller) Preconnect(host place.Host, e Extra) {
 	if err != nil {
 		return
 	}
+	if l, ok := t.(limited); ok {
+		t = l.rt
+	}
 	if rt, ok := t.(idempotentRetry); ok && rt.dialer != nil {
 		addr := host.Dial()
 		if host.Port() == 0 {

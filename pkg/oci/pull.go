@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -92,6 +93,8 @@ type Puller struct {
 	caches map[string]auth.Cache
 	// flagCert is the fingerprint of --registry-cert-file's certificate.
 	flagCert string
+	// limit bounds the requests in flight to each host (SetMaxInFlight).
+	limit *hostLimit
 	// gates hold back, per auth cache, the requests that would all meet the
 	// registry's first 401 at once: the first goes alone until the registry
 	// has said which scheme it wants.
@@ -150,6 +153,10 @@ func (p *Puller) contact(ctx context.Context, key, host string, c auth.Cache) fu
 	return nil
 }
 
+// SetMaxInFlight bounds the requests in flight to each registry host
+// (--concurrency); 0 leaves them unbounded. Call it before the first pull.
+func (p *Puller) SetMaxInFlight(n int) { p.limit.setMax(n) }
+
 // SchemeHints stores which auth scheme ("basic", "bearer") a registry host
 // uses. It never stores a credential.
 type SchemeHints interface {
@@ -170,7 +177,8 @@ func NewPuller(o TLSOptions, userAgent string) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, base: t, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}, gates: map[string]*contactGate{}}
+	p := &Puller{opts: o, userAgent: userAgent, MaxChartSize: DefaultMaxChartSize, variants: map[string]http.RoundTripper{}, caches: map[string]auth.Cache{}, gates: map[string]*contactGate{}, limit: &hostLimit{}}
+	p.base = p.limit.wrap(t)
 	if o.CertFile != "" {
 		// newTransport has read and checked it.
 		if data, err := os.ReadFile(o.CertFile); err == nil {
@@ -529,6 +537,7 @@ func (p *Puller) transport(extra Extra) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
+	t = p.limit.wrap(t)
 	p.variants[key] = t
 	return t, nil
 }
@@ -671,6 +680,9 @@ type DigestError struct {
 	Ref, What, Want, Got string
 }
 
+// Reason is the failure's reason for programs.
+func (e *DigestError) Reason() string { return ReasonDigestMismatch }
+
 func (e *DigestError) Error() string {
 	return fmt.Sprintf("pulling %q: %s digest mismatch: expected %s, got %s", e.Ref, e.What, e.Want, e.Got)
 }
@@ -685,12 +697,70 @@ type CredentialError struct {
 }
 
 func (e *CredentialError) Error() string { return e.err.Error() }
-func (e *CredentialError) Unwrap() error { return e.err }
+
+// Reason is the failure's reason for programs.
+func (e *CredentialError) Reason() string { return ReasonUnauthorized }
+func (e *CredentialError) Unwrap() error  { return e.err }
 
 // describePullError turns registry and transport errors into one sentence that
 // names the chart and what happened, with a hint where one helps. Whatever
 // the registry said is escaped (see pkg/termsafe).
 func describePullError(ctx context.Context, ref chartref.Reference, a Auth, err error) error {
+	return clierror.WithReason(describePull(ctx, ref, a, err), pullReason(ctx, ref, err))
+}
+
+// Reasons of the registry failures this package reports (the "reason" of
+// fetch -o json).
+const (
+	ReasonUnauthorized   = "RegistryUnauthorized"
+	ReasonChartNotFound  = "ChartNotFound"
+	ReasonTimeout        = "Timeout"
+	ReasonTLS            = "TLS"
+	ReasonUnreachable    = "RegistryUnreachable"
+	ReasonDigestMismatch = "DigestMismatch"
+	ReasonTooLarge       = "TooLarge"
+	ReasonNotAChart      = "NotAChart"
+	ReasonRegistryError  = "RegistryError"
+)
+
+// pullReason classifies a pull's failure for programs.
+func pullReason(ctx context.Context, ref chartref.Reference, err error) string {
+	var sizeErr *SizeError
+	var manifestErr *ManifestError
+	var resp *errcode.ErrorResponse
+	var digestErr *DigestError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.As(err, &sizeErr):
+		return ReasonTooLarge
+	case errors.As(err, &manifestErr):
+		return ReasonNotAChart
+	case errors.As(err, &resp):
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return ReasonUnauthorized
+		case http.StatusNotFound:
+			return ReasonChartNotFound
+		}
+		return ReasonRegistryError
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return ReasonUnauthorized
+	case errors.Is(err, errdef.ErrNotFound):
+		return ReasonChartNotFound
+	case errors.As(err, &digestErr) || errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData):
+		return ReasonDigestMismatch
+	case describeConnection("", ref.Registry, err) != nil:
+		return ReasonTLS
+	case errors.As(err, &opErr):
+		return ReasonUnreachable
+	}
+	return ReasonRegistryError
+}
+
+// describePull is describePullError without the reason.
+func describePull(ctx context.Context, ref chartref.Reference, a Auth, err error) error {
 	what := fmt.Sprintf("pulling %q", ref.String())
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {

@@ -241,6 +241,34 @@ func TestKrew(t *testing.T) {
 	}
 	checkPulled(t, h, stdout, false)
 
+	// The second plugin, kubectl ocisrc, from the same archive: every
+	// command of the binary through kubectl.
+	second := filepath.Join(dist, "krew", "ocisrc.yaml")
+	if stdout, stderr, code := run(t, h, nil, filepath.Join(krewDir, "validate-krew-manifest"), "-manifest", second, "-skip-install"); code != 0 {
+		t.Fatalf("validate-krew-manifest ocisrc.yaml: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = run(t, h, env, "kubectl", "krew", "install", "--manifest="+second, "--archive="+archive)
+	if code != 0 {
+		t.Fatalf("kubectl krew install ocisrc: exit %d\n%s%s", code, stdout, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: deploy.example.io/v1alpha1\nkind: Component\nmetadata: {name: app}\nspec:\n  source: {type: oci, chart: \"oci://registry.example.com/charts/app\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = run(t, h, env, "kubectl", "ocisrc", "validate", "-f", file, "-n", "team-a")
+	if code != 2 || !strings.Contains(stdout, "spec.source.chart") || !strings.Contains(stderr, "Error:") {
+		t.Errorf("kubectl ocisrc validate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, code = run(t, h, env, "kubectl", "ocisrc", "--help")
+	if code != 0 || !strings.Contains(stdout, "kubectl ocisrc [command]") || !strings.Contains(stdout, "bundle") {
+		t.Errorf("kubectl ocisrc --help: exit %d\n%s", code, stdout)
+	}
+	stdout, stderr, code = run(t, h, env, "kubectl", "ocisrc", "fetch", "app", "-n", "team-a", "--registry-ca-file", stack.Secure.CAFile, "-o", "json")
+	if code != 0 {
+		t.Fatalf("kubectl ocisrc fetch: exit %d\n%s%s", code, stdout, stderr)
+	}
+	checkPulled(t, h, stdout, false)
+
 	// The Windows zip installs too (krew picks the platform from KREW_OS/KREW_ARCH).
 	win := newHome(t)
 	winEnv := map[string]string{"PATH": path, "KREW_OS": "windows", "KREW_ARCH": "amd64"}

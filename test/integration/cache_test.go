@@ -227,8 +227,9 @@ func TestBulk(t *testing.T) {
 	}
 	var d struct {
 		Results []struct {
-			Component, Digest, Error string
-			Cached                   bool
+			Component, Digest, Error, Reason, Hint string
+			Cached                                 bool
+			ExitCode                               int
 		} `json:"results"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
@@ -258,7 +259,13 @@ func TestBulk(t *testing.T) {
 			t.Errorf("%s: %+v", res.Component, res)
 		}
 	}
-	wantStderr(t, r, "Error: 1 of 7 Components failed:\n  bulk-2/broken: secret \"missing\" not found")
+	wantStderr(t, r, "Error: 1 of 7 Components failed (1 cause):\n  secret \"missing\" not found", "\n  1 Component: bulk-2/broken\n")
+	// In the document, every failure says what failed, for programs.
+	for _, res := range d.Results {
+		if res.Component == ns2+"/broken" && (res.Reason != "SecretNotFound" || res.ExitCode != 1 || !strings.Contains(res.Hint, "create the Secret")) {
+			t.Errorf("broken: %+v", res)
+		}
+	}
 
 	// The registry: each distinct chart downloaded once.
 	reqs := stack.Secure.Requests()
@@ -406,13 +413,14 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Errorf("no progress on the terminal:\n%q", tty)
 	}
 	data, _ := os.ReadFile(out)
-	if strings.Count(string(data), "Pulled ") != 2 || strings.Contains(string(data), "Pulling Components") {
+	if strings.Count(string(data), "  pulled  ") != 2 || strings.Contains(string(data), "Pulling Components") {
 		t.Errorf("stdout:\n%s", data)
 	}
 }
 
 // TestBulkFailuresNameEachComponent: four Components share a chart that
-// cannot be pulled: each gets its own line, named, on stderr.
+// cannot be pulled: each gets a failed line as it fails, then the cause
+// once with the four names and its hint once, then the summary.
 func TestBulkFailuresNameEachComponent(t *testing.T) {
 	newHome(t)
 	const ns = "bulk-fail"
@@ -424,13 +432,24 @@ func TestBulkFailuresNameEachComponent(t *testing.T) {
 	r := kubectl(t, "--all", "-n", ns, "--registry-ca-file", stack.Open.CAFile)
 	wantCode(t, r, 1)
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	if lines[0] != "Error: 4 of 5 Components failed:" {
-		t.Errorf("first line %q", lines[0])
+	want := []string{"  failed", "  failed", "  failed", "  failed",
+		"Error: 4 of 5 Components failed (1 cause):",
+		"  pulling \"" + missing + "\": not found in the registry " + stack.Open.Host,
+		"  4 Components: " + ns + "/a, " + ns + "/b, " + ns + "/c, " + ns + "/d",
+		"  Hint: check the repository, version and digest in spec.source.chart",
+		"5 Components: 1 pulled (0 from the cache), 4 failed; "}
+	if len(lines) != len(want) {
+		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), r.stderr)
 	}
-	for _, n := range []string{"a", "b", "c", "d"} {
-		wantStderr(t, r, "\n  "+ns+"/"+n+": pulling \""+missing+"\": not found in the registry")
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d %q does not hold %q", i, lines[i], w)
+		}
 	}
-	if !strings.HasPrefix(r.stdout, "Pulled "+ns+"/ok: ") || strings.Count(r.stdout, "\n") != 1 {
+	if strings.Count(r.stderr, "Hint:") != 1 {
+		t.Errorf("the hint is not given once:\n%s", r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, ns+"/ok  pulled  web 0.1.0  sha256:") || strings.Count(r.stdout, "\n") != 1 {
 		t.Errorf("stdout = %q", r.stdout)
 	}
 }

@@ -88,9 +88,14 @@ func TestFetchFallsBackToSystemNamespace(t *testing.T) {
 
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile)
 	wantCode(t, r, 0)
-	want := "Pulled team-a/app: " + app123.Ref + "@" + app123.Digest + " -> "
-	if !strings.HasPrefix(r.stdout, want) || !strings.HasSuffix(r.stdout, "(credentials: deployment-system/shared-creds)\n") {
-		t.Errorf("unexpected text output, want prefix %q:\n%s", want, r)
+	d := strings.TrimPrefix(app123.Digest, "sha256:")
+	want := "team-a/app  pulled  app 1.2.3  sha256:" + d[:4] + "…" + d[len(d)-4:] + "  (deployment-system/shared-creds)\n"
+	if r.stdout != want {
+		t.Errorf("unexpected text output, want %q:\n%s", want, r)
+	}
+	// One Component: no summary, nothing on stderr.
+	if r.stderr != "" {
+		t.Errorf("stderr: %q", r.stderr)
 	}
 }
 
@@ -336,7 +341,7 @@ func TestFetchDryRun(t *testing.T) {
 
 	r := kubectl(t, "app", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile, "--dry-run", "-d", dest)
 	wantCode(t, r, 0)
-	if want := "Would pull team-a/app: " + app123.Ref + " (credentials: team-a/creds)\n"; r.stdout != want {
+	if want := "team-a/app  would pull  " + app123.Ref + "  (team-a/creds)\n"; r.stdout != want {
 		t.Errorf("stdout = %q, want %q", r.stdout, want)
 	}
 	if n := requests(stack.Secure); n != 0 {
@@ -500,7 +505,7 @@ func TestFetchClusterErrors(t *testing.T) {
 	t.Run("bad output format", func(t *testing.T) {
 		r := kubectl(t, "web", "-o", "xml")
 		wantCode(t, r, 2)
-		wantStderr(t, r, `invalid argument "xml" for "-o, --output" flag: must be one of text, json, yaml`)
+		wantStderr(t, r, `invalid argument "xml" for "-o, --output" flag: must be one of text, wide, name, json, yaml`)
 	})
 }
 

@@ -218,12 +218,12 @@ func TestKeyless(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 			verified := strings.Contains(line, "verified by cosign identity "+ciIssuer)
 			switch {
-			case strings.HasPrefix(line, "Pulled "+nsA+"/keyless:"):
+			case strings.HasPrefix(line, nsA+"/keyless  pulled  "):
 				seen++
 				if !verified {
 					t.Errorf("the chart under the keyless rule was not verified: %s", line)
 				}
-			case strings.HasPrefix(line, "Pulled "+nsA+"/plain:"):
+			case strings.HasPrefix(line, nsA+"/plain  pulled  "):
 				seen++
 				if verified {
 					t.Errorf("the chart outside every rule was held to the keyless rule: %s", line)

@@ -72,7 +72,7 @@ func TestBulkCountsPerFact(t *testing.T) {
 	reg.ResetLog()
 	r := run()
 	wantCode(t, r, 0)
-	if n := strings.Count(r.stdout, "Pulled ") + strings.Count(r.stdout, "Cached "); n != total {
+	if n := strings.Count(r.stdout, "  pulled  ") + strings.Count(r.stdout, "  cached  "); n != total {
 		t.Fatalf("%d results, want %d:\n%s", n, total, r.stdout)
 	}
 	reqs := reg.Requests()

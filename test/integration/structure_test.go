@@ -597,7 +597,7 @@ func TestDryRunIsPure(t *testing.T) {
 	r := runBinary(t, h, env, "fetch", "app", "-n", nsA, "--kubeconfig", stack.Cluster.Kubeconfig, "--dry-run",
 		"--verify-identity", ciIssuer+"=https://git\\.example\\.com/.*", "--registry-ca-file", stack.Secure.CAFile)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "Would pull "+nsA+"/app") {
+	if !strings.Contains(r.stdout, nsA+"/app  would pull  ") {
 		t.Errorf("stdout: %s", r.stdout)
 	}
 	if reqs := proxy.Requests(); len(reqs) != 0 {
@@ -714,8 +714,8 @@ func TestRequirementsKeptApart(t *testing.T) {
 		if r.code == 0 {
 			t.Fatalf("the chart under the other key's rule was pulled:\n%s", r)
 		}
-		wantStderr(t, r, ns+"/by-other: refused: oci://"+stack.Open.Host+"/by-other/legacy", "has no valid signature")
-		if strings.Contains(r.stderr, ns+"/by-key:") {
+		wantStderr(t, r, ns+"/by-other  failed\n", "refused: oci://"+stack.Open.Host+"/by-other/legacy", "has no valid signature", "1 Component: "+ns+"/by-other\n")
+		if strings.Contains(r.stderr, ns+"/by-key  failed") {
 			t.Errorf("the chart under its own key's rule failed:\n%s", r)
 		}
 	}
@@ -756,6 +756,13 @@ func TestClientLimitsReachTheClient(t *testing.T) {
 	wantCode(t, r, 0)
 	if strings.Contains(r.stderr, "client-side throttling") {
 		t.Errorf("the defaults throttle:\n%s", r.stderr)
+	}
+	// 0 is client-go's default of 5 per second, not "no limit": refused,
+	// as is a burst below 1, as flag errors naming the flag.
+	for flag, want := range map[string]string{"--qps=0": `invalid argument "0" for "--qps" flag`, "--burst-limit=0": `invalid argument "0" for "--burst-limit" flag: must be at least 1`} {
+		r = runBinary(t, h, nil, append(args, flag)...)
+		wantCode(t, r, 2)
+		wantStderr(t, r, want)
 	}
 }
 

@@ -192,7 +192,7 @@ func TestVerifySignatures(t *testing.T) {
 			// Text output says so too.
 			r = kubectl(t, "signed", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", tc.policy)
 			wantCode(t, r, 0)
-			if !strings.Contains(r.stdout, ", verified by "+tc.provider+" key ") {
+			if !strings.Contains(r.stdout, "  verified by "+tc.provider+" key ") {
 				t.Errorf("text output: %s", r.stdout)
 			}
 		})

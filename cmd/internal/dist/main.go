@@ -10,7 +10,8 @@
 // installs the extracted directory.
 //
 //	checksums.txt                                           sha256 of every archive
-//	krew/component-pull.yaml                                the krew manifest with those sha256s
+//	krew/component-pull.yaml                                the krew manifest of kubectl component-pull
+//	krew/ocisrc.yaml                                        the krew manifest of kubectl ocisrc (every command)
 //
 // Archives are reproducible: fixed file times and modes, sorted entries.
 package main
@@ -90,7 +91,10 @@ func run(out string, platforms []string, version, releaseURL string) error {
 	installSh := read("plugin/install-binary.sh")
 	installPs1 := read("plugin/install-binary.ps1")
 	getterManifest := read("plugin/downloader/plugin.yaml")
-	tmpl := read("krew/component-pull.yaml.tmpl")
+	templates := map[string][]byte{
+		"component-pull": read("krew/component-pull.yaml.tmpl"),
+		"ocisrc":         read("krew/ocisrc.yaml.tmpl"),
+	}
 	if err != nil {
 		return err
 	}
@@ -180,22 +184,26 @@ func run(out string, platforms []string, version, releaseURL string) error {
 		return err
 	}
 
-	t, err := template.New("krew").Parse(string(tmpl))
-	if err != nil {
-		return fmt.Errorf("krew/component-pull.yaml.tmpl: %w", err)
+	var written []string
+	for _, name := range []string{"component-pull", "ocisrc"} {
+		t, err := template.New("krew").Parse(string(templates[name]))
+		if err != nil {
+			return fmt.Errorf("krew/%s.yaml.tmpl: %w", name, err)
+		}
+		var rendered bytes.Buffer
+		if err := t.Execute(&rendered, struct {
+			Version   string
+			Platforms []platform
+		}{"v" + version, krew}); err != nil {
+			return err
+		}
+		krewPath := filepath.Join(out, "krew", name+".yaml")
+		if err := os.WriteFile(krewPath, rendered.Bytes(), 0o644); err != nil {
+			return err
+		}
+		written = append(written, krewPath)
 	}
-	var rendered bytes.Buffer
-	if err := t.Execute(&rendered, struct {
-		Version   string
-		Platforms []platform
-	}{"v" + version, krew}); err != nil {
-		return err
-	}
-	krewPath := filepath.Join(out, "krew", "component-pull.yaml")
-	if err := os.WriteFile(krewPath, rendered.Bytes(), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "dist: wrote %d archives, checksums.txt and %s\n", len(names), krewPath)
+	fmt.Fprintf(os.Stderr, "dist: wrote %d archives, checksums.txt and %s\n", len(names), strings.Join(written, " and "))
 	return nil
 }
 

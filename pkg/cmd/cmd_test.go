@@ -271,3 +271,25 @@ func TestGetterWordsAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentStreamedAsMarshalled: the JSON document written result by
+// result is the one json.MarshalIndent writes.
+func TestDocumentStreamedAsMarshalled(t *testing.T) {
+	for _, doc := range []fetchDocument{
+		{Results: []fetch.Result{}},
+		{Results: []fetch.Result{{Component: "a/b", Chart: "oci://r/c:1"}, {Component: "a/c", Error: "x\ny", Reason: "Failed", ExitCode: 1}}},
+		{Results: []fetch.Result{}, Errors: []runError{{Reason: "Invalid", Message: "m", Hint: "h"}}},
+		{Results: []fetch.Result{{Component: "a/b"}}, Errors: []runError{{Reason: "Invalid", Message: "m"}}},
+	} {
+		var got, want bytes.Buffer
+		if err := printDocument(&got, OutputJSON, doc); err != nil {
+			t.Fatal(err)
+		}
+		if err := printStructured(&want, OutputJSON, doc); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("streamed:\n%s\nmarshalled:\n%s", got.String(), want.String())
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -176,6 +178,43 @@ type runError struct {
 	Hint    string `json:"hint,omitempty"`
 }
 
+// printDocument prints the document as printStructured does; JSON result by
+// result, so that a run of 100,000 Components never holds its whole text.
+func printDocument(w io.Writer, output string, doc fetchDocument) error {
+	if output != OutputJSON {
+		return printStructured(w, output, doc)
+	}
+	bw := bufio.NewWriter(w)
+	if len(doc.Results) == 0 {
+		_, _ = bw.WriteString("{\n  \"results\": []")
+	} else {
+		_, _ = bw.WriteString("{\n  \"results\": [\n")
+		for i, res := range doc.Results {
+			data, err := json.MarshalIndent(res, "    ", "  ")
+			if err != nil {
+				return err
+			}
+			_, _ = bw.WriteString("    ")
+			_, _ = bw.Write(data)
+			if i < len(doc.Results)-1 {
+				_, _ = bw.WriteString(",")
+			}
+			_, _ = bw.WriteString("\n")
+		}
+		_, _ = bw.WriteString("  ]")
+	}
+	if len(doc.Errors) > 0 {
+		data, err := json.MarshalIndent(doc.Errors, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		_, _ = bw.WriteString(",\n  \"errors\": ")
+		_, _ = bw.Write(data)
+	}
+	_, _ = bw.WriteString("\n}\n")
+	return bw.Flush()
+}
+
 // finish ends the run: the document for -o json|yaml (printed whatever
 // happened), the summary of a run of several Components, and the error the
 // run exits with: runErr, else the Components' failures grouped by cause.
@@ -188,7 +227,7 @@ func (r *report) finish(runErr error, w io.Writer) error {
 		if runErr != nil {
 			doc.Errors = []runError{{Reason: clierror.Reason(runErr), Message: runErr.Error(), Hint: clierror.Hint(runErr)}}
 		}
-		if err := printStructured(w, r.output, doc); err != nil {
+		if err := printDocument(w, r.output, doc); err != nil {
 			return err
 		}
 	}

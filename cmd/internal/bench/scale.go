@@ -401,7 +401,6 @@ func renderScale(results []scaleResult, loops map[string]time.Duration, rttName 
 	return b.String()
 }
 
-
 // spliceReport puts the scale section into the report at path, replacing
 // an earlier one (make bench writes the rest of the file and keeps it).
 func spliceReport(path, section string) error {

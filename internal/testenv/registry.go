@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -62,6 +63,8 @@ type Registry struct {
 	hook func(*http.Request)
 	// inFlight is the requests being served; maxInFlight the most at once.
 	inFlight, maxInFlight int
+	// connections is how many connections clients opened.
+	connections int
 }
 
 // RegistryOptions configures NewRegistry.
@@ -82,6 +85,9 @@ type RegistryOptions struct {
 	TokenRealm string
 	// ClientCA, when set, makes the registry require client certificates it signed.
 	ClientCA *CA
+	// HTTP1 serves HTTP/1.1 only, as some registries (and proxies in front
+	// of them) do: each request in flight needs a connection of its own.
+	HTTP1 bool
 }
 
 // NewRegistry starts a registry. Close it when done.
@@ -127,6 +133,16 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 
 	r := &Registry{}
 	srv := httptest.NewUnstartedServer(r.record(app))
+	// HTTP/2 over TLS, as distribution serves it (Go's server speaks h2 when
+	// TLS is on); httptest would offer HTTP/1.1 only.
+	srv.EnableHTTP2 = !o.HTTP1
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			r.mu.Lock()
+			r.connections++
+			r.mu.Unlock()
+		}
+	}
 	// Failed handshakes are what some tests are about; do not log them.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if o.PlainHTTP {
@@ -215,6 +231,14 @@ func (r *Registry) ResetInFlight() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.maxInFlight = r.inFlight
+}
+
+// Connections is how many connections clients opened since the registry
+// started.
+func (r *Registry) Connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.connections
 }
 
 // Hook runs fn before each request is served, in the request's goroutine

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/ocisrc/ocisrc/pkg/component"
 )
@@ -50,11 +50,11 @@ func namespaceNames(kube *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		client, err := kubernetes.NewForConfig(cfg)
+		client, err := corev1client.NewForConfig(cfg)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		list, err := client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+		list, err := client.Namespaces().List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -126,7 +126,7 @@ func (p *PolicyOptions) loadCluster(ctx context.Context, s *session, systemNS st
 		return nil, nil
 	}
 	name := systemNS + "/" + PolicyConfigMap
-	cm, err := s.clientset.CoreV1().ConfigMaps(systemNS).Get(ctx, PolicyConfigMap, metav1.GetOptions{})
+	cm, err := s.clientset.ConfigMaps(systemNS).Get(ctx, PolicyConfigMap, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil

@@ -15,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -30,7 +30,7 @@ type session struct {
 	namespace string
 	finder    *component.Finder
 	secrets   credentials.SecretReader
-	clientset kubernetes.Interface
+	clientset corev1client.CoreV1Interface
 }
 
 // openSession reads the kubeconfig and builds the clients. Every request
@@ -48,7 +48,7 @@ func openSession(ctx context.Context, kube *genericclioptions.ConfigFlags, resou
 	if err != nil {
 		return nil, clierror.WithHint(fmt.Errorf("reading the kubeconfig: %w", err), hint)
 	}
-	clientset, err := kubernetes.NewForConfig(restConfig)
+	clientset, err := corev1client.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
@@ -126,11 +126,11 @@ func warner(w io.Writer) func(string) {
 // response instead of using the typed Get: client-go logs response bodies at
 // -v=8 and above, and a Secret's body is its values.
 type secretReader struct {
-	client kubernetes.Interface
+	client corev1client.CoreV1Interface
 }
 
 func (r secretReader) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	body, err := r.client.CoreV1().RESTClient().Get().
+	body, err := r.client.RESTClient().Get().
 		Namespace(namespace).Resource("secrets").Name(name).
 		SetHeader("Accept", "application/json").
 		Stream(ctx)
@@ -146,10 +146,10 @@ func (r secretReader) GetSecret(ctx context.Context, namespace, name string) (*c
 }
 
 // configMapReader reads keys of ConfigMaps with the user's identity.
-type configMapReader struct{ client kubernetes.Interface }
+type configMapReader struct{ client corev1client.CoreV1Interface }
 
 func (r configMapReader) GetConfigMapKey(ctx context.Context, namespace, name, key string) ([]byte, error) {
-	cm, err := r.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	cm, err := r.client.ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"sync"
@@ -40,9 +41,37 @@ func (l *hostLimit) slot(host string) chan struct{} {
 	return s
 }
 
-// wrap bounds rt's requests.
+// wrap bounds rt's requests (and logs them at -v=6).
 func (l *hostLimit) wrap(rt http.RoundTripper) http.RoundTripper {
-	return limited{rt: rt, l: l}
+	return limited{rt: logged{drained{rt}}, l: l}
+}
+
+// drained reads a small error answer's body (a 401 challenge, a 404) whole
+// before handing it on: closed unread, it would cost its HTTP/1.1
+// connection, and the next request (the same one, with credentials) a new
+// TCP and TLS handshake — two round trips.
+type drained struct{ rt http.RoundTripper }
+
+// maxDrained bounds the body of an error answer read ahead.
+const maxDrained = 64 << 10
+
+func (t drained) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 || resp.Body == nil || resp.ContentLength > maxDrained {
+		return resp, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxDrained+1))
+	if rerr != nil || len(body) > maxDrained {
+		// Too large or broken: hand on what was read and the rest.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return resp, nil
+	}
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 type limited struct {

@@ -122,6 +122,12 @@ func (p *Puller) Preconnect(host place.Host, e Extra) {
 	if l, ok := t.(limited); ok {
 		t = l.rt
 	}
+	if l, ok := t.(logged); ok {
+		t = l.rt
+	}
+	if d, ok := t.(drained); ok {
+		t = d.rt
+	}
 	if rt, ok := t.(idempotentRetry); ok && rt.dialer != nil {
 		addr := host.Dial()
 		if host.Port() == 0 {

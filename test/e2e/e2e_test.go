@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,6 +241,18 @@ func TestKrew(t *testing.T) {
 		t.Fatalf("kubectl component-pull after krew install: exit %d\n%s%s", code, stdout, stderr)
 	}
 	checkPulled(t, h, stdout, false)
+
+	// The release binary carries no symbol table (-ldflags=-s -w): a
+	// release needs none, and panics still name file and line.
+	bin := filepath.Join(krewRoot, "store", "component-pull", "v"+version, "ocisrc")
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ef.Section(".symtab") != nil || ef.Section(".debug_info") != nil {
+		t.Errorf("%s has a symbol table or DWARF: the release is not built with -s -w", bin)
+	}
+	_ = ef.Close()
 
 	// The second plugin, kubectl ocisrc, from the same archive: every
 	// command of the binary through kubectl.

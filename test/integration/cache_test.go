@@ -81,6 +81,16 @@ func TestRequestCounts(t *testing.T) {
 	if len(cold) > 4 || statusCount(cold, 401) != 1 || countRequests(cold, "GET", "/blobs/"+app123.LayerDigest) != 1 {
 		t.Errorf("cold pull by tag: want at most 4 requests (one 401), got:\n%s", describe(cold))
 	}
+	// The tag is resolved by the manifest's own GET: no HEAD before it.
+	manifests := 0
+	for _, q := range cold {
+		if strings.Contains(q.Path, "/manifests/") && q.Status == 200 {
+			manifests++
+		}
+	}
+	if manifests != 1 || countRequests(cold, "HEAD", "") != 0 {
+		t.Errorf("cold pull by tag: want one manifest request that succeeds and no HEAD, got:\n%s", describe(cold))
+	}
 
 	// Cold, registry known to use basic auth: no 401 any more.
 	stack.Secure.ResetLog()
@@ -555,4 +565,36 @@ func secretReads(r result) int {
 		}
 	}
 	return n
+}
+
+// TestConnectionsReused: a cold pull from a registry that speaks HTTP/1.1
+// only reuses the connection of the 401 for the request with credentials
+// (its small body is read, not dropped), and needs a second connection
+// only for the config and the chart fetched side by side.
+func TestConnectionsReused(t *testing.T) {
+	newHome(t)
+	reg, err := testenv.NewRegistry(testenv.RegistryOptions{Dir: t.TempDir(), CA: stack.Secure.CA, Users: map[string]string{testenv.RegistryUser: testenv.RegistryPassword}, HTTP1: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	c, err := testenv.BuildChart("h1", "1.0.0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := reg.PushChart(context.Background(), "charts/h1", c, testenv.RegistryUser, testenv.RegistryPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSecret(t, nsA, "h1-creds", goodCreds())
+	putComponent(t, nsA, "h1", testenv.OCISource(p.Ref, "h1-creds", nsA))
+	before := reg.Connections()
+	reg.ResetLog()
+	wantCode(t, kubectl(t, "h1", "-n", nsA, "--registry-ca-file", stack.Secure.CAFile), 0)
+	if statusCount(reg.Requests(), 401) != 1 {
+		t.Fatalf("the test needs a 401 first:\n%s", describe(reg.Requests()))
+	}
+	if n := reg.Connections() - before; n > 2 {
+		t.Errorf("a cold pull opened %d connections, want at most 2:\n%s", n, describe(reg.Requests()))
+	}
 }

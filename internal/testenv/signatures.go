@@ -26,33 +26,49 @@ const (
 // format: the manifest tagged sha256-<hex>.sig with one simple-signing layer
 // per signature.
 func (r *Registry) PushCosignSignature(ctx context.Context, repo, subject string, cred auth.Credential, sigs ...[2]string) error {
+	var layers []LegacyLayer
+	for _, s := range sigs {
+		layers = append(layers, LegacyLayer{MediaType: simpleSigningMediaType, Data: []byte(s[0]), Annotations: map[string]string{"dev.cosignproject.cosign/signature": s[1]}})
+	}
+	return r.PushLegacy(ctx, repo, subject, ".sig", cred, layers...)
+}
+
+// LegacyLayer is one layer of a legacy .sig or .att manifest: its media
+// type, its bytes and its annotations.
+type LegacyLayer struct {
+	MediaType   string
+	Data        []byte
+	Annotations map[string]string
+}
+
+// PushLegacy pushes a manifest of layers tagged sha256-<hex of subject>
+// with suffix (.sig, .att), as cosign does without the new bundle format.
+func (r *Registry) PushLegacy(ctx context.Context, repo, subject, suffix string, cred auth.Credential, layers ...LegacyLayer) error {
 	dst, err := r.RepositoryAs(repo, cred)
 	if err != nil {
 		return err
 	}
-	var layers []ocispec.Descriptor
-	for _, s := range sigs {
-		payload := []byte(s[0])
-		d := ocispec.Descriptor{MediaType: simpleSigningMediaType, Digest: digest.FromBytes(payload), Size: int64(len(payload)),
-			Annotations: map[string]string{"dev.cosignproject.cosign/signature": s[1]}}
-		if err := dst.Push(ctx, d, bytes.NewReader(payload)); err != nil {
+	var descs []ocispec.Descriptor
+	for _, l := range layers {
+		d := ocispec.Descriptor{MediaType: l.MediaType, Digest: digest.FromBytes(l.Data), Size: int64(len(l.Data)), Annotations: l.Annotations}
+		if err := dst.Push(ctx, d, bytes.NewReader(l.Data)); err != nil && !strings.Contains(err.Error(), "already exists") {
 			return err
 		}
-		layers = append(layers, d)
+		descs = append(descs, d)
 	}
 	cfg := []byte(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`)
 	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
-	if err := dst.Push(ctx, cfgDesc, bytes.NewReader(cfg)); err != nil {
+	if err := dst.Push(ctx, cfgDesc, bytes.NewReader(cfg)); err != nil && !strings.Contains(err.Error(), "already exists") {
 		return err
 	}
-	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: descs}
 	m.SchemaVersion = 2
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
-	return dst.PushReference(ctx, desc, bytes.NewReader(data), strings.Replace(subject, ":", "-", 1)+".sig")
+	return dst.PushReference(ctx, desc, bytes.NewReader(data), strings.Replace(subject, ":", "-", 1)+suffix)
 }
 
 // PushBundleReferrer pushes a Sigstore bundle as an OCI 1.1 referrer of the

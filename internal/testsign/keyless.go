@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"time"
@@ -230,4 +231,108 @@ func CertificateSHA256(bundleJSON []byte) (string, error) {
 	}
 	sum := sha256.Sum256(vc.Certificate().Raw)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// LegacyOptions change how SignLegacy signs.
+type LegacyOptions struct {
+	// LoggedAt is the Rekor entry's integrated time (default: within the
+	// certificate's ten minutes).
+	LoggedAt time.Time
+	// NoBundle leaves out the Rekor bundle annotation.
+	NoBundle bool
+	// Chain is the chain annotation (default: the instance's own CA).
+	Chain string
+}
+
+// SignLegacy signs digest of repository name as cosign v2 signs keylessly
+// by default: a simple-signing payload whose signature, certificate, chain
+// and Rekor bundle (the signed entry timestamp and the hashedrekord entry)
+// are the layer's annotations. It returns the payload and the annotations.
+func (s *Sigstore) SignLegacy(subject, issuer, name, digest string, o LegacyOptions) ([]byte, map[string]string, error) {
+	payload, err := json.Marshal(map[string]any{
+		"critical": map[string]any{
+			"identity": map[string]string{"docker-reference": name},
+			"image":    map[string]string{"docker-manifest-digest": digest},
+			"type":     "cosign container image signature",
+		},
+		"optional": nil,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	at := o.LoggedAt
+	if at.IsZero() {
+		at = time.Now().Add(5 * time.Minute)
+	}
+	entity, err := s.vs.SignAtTime(subject, issuer, payload, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	content, err := entity.SignatureContent()
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, ok := content.(*sgbundle.MessageSignature)
+	if !ok {
+		return nil, nil, fmt.Errorf("unexpected signature content %T", content)
+	}
+	vc, err := entity.VerificationContent()
+	if err != nil {
+		return nil, nil, err
+	}
+	ann := map[string]string{
+		"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(ms.Signature()),
+		"dev.sigstore.cosign/certificate":    string(pemCert(vc.Certificate().Raw)),
+		"dev.sigstore.cosign/chain":          o.Chain,
+	}
+	if o.Chain == "" {
+		ann["dev.sigstore.cosign/chain"] = s.ChainPEM()
+	}
+	if !o.NoBundle {
+		entries, err := entity.TlogEntries()
+		if err != nil || len(entries) == 0 {
+			return nil, nil, fmt.Errorf("no Rekor entry: %w", err)
+		}
+		tle, err := s.logEntry(entries[0].TransparencyLogEntry())
+		if err != nil {
+			return nil, nil, err
+		}
+		rb := map[string]any{
+			"SignedEntryTimestamp": base64.StdEncoding.EncodeToString(tle.InclusionPromise.SignedEntryTimestamp),
+			"Payload": map[string]any{
+				"body":           base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
+				"integratedTime": tle.IntegratedTime,
+				"logIndex":       tle.LogIndex,
+				"logID":          hex.EncodeToString(tle.LogId.KeyId),
+			},
+		}
+		data, err := json.Marshal(rb)
+		if err != nil {
+			return nil, nil, err
+		}
+		ann["dev.sigstore.cosign/bundle"] = string(data)
+	}
+	return payload, ann, nil
+}
+
+// ChainPEM is the instance's Fulcio CA chain (intermediates, then root), PEM.
+func (s *Sigstore) ChainPEM() string {
+	var b strings.Builder
+	for _, ca := range s.vs.FulcioCertificateAuthorities() {
+		fca, ok := ca.(*root.FulcioCertificateAuthority)
+		if !ok {
+			continue
+		}
+		for _, c := range fca.Intermediates {
+			b.Write(pemCert(c.Raw))
+		}
+		if fca.Root != nil {
+			b.Write(pemCert(fca.Root.Raw))
+		}
+	}
+	return b.String()
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -525,7 +525,13 @@ func (b *Bundle) load(ctx context.Context, path string) error {
 			e.Chart, e.Version = meta.Name, meta.Version
 			b.entries = append(b.entries, e)
 		case KindSignature:
-			signatures[desc.Annotations[AnnotationRepository]+"@"+strings.TrimSuffix(strings.Replace(desc.Annotations[AnnotationTag], "-", ":", 1), ".sig")]++
+			// A tagged signature is cosign's .sig or .att of a digest:
+			// a bundle cannot push anything else under a tag.
+			subject, ok := taggedSubject(desc.Annotations[AnnotationTag])
+			if !ok {
+				return fmt.Errorf("the bundle %q: signature manifest %s is tagged %+q, not sha256-<hex>.sig or .att: refusing the bundle", path, desc.Digest, desc.Annotations[AnnotationTag])
+			}
+			signatures[desc.Annotations[AnnotationRepository]+"@"+subject]++
 		case KindReferrer:
 			if m.Subject != nil {
 				signatures[desc.Annotations[AnnotationRepository]+"@"+m.Subject.Digest.String()]++
@@ -559,6 +565,18 @@ func checkPlace(repository, tag string, referrer bool) error {
 		return fmt.Errorf("names %+q, which is not a valid repository and tag", ref)
 	}
 	return nil
+}
+
+// signatureTag is the tag of cosign's legacy signatures and attestations.
+var signatureTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.(sig|att)$`)
+
+// taggedSubject is the digest whose .sig or .att tag is tag.
+func taggedSubject(tag string) (string, bool) {
+	m := signatureTag.FindStringSubmatch(tag)
+	if m == nil {
+		return "", false
+	}
+	return "sha256:" + m[1], true
 }
 
 // Entries lists the charts in the bundle.
@@ -612,7 +630,7 @@ func (b *Bundle) Push(ctx context.Context, to string, repoFor func(repository st
 			}
 		}
 		for _, sd := range byRepo[e.Repository] {
-			if sd.Annotations[AnnotationKind] == KindSignature && strings.HasPrefix(sd.Annotations[AnnotationTag], strings.Replace(e.Digest, ":", "-", 1)) {
+			if subject, ok := taggedSubject(sd.Annotations[AnnotationTag]); ok && sd.Annotations[AnnotationKind] == KindSignature && subject == e.Digest {
 				p.Signatures++
 			}
 			if sd.Annotations[AnnotationKind] == KindReferrer {

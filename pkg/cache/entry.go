@@ -490,7 +490,12 @@ func (s *ChartStore) Update(e *Entry, access []Access, m trust.Material, verifie
 
 // mergeMaterial adds to a what b has that a lacks.
 func mergeMaterial(a, b trust.Material) trust.Material {
-	out := trust.Material{Cosign: slices.Clone(a.Cosign), Bundles: slices.Clone(a.Bundles), Notation: slices.Clone(a.Notation)}
+	out := trust.Material{Cosign: slices.Clone(a.Cosign), Bundles: slices.Clone(a.Bundles), Notation: slices.Clone(a.Notation), Attestations: slices.Clone(a.Attestations)}
+	for _, x := range b.Attestations {
+		if !slices.ContainsFunc(out.Attestations, x.Equal) {
+			out.Attestations = append(out.Attestations, x)
+		}
+	}
 	for _, n := range b.Notation {
 		if !slices.ContainsFunc(out.Notation, func(h trust.NotationSignature) bool { return string(h.Envelope) == string(n.Envelope) }) {
 			out.Notation = append(out.Notation, n)
@@ -498,7 +503,7 @@ func mergeMaterial(a, b trust.Material) trust.Material {
 	}
 	for _, s := range b.Cosign {
 		if !slices.ContainsFunc(out.Cosign, func(h trust.SimpleSigning) bool {
-			return h.Signature == s.Signature && string(h.Payload) == string(s.Payload)
+			return h.Signature == s.Signature && string(h.Payload) == string(s.Payload) && h.Certificate == s.Certificate && h.Bundle == s.Bundle
 		}) {
 			out.Cosign = append(out.Cosign, s)
 		}

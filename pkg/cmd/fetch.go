@@ -77,6 +77,9 @@ type FetchOptions struct {
 	// cosign signatures; NotationCerts (--notation-cert) Notation ones.
 	Identities    []string
 	NotationCerts []string
+	// RequireProvenance (--require-provenance SOURCE_REPOSITORY[@REF])
+	// requires SLSA provenance from that source for every chart.
+	RequireProvenance string
 
 	genericiooptions.IOStreams
 }
@@ -200,6 +203,7 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	fs.StringArrayVar(&o.Keyrings, "keyring", o.Keyrings, "Require every chart's Helm provenance (.prov) to be signed by a key of this OpenPGP keyring (binary, as pubring.gpg, or ASCII-armored; repeatable).")
 	fs.StringArrayVar(&o.Identities, "verify-identity", o.Identities, "Require every chart to be signed with keyless cosign by this identity: ISSUER=SUBJECT_REGEXP, the OIDC issuer exactly and the certificate's subject as an anchored regular expression (repeatable; the trusted root is the registry policy's, else the public Sigstore instance's).")
 	fs.StringArrayVar(&o.NotationCerts, "notation-cert", o.NotationCerts, "Require every chart to be signed with Notation by a certificate that chains to this one (a PEM CA or signing certificate file; repeatable).")
+	fs.StringVar(&o.RequireProvenance, "require-provenance", o.RequireProvenance, "Require every chart to have SLSA provenance built from this source: SOURCE_REPOSITORY[@REF] (https://github.com/ORG/REPO@refs/heads/main). The builder and signer come from the registry policy's verify.provenance, else any builder signed by a GitHub Actions workflow of that repository through the public Sigstore instance.")
 }
 
 // Complete takes the arguments. It reads nothing, so a bad flag is reported
@@ -231,6 +235,11 @@ func (o *FetchOptions) Validate() error {
 		return clierror.Invalid(fmt.Errorf("--chunk-size must be 0 or more, got %d", o.ChunkSize))
 	case o.Offline && o.DryRun:
 		return clierror.Invalid(errors.New("--offline and --dry-run cannot be combined"))
+	}
+	if o.RequireProvenance != "" {
+		if _, err := fetch.ParseProvenanceFlag(o.RequireProvenance); err != nil {
+			return clierror.Invalid(err)
+		}
 	}
 	for _, n := range o.Names {
 		if strings.Contains(n, "/") {
@@ -377,8 +386,15 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	if err != nil {
 		return nil, nil, err
 	}
+	var provenance *fetch.ProvenanceFlag
+	if o.RequireProvenance != "" {
+		if provenance, err = fetch.ParseProvenanceFlag(o.RequireProvenance); err != nil {
+			return nil, nil, clierror.Invalid(err)
+		}
+	}
 	f := &fetch.Fetcher{
 		Validator:                 component.NewValidator(),
+		RequireProvenance:         provenance,
 		Secrets:                   credentials.NewCachedReader(s.secrets),
 		RegistryTLS:               global,
 		SystemNamespace:           o.SystemNamespace,

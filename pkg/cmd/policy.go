@@ -383,6 +383,27 @@ func printExplain(w io.Writer, output string, out explainOutput) error {
 	} else {
 		p.Printf("Verify:      no signature required\n")
 	}
+	if len(st.Verify.Provenance) == 0 {
+		p.Printf("Provenance:  not required\n")
+	}
+	for i, ps := range st.Verify.Provenance {
+		label := "Provenance:  "
+		if i > 0 {
+			label = "             "
+		}
+		p.Printf("%srequired (%s): %s\n", label, ps.From, ps.Requirement().String())
+		for _, k := range ps.Keys {
+			p.Printf("             signed by cosign key %s\n", keyName(k.Data))
+		}
+		if ps.Secret != "" {
+			p.Printf("             signed by a key of secret %s in the system namespace (every *.pub)\n", ps.Secret)
+		}
+		if k := ps.Keyless; k != nil {
+			for _, id := range k.Identities {
+				p.Printf("             signed by keyless identity %s, trusted root %s\n", id.String(), k.Root)
+			}
+		}
+	}
 	if st.AllowUnboundSystemSecrets {
 		p.Printf("Secrets:     unbound system Secrets allowed (allowUnboundSystemSecrets in the local file)\n")
 	}

@@ -39,7 +39,8 @@ kubeconfig's (read from the file only): validate checks every namespace a
 repository holds, while fetch -f accepts another namespace than -n's only
 with -A. Names and namespaces are checked as Kubernetes checks them. Exit
 codes: 0 every Component is valid; 2 at least one is not (one line per
-problem).`
+problem). In text output, each valid Component the registry policy holds to
+a signature or to provenance gets a line saying what it requires.`
 
 // NewValidateCommand returns validate.
 func NewValidateCommand(kube *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, getenv func(string) string, invocation string) *cobra.Command {
@@ -91,11 +92,28 @@ func (o *ValidateOptions) Run() error {
 	}
 	f := &fetch.Fetcher{Validator: component.NewValidator(), SystemNamespace: o.SystemNamespace, Policy: policy.Set{Layers: []*policy.Loaded{file}}}
 	problems := []fetch.Problem{}
+	var requires []string
 	for _, c := range comps {
-		problems = append(problems, f.Check(c)...)
+		found := f.Check(c)
+		problems = append(problems, found...)
+		if len(found) == 0 {
+			if r := requirements(f.Decide(c).Settings.Verify); r != "" {
+				requires = append(requires, fmt.Sprintf("%s: %s: requires %s", c.File, c.Key(), r))
+			}
+		}
 	}
 	if err := o.print(problems); err != nil {
 		return err
+	}
+	if o.Output == OutputText {
+		// What each valid Component will be held to, from the policy.
+		p := termsafe.NewPrinter(o.Out)
+		for _, r := range requires {
+			p.Printf("%s\n", r)
+		}
+		if err := p.Err(); err != nil {
+			return err
+		}
 	}
 	if len(problems) > 0 {
 		return clierror.Invalid(fmt.Errorf("%d %s in %d %s", len(problems), plural(len(problems), "problem", "problems"), len(comps), plural(len(comps), "Component", "Components")))
@@ -119,4 +137,18 @@ func (o *ValidateOptions) print(problems []fetch.Problem) error {
 		pr.Printf("%s: %s: %s: %s\n", p.File, p.Component, p.Field, p.Message)
 	}
 	return pr.Err()
+}
+
+// requirements says in one line what a policy's verify requires of a
+// chart: a signature (from which documents), and each provenance
+// requirement.
+func requirements(v policy.VerifySettings) string {
+	var out []string
+	if v.Required {
+		out = append(out, "a signature ("+strings.Join(v.RequiredBy, ", ")+")")
+	}
+	for _, p := range v.Provenance {
+		out = append(out, "provenance "+p.Requirement().String()+" ("+p.From+")")
+	}
+	return strings.Join(out, "; ")
 }

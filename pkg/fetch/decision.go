@@ -131,6 +131,7 @@ const (
 	ReasonBlocked            = "Blocked"
 	ReasonDigestPinRequired  = "DigestPinRequired"
 	ReasonUnsigned           = "Unsigned"
+	ReasonNoProvenance       = "ProvenanceNotMet"
 	ReasonNotInCache         = "NotInCache"
 	ReasonCacheEntryBad      = "CacheEntryBad"
 	ReasonAccessNotConfirmed = "AccessNotConfirmed"

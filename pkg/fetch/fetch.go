@@ -37,6 +37,8 @@ type ChartPuller interface {
 	SigstoreBundles(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([][]byte, error)
 	// NotationSignatures reads the Notation signatures of a digest.
 	NotationSignatures(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.NotationSignature, error)
+	// Attestations reads the in-toto attestations of a digest.
+	Attestations(ctx context.Context, ref chartref.Reference, digest string, a oci.Auth) ([]trust.Attestation, error)
 	// Preconnect opens the connection to a registry host ahead of the first
 	// request (no request is sent).
 	Preconnect(host place.Host, e oci.Extra)
@@ -138,6 +140,9 @@ type Fetcher struct {
 	// like keys, they add to the registry policy's.
 	Identities    []trust.Identity
 	NotationCerts []KeyData
+	// RequireProvenance (--require-provenance) requires every chart of the
+	// run to have SLSA provenance from this source.
+	RequireProvenance *ProvenanceFlag
 	// ConfigMaps reads the system namespace's ConfigMaps a policy names
 	// (keyless trusted roots); nil when no cluster is read.
 	ConfigMaps ConfigMapReader

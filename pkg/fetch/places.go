@@ -291,7 +291,8 @@ func (f *Fetcher) download(ctx context.Context, ref chartref.Reference, r *Resol
 			// Signatures are verified before the chart enters the store.
 			verified, material, err = f.verifyAt(ctx, r.trust, p, subjectOf(p.ref.Repo(), chart.Manifest, chart.ManifestDigest, chart.Name, chart.Version, chart.LayerDigest), chart.Prov)
 			var ue *UnsignedError
-			if errors.As(err, &ue) {
+			var pe *UnprovenError
+			if errors.As(err, &ue) || errors.As(err, &pe) {
 				refusal = err
 			}
 		}

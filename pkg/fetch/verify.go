@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/ocisrc/ocisrc/pkg/attestation"
 	"github.com/ocisrc/ocisrc/pkg/cache"
 	"github.com/ocisrc/ocisrc/pkg/chartref"
 	"github.com/ocisrc/ocisrc/pkg/clierror"
@@ -36,8 +40,47 @@ type requirement struct {
 	// notation are Notation's trust sets: each a document's (or the flags')
 	// trust store and identities.
 	notation []trust.NotationTrust
-	// why says which documents or flags ask for it.
+	// why says which documents or flags ask for a signature.
 	why []string
+	// provenance are the provenance requirements: each must be met by an
+	// attestation, apart from any signature requirement.
+	provenance []provenanceRule
+}
+
+// signs reports whether req requires a signature.
+func (req *requirement) signs() bool {
+	return len(req.cosign) > 0 || req.helm.Len() > 0 || len(req.keyless) > 0 || len(req.notation) > 0
+}
+
+// provenanceRule is one provenance requirement: what the attestation must
+// say, who may sign it, and which document or flag asks for it.
+type provenanceRule struct {
+	want    attestation.Requirement
+	signers trust.Signers
+	from    string
+}
+
+// ProvenanceFlag is --require-provenance SOURCE_REPOSITORY[@REF].
+type ProvenanceFlag struct {
+	Repository, Ref string
+}
+
+// GitHubIssuer is GitHub Actions' OIDC issuer: the signer --require-provenance
+// trusts where no policy rule names one.
+const GitHubIssuer = "https://token.actions.githubusercontent.com"
+
+// ParseProvenanceFlag reads --require-provenance: a repository URL, and a
+// ref after its last "@".
+func ParseProvenanceFlag(s string) (*ProvenanceFlag, error) {
+	repo, ref := s, ""
+	if i := strings.LastIndex(s, "@"); i > strings.Index(s, "://") && strings.Contains(s, "://") {
+		repo, ref = s[:i], s[i+1:]
+	}
+	scheme, rest, ok := strings.Cut(repo, "://")
+	if !ok || scheme == "" || rest == "" || strings.ContainsAny(repo, " \t\n") || (strings.Contains(s, "@") && ref == "") {
+		return nil, fmt.Errorf("--require-provenance %s: expected SOURCE_REPOSITORY[@REF], the repository as the provenance names it, for example https://github.com/ORG/REPO@refs/heads/main", strconv.QuoteToASCII(s))
+	}
+	return &ProvenanceFlag{Repository: repo, Ref: ref}, nil
 }
 
 // keylessTrust is the trusted roots and identities of keyless signatures.
@@ -81,14 +124,99 @@ func (f *Fetcher) requirementFor(ctx context.Context, r *Resolution) (*requireme
 }
 
 func (f *Fetcher) buildRequirement(ctx context.Context, st policy.VerifySettings) (*requirement, error) {
-	if !st.Required && len(f.CosignKeys) == 0 && len(f.Keyrings) == 0 && len(f.Identities) == 0 && len(f.NotationCerts) == 0 {
+	signs := st.Required || len(f.CosignKeys) > 0 || len(f.Keyrings) > 0 || len(f.Identities) > 0 || len(f.NotationCerts) > 0
+	attests := len(st.Provenance) > 0 || f.RequireProvenance != nil
+	if !signs && !attests {
 		return nil, nil
 	}
-	req := &requirement{helm: &trust.Keyring{}, why: append([]string(nil), st.RequiredBy...)}
+	req := &requirement{helm: &trust.Keyring{}}
+	if signs {
+		if err := f.signatureFor(ctx, st, req); err != nil {
+			return nil, err
+		}
+	}
+	if attests {
+		if err := f.provenanceFor(ctx, st, req); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// provenanceFor adds to req the provenance requirements: one per document
+// (its builder, source and signers), and, for --require-provenance, the
+// flag's source with each document's builder and signers — or, where no
+// document sets one, any builder, signed through the public Sigstore
+// instance by a GitHub Actions workflow of that repository (as
+// `gh attestation verify --repo` checks).
+func (f *Fetcher) provenanceFor(ctx context.Context, st policy.VerifySettings, req *requirement) error {
+	for _, src := range st.Provenance {
+		rule := provenanceRule{want: src.Requirement(), from: src.From}
+		for _, k := range src.Keys {
+			key, err := trust.ParsePublicKey(k.Data, "a provenance key of the "+k.From)
+			if err != nil {
+				return clierror.Invalid(err)
+			}
+			rule.signers.Keys = append(rule.signers.Keys, key)
+		}
+		if src.Secret != "" {
+			got := f.keysFromSecret(ctx, src.Secret, src.From)
+			if got.err != nil {
+				return got.err
+			}
+			if len(got.cosign) == 0 {
+				return clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.provenance, has no *.pub key", f.SystemNamespace+"/"+src.Secret, src.From))
+			}
+			rule.signers.Keys = append(rule.signers.Keys, got.cosign...)
+		}
+		if k := src.Keyless; k != nil {
+			tr, err := f.keylessRoot(ctx, *k)
+			if err != nil {
+				return err
+			}
+			kt := trust.KeylessTrust{IDs: k.Identities}
+			if tr != nil {
+				kt.Roots = []*trust.TrustedRoot{tr}
+			}
+			rule.signers.Keyless = append(rule.signers.Keyless, kt)
+		}
+		req.provenance = append(req.provenance, rule)
+	}
+	flag := f.RequireProvenance
+	if flag == nil {
+		return nil
+	}
+	source := func(r attestation.Requirement) attestation.Requirement {
+		r.Repository = attestation.Match{Exact: flag.Repository}
+		r.Ref = attestation.Match{Exact: flag.Ref}
+		return r
+	}
+	if n := len(req.provenance); n > 0 {
+		for _, rule := range req.provenance[:n] {
+			req.provenance = append(req.provenance, provenanceRule{want: source(rule.want), signers: rule.signers, from: "--require-provenance (signers and builder of the " + rule.from + ")"})
+		}
+		return nil
+	}
+	tr, err := f.publicRoot(ctx)
+	if err != nil {
+		return err
+	}
+	kt := trust.KeylessTrust{IDs: []trust.Identity{{Issuer: GitHubIssuer, SubjectRegExp: regexp.QuoteMeta(flag.Repository) + "/.+"}}}
+	if tr != nil {
+		kt.Roots = []*trust.TrustedRoot{tr}
+	}
+	req.provenance = append(req.provenance, provenanceRule{want: source(attestation.Requirement{}), signers: trust.Signers{Keyless: []trust.KeylessTrust{kt}}, from: "--require-provenance"})
+	return nil
+}
+
+// signatureFor adds to req the signature requirement: the documents' and
+// the flags' keys, keyrings, identities and certificates.
+func (f *Fetcher) signatureFor(ctx context.Context, st policy.VerifySettings, req *requirement) error {
+	req.why = append(req.why, st.RequiredBy...)
 	req.cosign = append(req.cosign, f.CosignKeys...)
 	for _, k := range f.Keyrings {
 		if err := req.helm.Add(k.Data, k.From); err != nil {
-			return nil, clierror.Invalid(err)
+			return clierror.Invalid(err)
 		}
 	}
 	if len(f.CosignKeys) > 0 {
@@ -100,49 +228,49 @@ func (f *Fetcher) buildRequirement(ctx context.Context, st policy.VerifySettings
 	for _, k := range st.CosignKeys {
 		key, err := trust.ParsePublicKey(k.Data, "a cosign key of the "+k.From)
 		if err != nil {
-			return nil, clierror.Invalid(err)
+			return clierror.Invalid(err)
 		}
 		req.cosign = append(req.cosign, key)
 	}
 	for _, k := range st.HelmKeyrings {
 		if err := req.helm.Add(k.Data, "the keyring of the "+k.From); err != nil {
-			return nil, clierror.Invalid(err)
+			return clierror.Invalid(err)
 		}
 	}
 	for _, s := range st.CosignSecrets {
 		got := f.keysFromSecret(ctx, s.Secret, s.From)
 		if got.err != nil {
-			return nil, got.err
+			return got.err
 		}
 		if len(got.cosign) == 0 {
-			return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.cosign, has no *.pub key", f.SystemNamespace+"/"+s.Secret, s.From))
+			return clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.cosign, has no *.pub key", f.SystemNamespace+"/"+s.Secret, s.From))
 		}
 		req.cosign = append(req.cosign, got.cosign...)
 	}
 	for _, s := range st.HelmSecrets {
 		got := f.keysFromSecret(ctx, s.Secret, s.From)
 		if got.err != nil {
-			return nil, got.err
+			return got.err
 		}
 		if len(got.ring) == 0 {
-			return nil, clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.helm, has no pubring.gpg or *.asc key", f.SystemNamespace+"/"+s.Secret, s.From))
+			return clierror.Invalid(fmt.Errorf("secret %q, which the %s names for verify.helm, has no pubring.gpg or *.asc key", f.SystemNamespace+"/"+s.Secret, s.From))
 		}
 		for _, k := range got.ring {
 			if err := req.helm.Add(k.Data, k.From); err != nil {
-				return nil, clierror.Invalid(err)
+				return clierror.Invalid(err)
 			}
 		}
 	}
 	if err := f.keylessFor(ctx, st, req); err != nil {
-		return nil, err
+		return err
 	}
 	if err := f.notationFor(ctx, st, req); err != nil {
-		return nil, err
+		return err
 	}
-	if len(req.cosign) == 0 && req.helm.Len() == 0 && len(req.keyless) == 0 && len(req.notation) == 0 {
-		return nil, clierror.Invalid(fmt.Errorf("a signature is required (%s), but no key, identity or certificate is configured", strings.Join(req.why, ", ")))
+	if !req.signs() {
+		return clierror.Invalid(fmt.Errorf("a signature is required (%s), but no key, identity or certificate is configured", strings.Join(req.why, ", ")))
 	}
-	return req, nil
+	return nil
 }
 
 // keylessFor adds to req the keyless trust sets: one per document (its
@@ -154,19 +282,7 @@ func (f *Fetcher) buildRequirement(ctx context.Context, st policy.VerifySettings
 func (f *Fetcher) keylessFor(ctx context.Context, st policy.VerifySettings, req *requirement) error {
 	var roots []*trust.TrustedRoot
 	for _, src := range st.Keyless {
-		var tr *trust.TrustedRoot
-		var err error
-		switch {
-		case src.RootJSON != nil:
-			tr, err = trust.ParseTrustedRoot(src.RootJSON, "the trusted root of the "+src.From)
-			if err != nil {
-				return clierror.Invalid(err)
-			}
-		case src.ConfigMap != "":
-			tr, err = f.trustedRootFromConfigMap(ctx, src)
-		default:
-			tr, err = f.publicRoot(ctx)
-		}
+		tr, err := f.keylessRoot(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -191,6 +307,23 @@ func (f *Fetcher) keylessFor(ctx context.Context, st policy.VerifySettings, req 
 		req.keyless = append(req.keyless, keylessTrust{roots: roots, ids: f.Identities})
 	}
 	return nil
+}
+
+// keylessRoot is a document's trusted root for keyless signers: inline, a
+// local file, a ConfigMap of the system namespace, or the public Sigstore
+// instance's (nil in a dry run).
+func (f *Fetcher) keylessRoot(ctx context.Context, src policy.KeylessSource) (*trust.TrustedRoot, error) {
+	switch {
+	case src.RootJSON != nil:
+		tr, err := trust.ParseTrustedRoot(src.RootJSON, "the trusted root of the "+src.From)
+		if err != nil {
+			return nil, clierror.Invalid(err)
+		}
+		return tr, nil
+	case src.ConfigMap != "":
+		return f.trustedRootFromConfigMap(ctx, src)
+	}
+	return f.publicRoot(ctx)
 }
 
 // publicRoot is the public Sigstore instance's trusted root, read once per
@@ -325,6 +458,108 @@ func (f *Fetcher) keysFromSecret(ctx context.Context, name, from string) secretK
 	return res
 }
 
+// verifyStored checks the material the cache kept against what is
+// required now: a signature (when one is required) and every provenance
+// requirement.
+func verifyStored(ctx context.Context, req *requirement, m trust.Material, prov []byte, sub chartSubject) ([]cache.Verification, bool) {
+	var vs []cache.Verification
+	if req.signs() {
+		v, _, _ := verifySignatures(ctx, req, m, prov, sub)
+		if len(v) == 0 {
+			return nil, false
+		}
+		vs = v
+	}
+	if len(req.provenance) > 0 {
+		pv, _, reasons := verifyProvenance(req, m.Attestations, sub)
+		if reasons != nil {
+			return nil, false
+		}
+		vs = append(vs, pv...)
+	}
+	return vs, true
+}
+
+// sources says which documents and flags require what req requires.
+func (req *requirement) sources() []string {
+	out := append([]string(nil), req.why...)
+	for _, r := range req.provenance {
+		out = append(out, r.from)
+	}
+	return out
+}
+
+// verifyProvenance checks attestations — as a registry served them, or as
+// the cache kept them — against each provenance requirement: one must be
+// signed by the requirement's signers, for this digest, and say what it
+// requires. It returns a verification per requirement and the attestations
+// that met them; or, when one is not met, why (one reason per requirement
+// not met: the refusal of the attestation that came closest).
+func verifyProvenance(req *requirement, atts []trust.Attestation, sub chartSubject) ([]cache.Verification, []trust.Attestation, []string) {
+	var vs []cache.Verification
+	var used []trust.Attestation
+	var reasons []string
+	for _, rule := range req.provenance {
+		why, close := trust.ErrNoAttestation.Error(), false
+		met := false
+		for _, a := range atts {
+			got, err := trust.VerifyAttestation(a, rule.signers, sub.digest)
+			if err != nil {
+				if !close {
+					why = err.Error()
+				}
+				continue
+			}
+			st, err := attestation.Parse(got.Statement)
+			var p attestation.Provenance
+			if err == nil {
+				p, err = rule.want.Accept(st, sub.digest)
+			}
+			if err != nil {
+				// Signed by whom the rule trusts, but saying something
+				// else: the most telling refusal.
+				why, close = err.Error(), true
+				continue
+			}
+			v := cache.Verification{Provider: trust.ProviderProvenance, Key: got.Key, Issuer: got.Issuer, Subject: got.Subject, Builder: p.Builder, Source: p.Source()}
+			if !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+			if !slices.ContainsFunc(used, a.Equal) {
+				used = append(used, a)
+			}
+			met = true
+			break
+		}
+		if !met {
+			reasons = append(reasons, fmt.Sprintf("%s (required by %s): %s", rule.want.String(), rule.from, why))
+		}
+	}
+	if reasons != nil {
+		return nil, nil, reasons
+	}
+	return vs, used, nil
+}
+
+// UnprovenError is a chart without the provenance a requirement asks for:
+// refused by policy (exit 2), with each requirement not met and why.
+type UnprovenError struct {
+	Ref, Digest string
+	Reasons     []string
+}
+
+// Reason is the failure's reason for programs.
+func (e *UnprovenError) Reason() string { return ReasonNoProvenance }
+
+func (e *UnprovenError) Error() string {
+	return fmt.Sprintf("refused: %s (%s) has no provenance attestation that meets the requirement: %s", e.Ref, e.Digest, strings.Join(e.Reasons, "; "))
+}
+
+func unproven(ref chartref.Reference, digest string, reasons []string) error {
+	return clierror.InvalidWithHint(&UnprovenError{Ref: ref.String(), Digest: digest, Reasons: reasons},
+		"the chart's publisher attests how it was built (cosign attest --type slsaprovenance1, or GitHub's attest-build-provenance with push-to-registry); check what is required with: ocisrc policy explain "+ref.String())
+}
+
 // UnsignedError is a chart that has no valid signature where one is
 // required: refused by policy (exit 2), with each provider tried and why.
 type UnsignedError struct {
@@ -366,14 +601,40 @@ func fromFlagsOnly(why []string) bool {
 // is a runtime error; no valid signature is an *UnsignedError (refused,
 // exit 2).
 func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p *site, sub chartSubject, prov []byte) ([]cache.Verification, trust.Material, error) {
+	var vs []cache.Verification
+	var used trust.Material
+	if req.signs() {
+		v, m, err := f.signaturesAt(ctx, req, p, sub, prov)
+		if err != nil {
+			return nil, trust.Material{}, err
+		}
+		vs, used = v, m
+	}
+	if len(req.provenance) > 0 {
+		atts, err := f.Puller.Attestations(ctx, p.ref, sub.digest, p.auth)
+		if err != nil {
+			return nil, trust.Material{}, err
+		}
+		pv, pa, reasons := verifyProvenance(req, atts, sub)
+		if reasons != nil {
+			return nil, trust.Material{}, unproven(p.ref, sub.digest, reasons)
+		}
+		vs, used.Attestations = append(vs, pv...), pa
+	}
+	return vs, used, nil
+}
+
+// signaturesAt checks the chart's signatures at place p (see verifyAt).
+func (f *Fetcher) signaturesAt(ctx context.Context, req *requirement, p *site, sub chartSubject, prov []byte) ([]cache.Verification, trust.Material, error) {
 	var m trust.Material
-	if len(req.cosign) > 0 {
+	if len(req.cosign) > 0 || len(req.keyless) > 0 {
+		// The legacy .sig tag: keyed, or keyless (what cosign v2 writes).
 		sigs, err := f.Puller.CosignSignatures(ctx, p.ref, sub.digest, p.auth)
 		if err != nil {
 			return nil, m, err
 		}
 		m.Cosign = sigs
-		if vs, used, _ := verifyMaterial(ctx, req, trust.Material{Cosign: sigs}, nil, sub); len(vs) > 0 {
+		if vs, used, _ := verifySignatures(ctx, req, trust.Material{Cosign: sigs}, nil, sub); len(vs) > 0 {
 			return vs, used, nil
 		}
 	}
@@ -391,7 +652,7 @@ func (f *Fetcher) verifyAt(ctx context.Context, req *requirement, p *site, sub c
 		}
 		m.Notation = sigs
 	}
-	vs, used, reasons := verifyMaterial(ctx, req, m, prov, sub)
+	vs, used, reasons := verifySignatures(ctx, req, m, prov, sub)
 	if len(vs) > 0 {
 		return vs, used, nil
 	}
@@ -420,18 +681,33 @@ func subjectOf(repository string, manifest []byte, digest, name, version, archiv
 	return chartSubject{repository: repository, digest: digest, mediaType: mt, size: int64(len(manifest)), name: name, version: version, archiveDigest: archiveDigest}
 }
 
-// verifyMaterial checks signature material — as a registry served it, or
+// verifySignatures checks signature material — as a registry served it, or
 // as the cache kept it — against what is trusted now: cosign signatures
 // and bundles (keyed, then keyless), Notation envelopes, then the .prov.
 // It returns what verified and the material that did (nothing else is
 // kept), or why nothing did, one reason per provider, in one vocabulary.
-func verifyMaterial(ctx context.Context, req *requirement, m trust.Material, prov []byte, sub chartSubject) ([]cache.Verification, trust.Material, []string) {
+func verifySignatures(ctx context.Context, req *requirement, m trust.Material, prov []byte, sub chartSubject) ([]cache.Verification, trust.Material, []string) {
 	var reasons []string
 	if len(req.cosign) > 0 || len(req.keyless) > 0 {
 		why := ""
 		for _, s := range m.Cosign {
+			if s.IsLegacyKeyless() {
+				if len(req.keyless) == 0 {
+					why = "a keyless signature (.sig), and no identity is trusted (verify.cosign.keyless, --verify-identity)"
+					continue
+				}
+				for _, k := range req.keyless {
+					res, err := trust.VerifyLegacyKeyless(s, k.roots, k.ids, sub.digest)
+					if err == nil {
+						return []cache.Verification{{Provider: trust.ProviderCosign, Key: res.Fingerprint, Issuer: res.Issuer, Subject: res.Subject}}, trust.Material{Cosign: []trust.SimpleSigning{s}}, nil
+					}
+					why = err.Error()
+				}
+				continue
+			}
 			if len(req.cosign) == 0 {
-				break
+				why = "a keyed signature (.sig), and no cosign key is trusted"
+				continue
 			}
 			key, err := trust.VerifySimpleSigning(s, req.cosign, sub.digest)
 			if err == nil {
@@ -512,14 +788,18 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 	prov := f.Store.Prov(e)
 	manifest, _ := f.Store.Blobs(e)
 	sub := subjectOf(pinned.Repo(), manifest, digest, e.Chart, e.Version, e.ChartDigest)
-	if vs, _, _ := verifyMaterial(ctx, req, f.Store.Material(e), prov, sub); len(vs) > 0 {
+	if vs, ok := verifyStored(ctx, req, f.Store.Material(e), prov, sub); ok {
 		got.verified = vs
 		return got, nil
 	}
 	if f.Offline {
+		what := "signature that verifies with what is trusted now"
+		if !req.signs() {
+			what = "provenance attestation that meets what is required now"
+		}
 		return nil, clierror.InvalidWithHint(
-			fmt.Errorf("refused: --offline: the cached chart %s (%s) has no stored signature that verifies with what is trusted now (%s), and its signatures cannot be fetched offline",
-				r.Ref.String(), digest, strings.Join(req.why, ", ")),
+			fmt.Errorf("refused: --offline: the cached chart %s (%s) has no stored %s (%s), and it cannot be fetched offline",
+				r.Ref.String(), digest, what, strings.Join(req.sources(), ", ")),
 			"run once without --offline to verify it at the registry")
 	}
 	var refusal error

@@ -82,7 +82,68 @@ func (p *Puller) CosignSignatures(ctx context.Context, ref chartref.Reference, d
 		if err != nil {
 			return nil, describeSignatureError(ctx, ref, a, "reading a cosign signature of", err)
 		}
-		out = append(out, trust.SimpleSigning{Payload: payload, Signature: sig})
+		out = append(out, trust.SimpleSigning{Payload: payload, Signature: sig,
+			Certificate: l.Annotations[trust.CertificateAnnotation], Chain: l.Annotations[trust.ChainAnnotation], Bundle: l.Annotations[trust.RekorBundleAnnotation]})
+	}
+	done()
+	return out, nil
+}
+
+// Attestations reads the in-toto attestations of digest in ref's
+// repository: the DSSE envelopes of cosign's legacy sha256-<hex>.att tag
+// (one per layer, with a keyless one's annotations), and the Sigstore
+// bundle referrers that are not signatures (the referrers API, or its tag
+// fallback). At most trust.MaxSignatures of each, each at most
+// trust.MaxPayload bytes. None is not an error.
+func (p *Puller) Attestations(ctx context.Context, ref chartref.Reference, dgst string, a Auth) ([]trust.Attestation, error) {
+	repo, done, err := p.repository(ctx, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	var out []trust.Attestation
+	tag := strings.TrimSuffix(cosignTag(dgst), ".sig") + ".att"
+	desc, rc, err := repo.FetchReference(ctx, tag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+	case err != nil:
+		return nil, describeSignatureError(ctx, ref, a, "reading the cosign attestations (tag "+tag+") of", err)
+	default:
+		manifest, err := readAll(rc, desc, maxSignatureManifest)
+		if err != nil {
+			return nil, describeSignatureError(ctx, ref, a, "reading the cosign attestations of", err)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(manifest, &m); err != nil {
+			return nil, fmt.Errorf("reading the cosign attestations of %q: the manifest tagged %s is not valid JSON", ref.String(), tag)
+		}
+		for _, l := range m.Layers {
+			if len(out) == trust.MaxSignatures {
+				break
+			}
+			if l.MediaType != trust.DSSEMediaType || l.Size > trust.MaxPayload {
+				continue
+			}
+			env, err := content.FetchAll(ctx, repo.Blobs(), l)
+			if err != nil {
+				return nil, describeSignatureError(ctx, ref, a, "reading a cosign attestation of", err)
+			}
+			out = append(out, trust.Attestation{Envelope: env,
+				Certificate: l.Annotations[trust.CertificateAnnotation], Chain: l.Annotations[trust.ChainAnnotation], RekorBundle: l.Annotations[trust.RekorBundleAnnotation]})
+		}
+	}
+	found, err := referrersOf(ctx, repo, dgst, func(r ocispec.Descriptor) bool {
+		// A signature is not an attestation: not even downloaded.
+		return strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) && r.Annotations[bundlePredicateAnnotation] != trust.SignPredicateType
+	})
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the attestation referrers of", err)
+	}
+	layers, err := referrerLayers(ctx, repo, found, func(ocispec.Manifest) bool { return true })
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading an attestation bundle of", err)
+	}
+	for _, l := range layers {
+		out = append(out, trust.Attestation{Bundle: l.data})
 	}
 	done()
 	return out, nil
@@ -153,13 +214,10 @@ func bundleReferrers(ctx context.Context, repo *remote.Repository, dgst string) 
 	})
 }
 
-// signatureReferrers lists every signature referrer of digest: Sigstore
-// bundles and Notation signatures (for bundles of charts).
+// signatureReferrers lists every signature and attestation referrer of
+// digest: Sigstore bundles and Notation signatures (for bundles of charts).
 func signatureReferrers(ctx context.Context, repo *remote.Repository, dgst string) ([]ocispec.Descriptor, error) {
 	return referrersOf(ctx, repo, dgst, func(r ocispec.Descriptor) bool {
-		if pt := r.Annotations[bundlePredicateAnnotation]; pt != "" && pt != trust.SignPredicateType {
-			return false
-		}
 		return strings.HasPrefix(r.ArtifactType, trust.BundleArtifactTypePrefix) || r.ArtifactType == trust.NotationArtifactType
 	})
 }
@@ -293,9 +351,10 @@ func (e *SignatureBudgetError) Error() string {
 	return fmt.Sprintf("the signatures of %s: %s; refusing to bundle them (at most %d signature artifacts and %d MiB per chart)", e.Ref, e.Reason, MaxSignatureArtifacts, MaxSignatureBytes>>20)
 }
 
-// SignatureArtifacts reads every signature artifact of digest in ref's
-// repository, byte for byte: the legacy sha256-<hex>.sig manifest and its
-// blobs, and the Sigstore bundle referrers with theirs. Blobs are streamed
+// SignatureArtifacts reads every signature and attestation artifact of
+// digest in ref's repository, byte for byte: the legacy sha256-<hex>.sig
+// and .att manifests and their blobs, and the Sigstore bundle and Notation
+// referrers with theirs. Blobs are streamed
 // into sink (each checked against its digest); the artifacts (manifests) are
 // returned. Beyond MaxSignatureArtifacts artifacts or MaxSignatureBytes
 // bytes it refuses, before reading more.
@@ -366,15 +425,17 @@ func (p *Puller) SignatureArtifacts(ctx context.Context, ref chartref.Reference,
 		}
 		return nil, describeSignatureError(ctx, ref, a, doing, err)
 	}
-	tag := cosignTag(dgst)
-	desc, err := repo.Resolve(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
-		return fail("reading the cosign signatures of", err)
-	default:
-		if err := read(desc, tag); err != nil {
+	// The legacy tags: signatures (.sig) and attestations (.att).
+	for _, tag := range []string{cosignTag(dgst), strings.TrimSuffix(cosignTag(dgst), ".sig") + ".att"} {
+		desc, err := repo.Resolve(ctx, tag)
+		switch {
+		case errors.Is(err, errdef.ErrNotFound):
+		case err != nil:
 			return fail("reading the cosign signatures of", err)
+		default:
+			if err := read(desc, tag); err != nil {
+				return fail("reading the cosign signatures of", err)
+			}
 		}
 	}
 	referrers, err := signatureReferrers(ctx, repo, dgst)

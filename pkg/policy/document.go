@@ -24,6 +24,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/ocisrc/ocisrc/pkg/attestation"
 	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
@@ -81,6 +82,52 @@ type Verify struct {
 	Cosign   *CosignVerify   `json:"cosign,omitempty"`
 	Helm     *HelmVerify     `json:"helm,omitempty"`
 	Notation *NotationVerify `json:"notation,omitempty"`
+	// Provenance requires a SLSA provenance attestation: a requirement of
+	// its own, beside a signature's (either, both, or neither).
+	Provenance *ProvenanceVerify `json:"provenance,omitempty"`
+}
+
+// signs reports whether v requires a signature.
+func (v *Verify) signs() bool {
+	return v != nil && (v.Cosign != nil || v.Helm != nil || v.Notation != nil)
+}
+
+// attests reports whether v requires provenance.
+func (v *Verify) attests() bool { return v != nil && v.Provenance != nil }
+
+// ProvenanceVerify is a SLSA provenance requirement: an in-toto
+// attestation of the chart's manifest digest, of the predicate type,
+// whose builder and source match, signed by one of its keys or keyless
+// identities.
+type ProvenanceVerify struct {
+	// PredicateType is https://slsa.dev/provenance/v1 (the default) or
+	// https://slsa.dev/provenance/v0.2.
+	PredicateType string `json:"predicateType,omitempty"`
+	// BuilderID or BuilderIDRegExp is the builder's id (any when neither).
+	BuilderID       string `json:"builderID,omitempty"`
+	BuilderIDRegExp string `json:"builderIDRegExp,omitempty"`
+	// SourceRepository or SourceRepositoryRegExp is the source repository
+	// (one is required).
+	SourceRepository       string `json:"sourceRepository,omitempty"`
+	SourceRepositoryRegExp string `json:"sourceRepositoryRegExp,omitempty"`
+	// SourceRef or SourceRefRegExp is the source ref (any when neither).
+	SourceRef       string `json:"sourceRef,omitempty"`
+	SourceRefRegExp string `json:"sourceRefRegExp,omitempty"`
+	// Keys, SecretRef and Keyless are who may sign the attestation, as
+	// for cosign signatures.
+	Keys      []string       `json:"keys,omitempty"`
+	SecretRef *SecretRef     `json:"secretRef,omitempty"`
+	Keyless   *KeylessVerify `json:"keyless,omitempty"`
+}
+
+// Requirement is what the attestation's statement must say.
+func (p *ProvenanceVerify) Requirement() attestation.Requirement {
+	return attestation.Requirement{
+		PredicateType: p.PredicateType,
+		Builder:       attestation.Match{Exact: p.BuilderID, RegExp: p.BuilderIDRegExp},
+		Repository:    attestation.Match{Exact: p.SourceRepository, RegExp: p.SourceRepositoryRegExp},
+		Ref:           attestation.Match{Exact: p.SourceRef, RegExp: p.SourceRefRegExp},
+	}
 }
 
 // CosignVerify is cosign public keys, and keyless identities.
@@ -429,6 +476,9 @@ func (d *Document) validate(src Source) error {
 			if configMap && v.Cosign != nil && v.Cosign.Keyless != nil && v.Cosign.Keyless.TrustedRootFile != "" {
 				return fail(at+".verify.cosign.keyless.trustedRootFile", localOnlyReason+" (use trustedRoot or configMapRef)")
 			}
+			if configMap && v.Provenance != nil && v.Provenance.Keyless != nil && v.Provenance.Keyless.TrustedRootFile != "" {
+				return fail(at+".verify.provenance.keyless.trustedRootFile", localOnlyReason+" (use trustedRoot or configMapRef)")
+			}
 		}
 		mirrors := map[place.Place]bool{}
 		for j := range r.Mirrors {
@@ -455,48 +505,36 @@ func (d *Document) validate(src Source) error {
 }
 
 func validateVerify(v *Verify, at string) *shapeError {
-	if v.Cosign == nil && v.Helm == nil && v.Notation == nil {
-		return &shapeError{at, "names no provider: expected cosign, helm and/or notation"}
+	if !v.signs() && !v.attests() {
+		return &shapeError{at, "names no provider: expected cosign, helm, notation and/or provenance"}
 	}
 	if c := v.Cosign; c != nil {
-		if len(c.Keys) == 0 && c.SecretRef == nil && c.Keyless == nil {
-			return &shapeError{at + ".cosign", "needs keys, a secretRef or keyless"}
+		if err := validateSigners(c.Keys, c.SecretRef, c.Keyless, at+".cosign"); err != nil {
+			return err
 		}
-		for i, k := range c.Keys {
-			if _, err := trust.ParsePublicKey([]byte(k), "the key"); err != nil {
-				return &shapeError{fmt.Sprintf("%s.cosign.keys[%d]", at, i), err.Error()}
+	}
+	if p := v.Provenance; p != nil {
+		pat := at + ".provenance"
+		if err := validateSigners(p.Keys, p.SecretRef, p.Keyless, pat); err != nil {
+			return err
+		}
+		req := p.Requirement()
+		if t := req.Type(); t != attestation.SLSAProvenanceV1 && t != attestation.SLSAProvenanceV02 {
+			return &shapeError{pat + ".predicateType", fmt.Sprintf("must be %s (the default) or %s, got %+q", attestation.SLSAProvenanceV1, attestation.SLSAProvenanceV02, t)}
+		}
+		for _, f := range []struct {
+			name string
+			m    attestation.Match
+		}{{"builderID", req.Builder}, {"sourceRepository", req.Repository}, {"sourceRef", req.Ref}} {
+			if f.m.Exact != "" && f.m.RegExp != "" {
+				return &shapeError{pat + "." + f.name, fmt.Sprintf("give %s or %sRegExp, not both", f.name, f.name)}
+			}
+			if err := f.m.Check(); err != nil {
+				return &shapeError{pat + "." + f.name + "RegExp", err.Error()}
 			}
 		}
-		if c.SecretRef != nil && !validName(c.SecretRef.Name) {
-			return &shapeError{at + ".cosign.secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", c.SecretRef.Name)}
-		}
-		if k := c.Keyless; k != nil {
-			kat := at + ".cosign.keyless"
-			if len(k.Identities) == 0 {
-				return &shapeError{kat + ".identities", "is required: expected [{issuer or issuerRegExp, subject or subjectRegExp}]"}
-			}
-			for i, id := range k.Identities {
-				if err := id.Check(); err != nil {
-					return &shapeError{fmt.Sprintf("%s.identities[%d]", kat, i), err.Error()}
-				}
-			}
-			sources := 0
-			for _, set := range []bool{k.TrustedRoot != "", k.TrustedRootFile != "", k.ConfigMapRef != nil} {
-				if set {
-					sources++
-				}
-			}
-			if sources > 1 {
-				return &shapeError{kat, "give at most one of trustedRoot, trustedRootFile and configMapRef (none: the public Sigstore instance)"}
-			}
-			if k.TrustedRoot != "" {
-				if _, err := trust.ParseTrustedRoot([]byte(k.TrustedRoot), "the trusted root"); err != nil {
-					return &shapeError{kat + ".trustedRoot", err.Error()}
-				}
-			}
-			if k.ConfigMapRef != nil && !validName(k.ConfigMapRef.Name) {
-				return &shapeError{kat + ".configMapRef.name", fmt.Sprintf("must be a ConfigMap name, got %+q", k.ConfigMapRef.Name)}
-			}
+		if req.Repository.IsZero() {
+			return &shapeError{pat + ".sourceRepository", "is required (or sourceRepositoryRegExp): provenance from any repository proves nothing"}
 		}
 	}
 	if h := v.Helm; h != nil {
@@ -534,6 +572,53 @@ func validateVerify(v *Verify, at string) *shapeError {
 				return &shapeError{fmt.Sprintf("%s.notation.identities[%d]", at, i), err.Error()}
 			}
 		}
+	}
+	return nil
+}
+
+// validateSigners checks who may sign (cosign's, or an attestation's):
+// keys, a Secret of them, keyless identities.
+func validateSigners(keys []string, secret *SecretRef, keyless *KeylessVerify, at string) *shapeError {
+	if len(keys) == 0 && secret == nil && keyless == nil {
+		return &shapeError{at, "needs keys, a secretRef or keyless"}
+	}
+	for i, k := range keys {
+		if _, err := trust.ParsePublicKey([]byte(k), "the key"); err != nil {
+			return &shapeError{fmt.Sprintf("%s.keys[%d]", at, i), err.Error()}
+		}
+	}
+	if secret != nil && !validName(secret.Name) {
+		return &shapeError{at + ".secretRef.name", fmt.Sprintf("must be a Secret name, got %+q", secret.Name)}
+	}
+	k := keyless
+	if k == nil {
+		return nil
+	}
+	kat := at + ".keyless"
+	if len(k.Identities) == 0 {
+		return &shapeError{kat + ".identities", "is required: expected [{issuer or issuerRegExp, subject or subjectRegExp}]"}
+	}
+	for i, id := range k.Identities {
+		if err := id.Check(); err != nil {
+			return &shapeError{fmt.Sprintf("%s.identities[%d]", kat, i), err.Error()}
+		}
+	}
+	sources := 0
+	for _, set := range []bool{k.TrustedRoot != "", k.TrustedRootFile != "", k.ConfigMapRef != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return &shapeError{kat, "give at most one of trustedRoot, trustedRootFile and configMapRef (none: the public Sigstore instance)"}
+	}
+	if k.TrustedRoot != "" {
+		if _, err := trust.ParseTrustedRoot([]byte(k.TrustedRoot), "the trusted root"); err != nil {
+			return &shapeError{kat + ".trustedRoot", err.Error()}
+		}
+	}
+	if k.ConfigMapRef != nil && !validName(k.ConfigMapRef.Name) {
+		return &shapeError{kat + ".configMapRef.name", fmt.Sprintf("must be a ConfigMap name, got %+q", k.ConfigMapRef.Name)}
 	}
 	return nil
 }
@@ -582,8 +667,9 @@ type Loaded struct {
 
 type fileMaterial struct {
 	ca, cert, key []byte
-	// trustedRoot is verify.cosign.keyless.trustedRootFile, read.
-	trustedRoot []byte
+	// trustedRoot is verify.cosign.keyless.trustedRootFile, read;
+	// provenanceRoot verify.provenance.keyless.trustedRootFile.
+	trustedRoot, provenanceRoot []byte
 }
 
 // Load decodes a document and, for a local file, reads the files it names
@@ -619,6 +705,17 @@ func Load(data []byte, src Source) (*Loaded, error) {
 				return nil, &Error{Source: src, Path: path, Reason: err.Error()}
 			}
 			l.files[i].trustedRoot = b
+		}
+		if v := r.Verify; v != nil && v.Provenance != nil && v.Provenance.Keyless != nil && v.Provenance.Keyless.TrustedRootFile != "" {
+			path := fmt.Sprintf("registries[%d].verify.provenance.keyless.trustedRootFile", i)
+			b, err := read(path, v.Provenance.Keyless.TrustedRootFile)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := trust.ParseTrustedRoot(b, fmt.Sprintf("%q", v.Provenance.Keyless.TrustedRootFile)); err != nil {
+				return nil, &Error{Source: src, Path: path, Reason: err.Error()}
+			}
+			l.files[i].provenanceRoot = b
 		}
 		if r.TLS == nil {
 			continue

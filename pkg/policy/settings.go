@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/ocisrc/ocisrc/pkg/attestation"
 	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
@@ -57,10 +58,44 @@ type VerifySettings struct {
 	// store and identities (a document's identities apply to its own
 	// certificates only).
 	Notation []NotationSource `json:"notation,omitempty"`
+	// Provenance are provenance requirements, one per document that sets
+	// one for the repository (from its longest prefix that does): unlike
+	// signatures, each must be met — a document's requirement cannot be
+	// met by another document's builder or source.
+	Provenance []ProvenanceSource `json:"provenance,omitempty"`
 	// Rules names the policy rules these settings come from (each
 	// document's matching prefix that sets verify): within one Set, equal
 	// Rules mean equal settings, so what is built from them can be shared.
 	Rules string `json:"-"`
+}
+
+// ProvenanceSource is one document's provenance requirement: what the
+// attestation must say, and who may sign it.
+type ProvenanceSource struct {
+	PredicateType          string `json:"predicateType"`
+	BuilderID              string `json:"builderID,omitempty"`
+	BuilderIDRegExp        string `json:"builderIDRegExp,omitempty"`
+	SourceRepository       string `json:"sourceRepository,omitempty"`
+	SourceRepositoryRegExp string `json:"sourceRepositoryRegExp,omitempty"`
+	SourceRef              string `json:"sourceRef,omitempty"`
+	SourceRefRegExp        string `json:"sourceRefRegExp,omitempty"`
+	// Keys are PEM public keys in the document.
+	Keys []KeySource `json:"keys,omitempty"`
+	// Secret names a Secret of the system namespace: every *.pub key.
+	Secret string `json:"secret,omitempty"`
+	// Keyless are keyless signers with their trusted root.
+	Keyless *KeylessSource `json:"keyless,omitempty"`
+	From    string         `json:"from"`
+}
+
+// Requirement is what the attestation's statement must say.
+func (p ProvenanceSource) Requirement() attestation.Requirement {
+	return attestation.Requirement{
+		PredicateType: p.PredicateType,
+		Builder:       attestation.Match{Exact: p.BuilderID, RegExp: p.BuilderIDRegExp},
+		Repository:    attestation.Match{Exact: p.SourceRepository, RegExp: p.SourceRepositoryRegExp},
+		Ref:           attestation.Match{Exact: p.SourceRef, RegExp: p.SourceRefRegExp},
+	}
 }
 
 // NotationSource is one document's Notation requirement.
@@ -218,8 +253,13 @@ func (s Set) For(repository place.Place) Settings {
 				st.BlockedBy = append(st.BlockedBy, l.at(i))
 			}
 		}
-		if i := l.bestWith(repository, func(r Registry) bool { return r.Verify != nil }); i >= 0 {
+		// A signature and provenance are separate requirements, each from
+		// the longest prefix that sets it.
+		if i := l.bestWith(repository, func(r Registry) bool { return r.Verify.signs() }); i >= 0 {
 			l.addVerify(&st.Verify, li, i)
+		}
+		if i := l.bestWith(repository, func(r Registry) bool { return r.Verify.attests() }); i >= 0 {
+			l.addProvenance(&st.Verify, li, i)
 		}
 		if i := l.bestWith(repository, func(r Registry) bool { return len(r.Mirrors) > 0 }); i >= 0 {
 			r := l.Doc.Registries[i]
@@ -277,20 +317,7 @@ func (l *Loaded) addVerify(v *VerifySettings, li, i int) {
 			v.CosignSecrets = append(v.CosignSecrets, KeySource{Secret: c.SecretRef.Name, From: from})
 		}
 		if k := c.Keyless; k != nil {
-			ks := KeylessSource{Identities: k.Identities, From: from, Root: "public"}
-			switch {
-			case k.TrustedRoot != "":
-				ks.Root, ks.RootJSON = "inline", []byte(k.TrustedRoot)
-			case k.TrustedRootFile != "":
-				ks.Root, ks.RootJSON = "file "+k.TrustedRootFile, l.files[i].trustedRoot
-			case k.ConfigMapRef != nil:
-				key := k.ConfigMapRef.Key
-				if key == "" {
-					key = DefaultTrustedRootKey
-				}
-				ks.Root, ks.ConfigMap, ks.MapKey = "ConfigMap "+k.ConfigMapRef.Name+" key "+key, k.ConfigMapRef.Name, key
-			}
-			v.Keyless = append(v.Keyless, ks)
+			v.Keyless = append(v.Keyless, keylessSource(k, from, l.files[i].trustedRoot))
 		}
 	}
 	if n := r.Verify.Notation; n != nil {
@@ -311,6 +338,50 @@ func (l *Loaded) addVerify(v *VerifySettings, li, i int) {
 			v.HelmSecrets = append(v.HelmSecrets, KeySource{Secret: h.SecretRef.Name, From: from})
 		}
 	}
+}
+
+// keylessSource is a document's keyless signers; file is its
+// trustedRootFile, read.
+func keylessSource(k *KeylessVerify, from string, file []byte) KeylessSource {
+	ks := KeylessSource{Identities: k.Identities, From: from, Root: "public"}
+	switch {
+	case k.TrustedRoot != "":
+		ks.Root, ks.RootJSON = "inline", []byte(k.TrustedRoot)
+	case k.TrustedRootFile != "":
+		ks.Root, ks.RootJSON = "file "+k.TrustedRootFile, file
+	case k.ConfigMapRef != nil:
+		key := k.ConfigMapRef.Key
+		if key == "" {
+			key = DefaultTrustedRootKey
+		}
+		ks.Root, ks.ConfigMap, ks.MapKey = "ConfigMap "+k.ConfigMapRef.Name+" key "+key, k.ConfigMapRef.Name, key
+	}
+	return ks
+}
+
+// addProvenance adds registries[i]'s provenance requirement (the li-th
+// document's) to v.
+func (l *Loaded) addProvenance(v *VerifySettings, li, i int) {
+	p := l.Doc.Registries[i].Verify.Provenance
+	v.Rules += "p" + strconv.Itoa(li) + ":" + strconv.Itoa(i) + ";"
+	ps := ProvenanceSource{
+		PredicateType: p.Requirement().Type(),
+		BuilderID:     p.BuilderID, BuilderIDRegExp: p.BuilderIDRegExp,
+		SourceRepository: p.SourceRepository, SourceRepositoryRegExp: p.SourceRepositoryRegExp,
+		SourceRef: p.SourceRef, SourceRefRegExp: p.SourceRefRegExp,
+		From: l.at(i),
+	}
+	for _, k := range p.Keys {
+		ps.Keys = append(ps.Keys, KeySource{From: l.Source.String(), Data: []byte(k)})
+	}
+	if p.SecretRef != nil {
+		ps.Secret = p.SecretRef.Name
+	}
+	if p.Keyless != nil {
+		ks := keylessSource(p.Keyless, l.Source.String(), l.files[i].provenanceRoot)
+		ps.Keyless = &ks
+	}
+	v.Provenance = append(v.Provenance, ps)
 }
 
 // tlsFor is the TLS settings for the registry of repository.
@@ -405,11 +476,15 @@ func (l *Loaded) Warnings() []string {
 			continue
 		}
 		for j, m := range r.Mirrors {
-			if set.For(m.location).Verify.Required {
-				continue
+			at := set.For(m.location).Verify
+			if r.Verify.signs() && !at.Required {
+				out = append(out, fmt.Sprintf("%s: registries[%d].mirrors[%d].location %s: a Component that names the mirror directly is not held to the signature registries[%d] (prefix %s) requires; add a prefix for %s with the same verify",
+					l.Source, i, j, m.location, i, r.prefix, m.location))
 			}
-			out = append(out, fmt.Sprintf("%s: registries[%d].mirrors[%d].location %s: a Component that names the mirror directly is not held to the signature registries[%d] (prefix %s) requires; add a prefix for %s with the same verify",
-				l.Source, i, j, m.location, i, r.prefix, m.location))
+			if r.Verify.attests() && len(at.Provenance) == 0 {
+				out = append(out, fmt.Sprintf("%s: registries[%d].mirrors[%d].location %s: a Component that names the mirror directly is not held to the provenance registries[%d] (prefix %s) requires; add a prefix for %s with the same verify.provenance",
+					l.Source, i, j, m.location, i, r.prefix, m.location))
+			}
 		}
 	}
 	return out

@@ -199,6 +199,11 @@ func fail(kind error, format string, a ...any) *Failure {
 type SimpleSigning struct {
 	Payload   []byte `json:"payload"`
 	Signature string `json:"signature"`
+	// Certificate, Chain and Bundle are a keyless signature's annotations
+	// (CertificateAnnotation, ChainAnnotation, RekorBundleAnnotation).
+	Certificate string `json:"certificate,omitempty"`
+	Chain       string `json:"chain,omitempty"`
+	Bundle      string `json:"bundle,omitempty"`
 }
 
 // Material is the signature material of one chart digest as a registry
@@ -211,18 +216,24 @@ type Material struct {
 	Bundles [][]byte `json:"bundles,omitempty"`
 	// Notation are Notation signature envelopes (OCI referrers).
 	Notation []NotationSignature `json:"notation,omitempty"`
+	// Attestations are in-toto attestations (provenance): Sigstore bundle
+	// referrers and legacy .att layers.
+	Attestations []Attestation `json:"attestations,omitempty"`
 }
 
 // Empty reports whether m holds no signature.
 func (m Material) Empty() bool {
-	return len(m.Cosign) == 0 && len(m.Bundles) == 0 && len(m.Notation) == 0
+	return len(m.Cosign) == 0 && len(m.Bundles) == 0 && len(m.Notation) == 0 && len(m.Attestations) == 0
 }
 
 // Size is the bytes m holds.
 func (m Material) Size() int {
 	n := 0
 	for _, s := range m.Cosign {
-		n += len(s.Payload) + len(s.Signature)
+		n += len(s.Payload) + len(s.Signature) + len(s.Certificate) + len(s.Chain) + len(s.Bundle)
+	}
+	for _, a := range m.Attestations {
+		n += a.Size()
 	}
 	for _, b := range m.Bundles {
 		n += len(b)
@@ -270,17 +281,26 @@ func VerifySimpleSigning(s SimpleSigning, keys []Key, digest string) (Key, error
 		return Key{}, fail(ErrUntrustedKey, "no trusted key verifies it: signed by another key, or altered")
 	}
 	// Only a verified payload is read.
-	var p simpleSigningPayload
-	if err := json.Unmarshal(s.Payload, &p); err != nil {
-		return Key{}, fail(ErrMalformed, "the signed payload is not JSON")
-	}
-	if p.Critical.Type != "cosign container image signature" {
-		return Key{}, fail(ErrMalformed, "the signed payload's critical.type is %s", strconv.QuoteToASCII(p.Critical.Type))
-	}
-	if p.Critical.Image.DockerManifestDigest != digest {
-		return Key{}, fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(p.Critical.Image.DockerManifestDigest))
+	if err := checkSimpleSigningPayload(s.Payload, digest); err != nil {
+		return Key{}, err
 	}
 	return *signer, nil
+}
+
+// checkSimpleSigningPayload checks that a simple-signing payload signs
+// digest (a .sig copied from another chart is refused).
+func checkSimpleSigningPayload(payload []byte, digest string) error {
+	var p simpleSigningPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return fail(ErrMalformed, "the signed payload is not JSON")
+	}
+	if p.Critical.Type != "cosign container image signature" {
+		return fail(ErrMalformed, "the signed payload's critical.type is %s", strconv.QuoteToASCII(p.Critical.Type))
+	}
+	if p.Critical.Image.DockerManifestDigest != digest {
+		return fail(ErrOtherDigest, "it signs %s", strconv.QuoteToASCII(p.Critical.Image.DockerManifestDigest))
+	}
+	return nil
 }
 
 // bundle is the part of a Sigstore bundle (v0.1–v0.3) a keyed signature

@@ -1,10 +1,14 @@
 package trust
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +18,9 @@ import (
 	"strings"
 	"time"
 
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
@@ -231,6 +238,13 @@ func VerifyKeyless(data []byte, roots []*TrustedRoot, ids []Identity, digest str
 	if err != nil {
 		return KeylessResult{}, fail(ErrMalformed, "the digest %s", strconv.QuoteToASCII(digest))
 	}
+	return verifyKeylessEntity(&sb, roots, ids, verify.WithArtifactDigest("sha256", raw))
+}
+
+// verifyKeylessEntity verifies a signed entity (a Sigstore bundle, or a
+// legacy layer adapted into one) with sigstore-go, against one of roots,
+// for one of ids, over artifact.
+func verifyKeylessEntity(sb *sgbundle.Bundle, roots []*TrustedRoot, ids []Identity, artifact verify.ArtifactPolicyOption) (KeylessResult, error) {
 	var policy []verify.PolicyOption
 	for _, id := range ids {
 		ci, err := id.certificateIdentity()
@@ -256,7 +270,7 @@ func VerifyKeyless(data []byte, roots []*TrustedRoot, ids []Identity, digest str
 			last = err
 			continue
 		}
-		res, err := v.Verify(&sb, verify.NewPolicy(verify.WithArtifactDigest("sha256", raw), policy...))
+		res, err := v.Verify(sb, verify.NewPolicy(artifact, policy...))
 		if err != nil {
 			last = err
 			continue
@@ -271,7 +285,24 @@ func VerifyKeyless(data []byte, roots []*TrustedRoot, ids []Identity, digest str
 		}
 		return out, nil
 	}
+	// sigstore-go checks the log before the certificate: a certificate
+	// of another CA, logged in another log, would read as unlogged. The
+	// more fundamental reason is said first.
+	if vc, err := sb.VerificationContent(); err == nil && vc.Certificate() != nil && !chainsToRoot(vc.Certificate(), roots) {
+		return KeylessResult{}, fail(ErrUntrustedKey, "the certificate does not chain to a Fulcio CA of the trusted root (issued by %s)", strconv.QuoteToASCII(vc.Certificate().Issuer.String()))
+	}
 	return KeylessResult{}, keylessFailure(last)
+}
+
+// chainsToRoot reports whether cert chains to a Fulcio CA of one of
+// roots at the start of its validity, with sigstore-go's own check.
+func chainsToRoot(cert *x509.Certificate, roots []*TrustedRoot) bool {
+	for _, tr := range roots {
+		if _, err := verify.VerifyLeafCertificate(cert.NotBefore, cert, tr.material); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // keylessFailure says in one phrase why sigstore-go refused a bundle. Its
@@ -309,6 +340,7 @@ func keylessFailure(err error) error {
 var (
 	ErrUntrustedIdentity = errors.New("signed by an identity that is not trusted")
 	ErrNoSignedTime      = errors.New("no signed time at which the certificate was valid")
+	ErrNoLogEntry        = errors.New("no transparency log entry")
 )
 
 func trimErr(err error) string {
@@ -317,4 +349,122 @@ func trimErr(err error) string {
 		msg = msg[:300] + "…"
 	}
 	return msg
+}
+
+// Annotations of cosign's legacy layers (a .sig or .att tag's), beside the
+// signature: a keyless signature's certificate, its chain (a hint, never a
+// trust anchor: the trusted root's CAs are), and the Rekor entry that
+// logged it with Rekor's signed entry timestamp.
+const (
+	CertificateAnnotation = "dev.sigstore.cosign/certificate"
+	ChainAnnotation       = "dev.sigstore.cosign/chain"
+	RekorBundleAnnotation = "dev.sigstore.cosign/bundle"
+)
+
+// rekorBundle is the bundle annotation: Rekor's signed entry timestamp
+// (SET) and the entry it signs.
+type rekorBundle struct {
+	SignedEntryTimestamp string `json:"SignedEntryTimestamp"`
+	Payload              struct {
+		Body           string `json:"body"`
+		IntegratedTime int64  `json:"integratedTime"`
+		LogIndex       int64  `json:"logIndex"`
+		LogID          string `json:"logID"`
+	} `json:"Payload"`
+}
+
+// legacyEntity adapts a legacy keyless layer into the bundle sigstore-go
+// verifies (v0.1: the certificate and the Rekor entry with its inclusion
+// promise): its leaf certificate only, so that the chain is built from the
+// trusted root's CAs; content is the signature, a message signature over
+// the payload or a DSSE envelope.
+func legacyEntity(certPEM, rekorJSON string, content func(*protobundle.Bundle)) (*sgbundle.Bundle, error) {
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fail(ErrMalformed, "the certificate annotation holds no PEM certificate")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return nil, fail(ErrMalformed, "the certificate annotation holds a certificate that cannot be read")
+	}
+	if rekorJSON == "" {
+		return nil, fail(ErrNoLogEntry, "the layer has no %s annotation", RekorBundleAnnotation)
+	}
+	var rb rekorBundle
+	if len(rekorJSON) > MaxPayload || json.Unmarshal([]byte(rekorJSON), &rb) != nil {
+		return nil, fail(ErrMalformed, "the %s annotation is not Rekor's bundle", RekorBundleAnnotation)
+	}
+	set, err1 := base64.StdEncoding.DecodeString(rb.SignedEntryTimestamp)
+	body, err2 := base64.StdEncoding.DecodeString(rb.Payload.Body)
+	logID, err3 := hex.DecodeString(rb.Payload.LogID)
+	if err1 != nil || err2 != nil || err3 != nil || len(set) == 0 || len(body) == 0 {
+		return nil, fail(ErrMalformed, "the %s annotation's entry cannot be read", RekorBundleAnnotation)
+	}
+	var kind struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+	}
+	if json.Unmarshal(body, &kind) != nil || kind.Kind == "" {
+		return nil, fail(ErrMalformed, "the Rekor entry's body names no kind")
+	}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{
+				Certificates: []*protocommon.X509Certificate{{RawBytes: block.Bytes}}}},
+			TlogEntries: []*protorekor.TransparencyLogEntry{{
+				LogIndex:          rb.Payload.LogIndex,
+				LogId:             &protocommon.LogId{KeyId: logID},
+				KindVersion:       &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion},
+				IntegratedTime:    rb.Payload.IntegratedTime,
+				InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: set},
+				CanonicalizedBody: body,
+			}},
+		},
+	}
+	content(pb)
+	b, err := sgbundle.NewBundle(pb)
+	if err != nil {
+		return nil, fail(ErrMalformed, "the legacy signature cannot be read as a bundle: %s", strconv.QuoteToASCII(trimErr(err)))
+	}
+	return b, nil
+}
+
+// IsLegacyKeyless reports whether a .sig layer is signed with a
+// certificate (keyless) rather than a key.
+func (s SimpleSigning) IsLegacyKeyless() bool { return s.Certificate != "" }
+
+// VerifyLegacyKeyless verifies a keyless signature in cosign's legacy
+// form — a .sig tag's simple-signing layer with its certificate and Rekor
+// bundle annotations, what cosign v2 writes — with the same guarantees as
+// a Sigstore bundle (VerifyKeyless), through sigstore-go: the certificate
+// chains to a Fulcio CA of one of roots (the chain annotation is ignored),
+// names one of ids, carries an SCT when the root lists CT logs, and was
+// valid at the Rekor entry's integrated time; the entry is verified with
+// the root's Rekor key and must be this signature's, over this payload,
+// with this certificate; and the payload signs digest.
+func VerifyLegacyKeyless(s SimpleSigning, roots []*TrustedRoot, ids []Identity, digest string) (KeylessResult, error) {
+	if len(roots) == 0 || len(ids) == 0 {
+		return KeylessResult{}, &Failure{Kind: ErrNoTrustedKey}
+	}
+	if len(s.Payload) > MaxPayload {
+		return KeylessResult{}, fail(ErrMalformed, "a payload of %d bytes", len(s.Payload))
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Signature)
+	if err != nil || len(sig) == 0 {
+		return KeylessResult{}, fail(ErrMalformed, "the signature annotation is not base64")
+	}
+	if err := checkSimpleSigningPayload(s.Payload, digest); err != nil {
+		return KeylessResult{}, err
+	}
+	sum := sha256.Sum256(s.Payload)
+	sb, err := legacyEntity(s.Certificate, s.Bundle, func(pb *protobundle.Bundle) {
+		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
+			Signature:     sig,
+		}}
+	})
+	if err != nil {
+		return KeylessResult{}, err
+	}
+	return verifyKeylessEntity(sb, roots, ids, verify.WithArtifact(bytes.NewReader(s.Payload)))
 }

@@ -85,16 +85,16 @@ func TestVerifySimpleSigning(t *testing.T) {
 		keys []Key
 		want error
 	}{
-		"valid":           {s: SimpleSigning{payload, sig}, keys: []Key{other, pub}},
-		"wrong key":       {s: SimpleSigning{payload, sig}, keys: []Key{other}, want: ErrUntrustedKey},
-		"no key":          {s: SimpleSigning{payload, sig}, want: ErrNoTrustedKey},
-		"payload changed": {s: SimpleSigning{append(payload, ' '), sig}, keys: []Key{pub}, want: ErrUntrustedKey},
-		"not base64":      {s: SimpleSigning{payload, "!!"}, keys: []Key{pub}, want: ErrMalformed},
+		"valid":           {s: SimpleSigning{Payload: payload, Signature: sig}, keys: []Key{other, pub}},
+		"wrong key":       {s: SimpleSigning{Payload: payload, Signature: sig}, keys: []Key{other}, want: ErrUntrustedKey},
+		"no key":          {s: SimpleSigning{Payload: payload, Signature: sig}, want: ErrNoTrustedKey},
+		"payload changed": {s: SimpleSigning{Payload: append(payload, ' '), Signature: sig}, keys: []Key{pub}, want: ErrUntrustedKey},
+		"not base64":      {s: SimpleSigning{Payload: payload, Signature: "!!"}, keys: []Key{pub}, want: ErrMalformed},
 		"replay": {s: func() SimpleSigning {
 			p, s := k.SignSimpleSigning("r.io/charts/app", digestB)
-			return SimpleSigning{p, s}
+			return SimpleSigning{Payload: p, Signature: s}
 		}(), keys: []Key{pub}, want: ErrOtherDigest},
-		"signed, not a sig": {s: SimpleSigning{[]byte(`{"critical":{"type":"x"}}`), base64.StdEncoding.EncodeToString(k.Sign([]byte(`{"critical":{"type":"x"}}`)))}, keys: []Key{pub}, want: ErrMalformed},
+		"signed, not a sig": {s: SimpleSigning{Payload: []byte(`{"critical":{"type":"x"}}`), Signature: base64.StdEncoding.EncodeToString(k.Sign([]byte(`{"critical":{"type":"x"}}`)))}, keys: []Key{pub}, want: ErrMalformed},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := VerifySimpleSigning(tc.s, tc.keys, digestA)
@@ -222,7 +222,7 @@ func FuzzVerifySimpleSigning(f *testing.F) {
 	f.Add(payload, sig)
 	f.Add([]byte(`{}`), "")
 	f.Fuzz(func(t *testing.T, payload []byte, sig string) {
-		got, err := VerifySimpleSigning(SimpleSigning{payload, sig}, []Key{pub}, digestA)
+		got, err := VerifySimpleSigning(SimpleSigning{Payload: payload, Signature: sig}, []Key{pub}, digestA)
 		if err == nil && got.Fingerprint != pub.Fingerprint {
 			t.Fatal("accepted without the key")
 		}
@@ -282,7 +282,7 @@ func TestEveryKeyTypeCosignSignsWith(t *testing.T) {
 				t.Fatal(err)
 			}
 			payload, sig := k.SignSimpleSigning("r.io/charts/app", digestA)
-			if got, err := VerifySimpleSigning(SimpleSigning{payload, sig}, []Key{pub}, digestA); err != nil || got.Fingerprint != pub.Fingerprint {
+			if got, err := VerifySimpleSigning(SimpleSigning{Payload: payload, Signature: sig}, []Key{pub}, digestA); err != nil || got.Fingerprint != pub.Fingerprint {
 				t.Errorf(".sig: %v", err)
 			}
 			if _, err := VerifyBundle(k.Bundle("app", digestA), []Key{pub}, digestA); err != nil {

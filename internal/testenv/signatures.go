@@ -75,6 +75,13 @@ func (r *Registry) PushLegacy(ctx context.Context, repo, subject, suffix string,
 // subject manifest, as cosign v3 does: oras-go keeps the referrers tag
 // (sha256-<hex>) for registries without the referrers API.
 func (r *Registry) PushBundleReferrer(ctx context.Context, repo string, subject ocispec.Descriptor, bundle []byte, cred auth.Credential) error {
+	return r.PushAttestationReferrer(ctx, repo, subject, bundle, "https://sigstore.dev/cosign/sign/v1", cred)
+}
+
+// PushAttestationReferrer pushes a Sigstore bundle of an in-toto statement
+// of predicateType as a referrer of the subject manifest, as cosign v3's
+// attest and GitHub's attest-build-provenance (push-to-registry) do.
+func (r *Registry) PushAttestationReferrer(ctx context.Context, repo string, subject ocispec.Descriptor, bundle []byte, predicateType string, cred auth.Credential) error {
 	dst, err := r.RepositoryAs(repo, cred)
 	if err != nil {
 		return err
@@ -89,7 +96,7 @@ func (r *Registry) PushBundleReferrer(ctx context.Context, repo string, subject 
 		Layers:  []ocispec.Descriptor{layer},
 		ManifestAnnotations: map[string]string{
 			"dev.sigstore.bundle.content":       "dsse-envelope",
-			"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1",
+			"dev.sigstore.bundle.predicateType": predicateType,
 			ocispec.AnnotationCreated:           "2026-01-01T00:00:00Z",
 		},
 	})

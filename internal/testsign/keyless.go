@@ -99,6 +99,9 @@ type KeylessOptions struct {
 	// NoSignedTime leaves out both: the bundle says nothing about when it
 	// was signed.
 	NoSignedTime bool
+	// Statement is signed as is, instead of a statement of cosign's
+	// signing predicate: an attestation.
+	Statement []byte
 }
 
 // Sign signs the manifest (whose digest is digest) of repository name for
@@ -125,6 +128,9 @@ func (s *Sigstore) Sign(subject, issuer, name string, manifest []byte, digest st
 			"predicateType": pt,
 			"predicate":     map[string]any{},
 		})
+		if o.Statement != nil {
+			stmt = o.Statement
+		}
 		entity, err = s.vs.AttestAtTime(subject, issuer, stmt, at, true)
 	}
 	if err != nil {
@@ -335,4 +341,73 @@ func (s *Sigstore) ChainPEM() string {
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// AttestLegacy attests statement for the OIDC identity as cosign v2's
+// attest does keylessly: a DSSE envelope (a .att layer) whose certificate,
+// chain and Rekor bundle (the signed entry timestamp and the entry) are the
+// layer's annotations. It returns the envelope and the annotations.
+func (s *Sigstore) AttestLegacy(subject, issuer string, statement []byte, o LegacyOptions) ([]byte, map[string]string, error) {
+	at := o.LoggedAt
+	if at.IsZero() {
+		at = time.Now().Add(5 * time.Minute)
+	}
+	entity, err := s.vs.AttestAtTime(subject, issuer, statement, at, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	content, err := entity.SignatureContent()
+	if err != nil {
+		return nil, nil, err
+	}
+	env, ok := content.(*sgbundle.Envelope)
+	if !ok {
+		return nil, nil, fmt.Errorf("unexpected signature content %T", content)
+	}
+	envelope, err := json.Marshal(env.Envelope)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc, err := entity.VerificationContent()
+	if err != nil {
+		return nil, nil, err
+	}
+	// cosign writes the signature annotation empty on attestations: the
+	// signature is in the envelope.
+	ann := map[string]string{
+		"dev.cosignproject.cosign/signature": "",
+		"dev.sigstore.cosign/certificate":    string(pemCert(vc.Certificate().Raw)),
+		"dev.sigstore.cosign/chain":          s.ChainPEM(),
+	}
+	if !o.NoBundle {
+		entries, err := entity.TlogEntries()
+		if err != nil || len(entries) == 0 {
+			return nil, nil, fmt.Errorf("no Rekor entry: %w", err)
+		}
+		rb, err := s.rekorAnnotation(entries[0].TransparencyLogEntry())
+		if err != nil {
+			return nil, nil, err
+		}
+		ann["dev.sigstore.cosign/bundle"] = rb
+	}
+	return envelope, ann, nil
+}
+
+// rekorAnnotation is the dev.sigstore.cosign/bundle annotation of a Rekor
+// entry: its signed entry timestamp and the entry.
+func (s *Sigstore) rekorAnnotation(e *protorekor.TransparencyLogEntry) (string, error) {
+	tle, err := s.logEntry(e)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(map[string]any{
+		"SignedEntryTimestamp": base64.StdEncoding.EncodeToString(tle.InclusionPromise.SignedEntryTimestamp),
+		"Payload": map[string]any{
+			"body":           base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
+			"integratedTime": tle.IntegratedTime,
+			"logIndex":       tle.LogIndex,
+			"logID":          hex.EncodeToString(tle.LogId.KeyId),
+		},
+	})
+	return string(data), err
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -253,3 +254,48 @@ type certPuller struct {
 func (c certPuller) ClientCertificate(oci.Auth) string { return c.fp }
 
 func (c certOnly) puller() ChartPuller { return certPuller{fp: string(c)} }
+
+func TestParseProvenanceFlag(t *testing.T) {
+	for in, want := range map[string]*ProvenanceFlag{
+		"https://github.com/o/r":                       {Repository: "https://github.com/o/r"},
+		"https://github.com/o/r@refs/heads/main":       {Repository: "https://github.com/o/r", Ref: "refs/heads/main"},
+		"https://user@github.com/o/r@refs/tags/v1.0.0": {Repository: "https://user@github.com/o/r", Ref: "refs/tags/v1.0.0"},
+		"github.com/o/r":                               nil,
+		"https://github.com/o/r@":                      nil,
+		"://x":                                         nil,
+	} {
+		got, err := ParseProvenanceFlag(in)
+		if (want == nil) != (err != nil) || (want != nil && *got != *want) {
+			t.Errorf("%q: got %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+}
+
+// TestRequireProvenanceAlone: with no policy rule, --require-provenance
+// trusts any builder, signed by a GitHub Actions workflow of the source
+// repository itself (anchored: not a repository that starts with it).
+func TestRequireProvenanceAlone(t *testing.T) {
+	f := &Fetcher{DryRun: true, RequireProvenance: &ProvenanceFlag{Repository: "https://github.com/o/r", Ref: "refs/heads/main"}}
+	req, err := f.buildRequirement(context.Background(), policy.VerifySettings{})
+	if err != nil || req == nil || req.signs() || len(req.provenance) != 1 {
+		t.Fatalf("requirement %+v, %v", req, err)
+	}
+	r := req.provenance[0]
+	if !r.want.Builder.IsZero() || r.want.Repository.Exact != "https://github.com/o/r" || r.want.Ref.Exact != "refs/heads/main" || len(r.signers.Keys) != 0 || len(r.signers.Keyless) != 1 {
+		t.Fatalf("rule %+v", r)
+	}
+	ids := r.signers.Keyless[0].IDs
+	if len(ids) != 1 || ids[0].Issuer != GitHubIssuer {
+		t.Fatalf("identities %+v", ids)
+	}
+	re := regexp.MustCompile("^(?:" + ids[0].SubjectRegExp + ")$")
+	for subject, ok := range map[string]bool{
+		"https://github.com/o/r/.github/workflows/release.yml@refs/heads/main":   true,
+		"https://github.com/o/r-evil/.github/workflows/release.yml@refs/heads/x": false,
+		"https://github.com/oXr/.github/workflows/release.yml@refs/heads/main":   false,
+	} {
+		if re.MatchString(subject) != ok {
+			t.Errorf("%s: match %v", subject, !ok)
+		}
+	}
+}

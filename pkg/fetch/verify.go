@@ -503,6 +503,9 @@ func verifyProvenance(req *requirement, atts []trust.Attestation, sub chartSubje
 		why, close := trust.ErrNoAttestation.Error(), false
 		met := false
 		for _, a := range atts {
+			if a.IsSignature() {
+				continue
+			}
 			got, err := trust.VerifyAttestation(a, rule.signers, sub.digest)
 			if err != nil {
 				if !close {

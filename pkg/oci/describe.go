@@ -27,10 +27,10 @@ func describeConnection(what string, host place.Host, err error) error {
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s answers plain HTTP, not HTTPS", what, host),
 			fmt.Sprintf("if %s is meant to speak plain HTTP (a registry on a trusted network), set plainHTTP: true for its prefix in the registry policy file, or pass --plain-http for a run over this registry alone", host))
-	case strings.Contains(msg, "tls: certificate required"):
+	case errors.Is(err, errCertificateRequired) || strings.Contains(msg, "tls: certificate required"):
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s requires a client certificate (mutual TLS), and none was given", what, host),
 			"put tls.crt and tls.key in the Component's Secret, or pass --registry-cert-file and --registry-key-file (certFile and keyFile in the registry policy file)")
-	case strings.Contains(msg, "tls: bad certificate") || strings.Contains(msg, "tls: unknown certificate authority"):
+	case errors.Is(err, errCertificateRefused) || strings.Contains(msg, "tls: bad certificate") || strings.Contains(msg, "tls: unknown certificate authority"):
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s refused the client certificate", what, host),
 			"check that the client certificate (tls.crt in the Secret, --registry-cert-file, or certFile in the policy) is issued by a CA the registry trusts")
 	case errors.As(err, &certErr) || errors.As(err, &recordErr):

@@ -10,11 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ocisrc/ocisrc/pkg/units"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/ocisrc/ocisrc/pkg/clierror"
 	"github.com/ocisrc/ocisrc/pkg/place"
+	"github.com/ocisrc/ocisrc/pkg/units"
 )
 
 // TLSOptions are the registry connection settings. Verification is on unless
@@ -143,6 +145,18 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Whether the registry asks for a client certificate is recorded, to
+	// tell why it closes a connection (see idempotentRetry).
+	asked := &clientCertificateAsked{given: len(cfg.Certificates) > 0}
+	certs := cfg.Certificates
+	cfg.Certificates = nil
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		asked.asked.Store(true)
+		if len(certs) > 0 {
+			return &certs[0], nil
+		}
+		return &tls.Certificate{}, nil
+	}
 	dialer := newPreDialer(cfg)
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -156,7 +170,44 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
-	return idempotentRetry{retry: retry.NewTransport(base), base: base, dialer: dialer}, nil
+	return idempotentRetry{retry: retry.NewTransport(base), base: base, dialer: dialer, certificateAsked: asked}, nil
+}
+
+// clientCertificateAsked records whether a registry asked for a client
+// certificate, and whether one is given.
+type clientCertificateAsked struct {
+	asked atomic.Bool
+	given bool
+}
+
+// Connections a registry closed right after asking for a client
+// certificate: it wanted one and none was given, or it refused the one
+// given.
+var (
+	errCertificateRequired = errors.New("tls: certificate required")
+	errCertificateRefused  = errors.New("tls: bad certificate")
+)
+
+// certificateAlert wraps a connection error on a transport whose registry
+// asked for a client certificate.
+type certificateAlert struct {
+	err, kind error
+}
+
+func (e *certificateAlert) Error() string {
+	if errors.Is(e.kind, errCertificateRequired) {
+		return e.err.Error() + " (the registry asked for a client certificate, and none was given)"
+	}
+	return e.err.Error() + " (the registry asked for a client certificate and closed the connection: it refused the one given)"
+}
+func (e *certificateAlert) Unwrap() []error { return []error{e.err, e.kind} }
+
+// closedConnection reports whether err is the peer closing the connection.
+func closedConnection(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// net/http's HTTP/2 client, when the connection closes before its
+		// preface is answered (its error is not exported).
+		strings.Contains(err.Error(), "http2: client conn could not be established")
 }
 
 // idempotentRetry sends GET and HEAD (and other idempotent methods) through
@@ -166,17 +217,31 @@ func newTransport(o TLSOptions, extra Extra) (http.RoundTripper, error) {
 // 429's Retry-After honoured within that bound — and everything else (the
 // token POST) straight through.
 type idempotentRetry struct {
-	retry, base http.RoundTripper
-	dialer      *preDialer
+	retry, base      http.RoundTripper
+	dialer           *preDialer
+	certificateAsked *clientCertificateAsked
 }
 
 func (t idempotentRetry) RoundTrip(req *http.Request) (*http.Response, error) {
+	var resp *http.Response
+	var err error
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return t.retry.RoundTrip(req)
+		resp, err = t.retry.RoundTrip(req)
 	default:
-		return t.base.RoundTrip(req)
+		resp, err = t.base.RoundTrip(req)
 	}
+	// With TLS 1.3 a registry refuses a client certificate (or its
+	// absence) after the handshake, in an alert a client that writes first
+	// may never read: it sees the connection closed.
+	if a := t.certificateAsked; err != nil && a != nil && a.asked.Load() && closedConnection(err) {
+		kind := errCertificateRequired
+		if a.given {
+			kind = errCertificateRefused
+		}
+		err = &certificateAlert{err: err, kind: kind}
+	}
+	return resp, err
 }
 
 // DefaultMaxChartSize is the default of --max-chart-size: Helm's own limit

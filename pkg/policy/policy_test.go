@@ -85,6 +85,18 @@ func TestDecodeErrors(t *testing.T) {
 		"ConfigMap caFile":         {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {caFile: /etc/passwd}\n", "registries[0].tls.caFile: may be set only in a local policy file"},
 		"ConfigMap certFile":       {cmSrc, head + "registries:\n- prefix: r.io\n  tls: {certFile: c, keyFile: k}\n", "registries[0].tls.certFile: may be set only in a local policy file"},
 		"ConfigMap allows unbound": {cmSrc, head + "allowUnboundSystemSecrets: true\n", "allowUnboundSystemSecrets: may be set only in a local policy file"},
+		"provenance without a source": {fileSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {builderID: b, keyless: {identities: [{issuer: i, subject: s}]}}\n",
+			"registries[0].verify.provenance.sourceRepository: is required (or sourceRepositoryRegExp)"},
+		"provenance without a signer": {fileSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {sourceRepository: https://github.com/o/r}\n",
+			"registries[0].verify.provenance: needs keys, a secretRef or keyless"},
+		"provenance predicate type": {fileSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {predicateType: https://slsa.dev/provenance/v0.1, sourceRepository: x, keyless: {identities: [{issuer: i, subject: s}]}}\n",
+			`registries[0].verify.provenance.predicateType: must be https://slsa.dev/provenance/v1 (the default) or https://slsa.dev/provenance/v0.2, got "https://slsa.dev/provenance/v0.1"`},
+		"provenance both forms": {fileSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {sourceRepository: x, sourceRepositoryRegExp: z.*, keyless: {identities: [{issuer: i, subject: s}]}}\n",
+			"registries[0].verify.provenance.sourceRepository: give sourceRepository or sourceRepositoryRegExp, not both"},
+		"provenance regexp escaping its anchors": {fileSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {sourceRepositoryRegExp: 'x)|(.*', keyless: {identities: [{issuer: i, subject: s}]}}\n",
+			"registries[0].verify.provenance.sourceRepositoryRegExp: has a regular expression that is not valid by itself"},
+		"ConfigMap provenance root file": {cmSrc, head + "registries:\n- prefix: r.io\n  verify:\n    provenance: {sourceRepository: x, keyless: {identities: [{issuer: i, subject: s}], trustedRootFile: r.json}}\n",
+			"registries[0].verify.provenance.keyless.trustedRootFile: may be set only in a local policy file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Decode([]byte(tc.doc), tc.src)
@@ -503,5 +515,50 @@ func TestVerifySettings(t *testing.T) {
 	}
 	if st := (Set{Layers: []*Loaded{file}}).For(mustPlace(t, "r.io/charts/app")); st.Verify.Required {
 		t.Error("verify required with none configured")
+	}
+}
+
+// TestProvenanceApartFromSignatures: a signature and provenance are
+// separate requirements, each from its own longest prefix; every
+// document's provenance requirement is kept.
+func TestProvenanceApartFromSignatures(t *testing.T) {
+	cosignKey, err := testsign.NewCosignKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := mustLoad(t, fileSrc, `registries:
+- prefix: r.io/base
+  verify:
+    provenance:
+      sourceRepository: https://github.com/example/charts
+      keyless: {identities: [{issuer: i, subject: s}]}
+- prefix: r.io/base/team-x
+  verify:
+    cosign:
+      keys:
+      - |
+`+indent(string(cosignKey.PublicPEM), "        ")+`
+`)
+	cm := mustLoad(t, cmSrc, `registries:
+- prefix: r.io
+  verify:
+    provenance:
+      sourceRepositoryRegExp: 'https://github\.com/example/.*'
+      keyless: {identities: [{issuer: i, subject: s}]}
+`)
+	st := Set{Layers: []*Loaded{doc, cm}}.For(mustPlace(t, "r.io/base/team-x/app"))
+	if !st.Verify.Required || len(st.Verify.CosignKeys) != 1 {
+		t.Errorf("signature: %+v", st.Verify)
+	}
+	if len(st.Verify.Provenance) != 2 || st.Verify.Provenance[0].SourceRepository != "https://github.com/example/charts" ||
+		st.Verify.Provenance[0].From != fileSrc.String()+" (prefix r.io/base)" || st.Verify.Provenance[1].PredicateType != "https://slsa.dev/provenance/v1" {
+		t.Errorf("provenance: %+v", st.Verify.Provenance)
+	}
+	only := Set{Layers: []*Loaded{doc}}.For(mustPlace(t, "r.io/base/app"))
+	if only.Verify.Required || len(only.Verify.Provenance) != 1 {
+		t.Errorf("provenance alone requires a signature: %+v", only.Verify)
+	}
+	if a, b := st.Verify.Rules, only.Verify.Rules; a == b {
+		t.Errorf("different requirements share the rules %q", a)
 	}
 }

@@ -23,8 +23,15 @@ const InTotoPayloadType = "application/vnd.in-toto+json"
 // DSSEMediaType is the media type of a legacy .att layer: a DSSE envelope.
 const DSSEMediaType = "application/vnd.dsse.envelope.v1+json"
 
-// ErrNoAttestation is no attestation found for a digest.
-var ErrNoAttestation = errors.New("no attestation found")
+// Attestation failure kinds.
+var (
+	// ErrNoAttestation is no attestation found for a digest.
+	ErrNoAttestation = errors.New("no attestation found")
+	// ErrUnsigned is a statement in an envelope without a signature.
+	ErrUnsigned = errors.New("an unsigned statement")
+	// ErrAttestsOther is an attestation whose subject is another digest.
+	ErrAttestsOther = errors.New("an attestation of another digest")
+)
 
 // Attestation is an in-toto attestation as a registry served it: a
 // Sigstore bundle (an OCI referrer), or a DSSE envelope from a layer of
@@ -115,6 +122,9 @@ func VerifyAttestation(a Attestation, s Signers, digest string) (Attested, error
 	if env.PayloadType != InTotoPayloadType {
 		return Attested{}, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
 	}
+	if len(env.Signatures) == 0 {
+		return Attested{}, &Failure{Kind: ErrUnsigned}
+	}
 	if a.Certificate != "" {
 		if len(s.Keyless) == 0 {
 			return Attested{}, fail(ErrUntrustedKey, "a keyless attestation (a certificate, no key), and no identity is trusted")
@@ -153,6 +163,34 @@ func VerifyAttestation(a Attestation, s Signers, digest string) (Attested, error
 	return Attested{}, &Failure{Kind: ErrUntrustedKey}
 }
 
+// IsSignature reports whether a is cosign's signature rather than an
+// attestation: a statement of cosign's signing predicate (cosign v3 signs
+// as it attests). It reads the payload unverified: what it says can only
+// make the attestation be skipped.
+func (a Attestation) IsSignature() bool {
+	data := a.Envelope
+	if a.Bundle != nil {
+		b, err := parseBundle(a.Bundle)
+		if err != nil || b.DSSEEnvelope == nil {
+			return b.MessageSignature != nil
+		}
+		payload, err := base64.StdEncoding.DecodeString(b.DSSEEnvelope.Payload)
+		return err == nil && predicateOf(payload) == SignPredicateType
+	}
+	var env dsseEnvelope
+	if json.Unmarshal(data, &env) != nil {
+		return false
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	return err == nil && predicateOf(payload) == SignPredicateType
+}
+
+func predicateOf(payload []byte) string {
+	var st statement
+	_ = json.Unmarshal(payload, &st)
+	return st.PredicateType
+}
+
 // attestedBy is a statement a key signed, once it names the digest.
 func attestedBy(payload []byte, k Key, digest []byte) (Attested, error) {
 	if err := namesDigest(payload, digest); err != nil {
@@ -175,7 +213,7 @@ func namesDigest(payload, digest []byte) error {
 		}
 		signed = append(signed, "sha256:"+sub.Digest["sha256"])
 	}
-	return fail(ErrOtherDigest, "it attests %s", strconv.QuoteToASCII(strings.Join(signed, ", ")))
+	return fail(ErrAttestsOther, "it attests %s", strconv.QuoteToASCII(strings.Join(signed, ", ")))
 }
 
 // verifyAttestationBundle verifies a Sigstore bundle holding a DSSE
@@ -195,6 +233,9 @@ func verifyAttestationBundle(data []byte, s Signers, digest []byte) (Attested, e
 	}
 	if env.PayloadType != InTotoPayloadType {
 		return Attested{}, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
+	}
+	if len(env.Signatures) == 0 {
+		return Attested{}, &Failure{Kind: ErrUnsigned}
 	}
 	if b.keyless() {
 		if len(s.Keyless) == 0 {

@@ -215,6 +215,12 @@ func TestProvenance(t *testing.T) {
 	attest(p, repo, "slsaprovenance1", predicate("other-builder", slsaPredicate("https://ci.example.com/self-hosted", chartsRepo, "refs/heads/main")), false)
 	add(tc{name: "another builder", chart: p, keyed: true, want: `built by another builder: "https://ci.example.com/self-hosted"`, oracle: true})
 
+	p, repo = chart("contradicted")
+	contradicted := slsaPredicate(ghBuilder, chartsRepo, "refs/heads/main")
+	contradicted["buildDefinition"].(map[string]any)["resolvedDependencies"] = []any{map[string]any{"uri": "git+https://github.com/evil/charts@refs/heads/main"}}
+	attest(p, repo, "slsaprovenance1", predicate("contradicted", contradicted), false)
+	add(tc{name: "a resolved dependency contradicts the workflow", chart: p, keyed: true, want: `built from another source: the workflow names "` + chartsRepo + `" but a resolved dependency is "git+https://github.com/evil/charts@refs/heads/main"`})
+
 	p, repo = chart("other-type")
 	attest(p, repo, "vuln", predicate("scan", map[string]any{"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy"}}), false)
 	add(tc{name: "another predicate type", chart: p, keyed: true, want: `another predicate type: "https://cosign.sigstore.dev/attestation/vuln/v1", expected ` + slsaV1, oracle: true})
@@ -446,6 +452,11 @@ func TestProvenance(t *testing.T) {
 		if !strings.Contains(r.stdout, file+": team-a/app: requires "+want) {
 			t.Errorf("validate:\n%s", r)
 		}
+		// A mirror of the prefix is not held to its provenance by itself.
+		mirrored := writePolicy(t, strings.Replace(keyedPolicy, "  verify:\n", "  mirrors:\n  - location: mirror.example.com/provenance\n  verify:\n", 1))
+		r = runFace(t, "ocisrc", nil, "policy", "validate", mirrored)
+		wantCode(t, r, 0)
+		wantStderr(t, r, "mirrors[0].location mirror.example.com/provenance: a Component that names the mirror directly is not held to the provenance registries[0]")
 	})
 
 	t.Run("bundles carry attestations", func(t *testing.T) {

@@ -445,6 +445,36 @@ func TestBundlePushesWhatItLists(t *testing.T) {
 		wantCode(t, r, 1)
 		wantStderr(t, r, "two index entries name")
 	}
+	// A "signature" entry under a tag that is not a .sig or .att: it would
+	// push the other chart as web's next version.
+	retagged := filepath.Join(t.TempDir(), "retagged.tar")
+	rewriteTar(t, good, retagged, "index.json", func(b []byte) []byte {
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			t.Fatal(err)
+		}
+		var webRepo string
+		for _, d := range idx.Manifests {
+			if strings.HasPrefix(d.Annotations["dev.ocisrc.reference"], openApp.Ref) {
+				webRepo = d.Annotations["dev.ocisrc.repository"]
+			}
+		}
+		for _, d := range idx.Manifests {
+			if strings.HasPrefix(d.Annotations["dev.ocisrc.reference"], otherRef) {
+				forged := d
+				forged.Annotations = map[string]string{"dev.ocisrc.kind": "signature", "dev.ocisrc.repository": webRepo, "dev.ocisrc.tag": "9.9.9"}
+				idx.Manifests = append(idx.Manifests, forged)
+				break
+			}
+		}
+		out, _ := json.Marshal(idx)
+		return out
+	})
+	for _, args := range [][]string{{"bundle", "list", retagged}, {"bundle", "push", retagged, "--to", target.Host + "/base", "--registry-ca-file", stack.Open.CAFile, "--cluster-registry-policy=false"}} {
+		r := runBinary(t, h, nil, args...)
+		wantCode(t, r, 1)
+		wantStderr(t, r, `is tagged "9.9.9", not sha256-<hex>.sig or .att: refusing the bundle`)
+	}
 	if n := len(target.Requests()); n != 0 {
 		t.Errorf("the doctored bundle made %d requests to the target", n)
 	}

@@ -73,9 +73,9 @@ unit: ## Unit tests only (no cluster, registry or binaries)
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./internal/...
 
 .PHONY: demo
-demo: build control-plane ## Bring up a registry and a control plane, seed a Component, pull it through kubectl
+demo: build control-plane ## Bring up a registry and a control plane, seed a Component, pull it through kubectl (KEEP=1 leaves them running)
 	KUBEBUILDER_ASSETS=$(TOOLS_DIR)/envtest OCISRC_TOOL_KUBE_APISERVER_DIR=$(TOOLS_DIR)/kube-apiserver OCISRC_TOOL_ETCD_DIR=$(TOOLS_DIR)/etcd \
-		$(GO) run ./cmd/internal/demo --binary bin/ocisrc
+		$(GO) run ./cmd/internal/demo --binary bin/ocisrc --keep=$(if $(KEEP),true,false)
 
 .PHONY: bench
 # BASELINE="LABEL=PATH,…" adds other ocisrc builds to the Helm 3/4 table

@@ -22,7 +22,13 @@ type Listed struct {
 	LastUsed time.Time `json:"lastUsed"`
 	// Tags are the references in the index that resolve to this entry.
 	Tags []string `json:"tags"`
+	// UnverifiedFields names the fields shown as entry.json records them,
+	// not re-checked: every other field is proven from the bytes.
+	UnverifiedFields []string `json:"unverifiedFields"`
 }
+
+// unverifiedFields are the record's fields cache list shows as recorded.
+var unverifiedFields = []string{"ref", "created", "access", "verified"}
 
 // Inventory is what List found: the entries that prove out, and those that
 // do not (by digest), which are never shown as charts.
@@ -71,7 +77,10 @@ func (s *ChartStore) List() (Inventory, error) {
 		if t == nil {
 			t = []string{}
 		}
-		inv.Entries = append(inv.Entries, Listed{Entry: *e, Path: s.display(path.Join(dir, e.FileName())), LastUsed: used.UTC(), Tags: t})
+		if t == nil {
+			t = []string{}
+		}
+		inv.Entries = append(inv.Entries, Listed{Entry: *e, Path: s.display(path.Join(dir, e.FileName())), LastUsed: used.UTC(), Tags: t, UnverifiedFields: unverifiedFields})
 	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].LastUsed.After(inv.Entries[j].LastUsed) })
 	return inv, nil

@@ -58,7 +58,7 @@ func newCacheListCommand(streams genericiooptions.IOStreams, invocation string) 
 			}
 			warn := warner(streams.ErrOut)
 			if n := len(inv.Bad); n > 0 {
-				warn(fmt.Sprintf("%d cache %s failed %s checks and %s ignored (not listed); \"%s cache prune\" removes %s",
+				warn(fmt.Sprintf("%d cache %s failed %s checks and %s ignored (not listed); \"%s cache prune --damaged\" removes %s",
 					n, plural(n, "entry", "entries"), plural(n, "its", "their"), plural(n, "is", "are"), invocation, plural(n, "it", "them")))
 			}
 			entries := inv.Entries
@@ -105,22 +105,33 @@ func shortDigest(d string) string {
 
 func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string) *cobra.Command {
 	var olderThan time.Duration
-	var all bool
+	var all, damaged bool
 	c := &cobra.Command{
 		Use:     "prune",
-		Short:   "Remove cached charts not used for a while",
-		Example: fmt.Sprintf("  %s cache prune --older-than 720h\n  %s cache prune --all", invocation, invocation),
+		Short:   "Remove cached charts not used for a while, or the entries that fail their checks",
+		Example: fmt.Sprintf("  %[1]s cache prune --older-than 720h\n  %[1]s cache prune --all\n  %[1]s cache prune --damaged", invocation),
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			given := 0
+			for _, set := range []bool{olderThan != 0, all, damaged} {
+				if set {
+					given++
+				}
+			}
 			switch {
 			case olderThan < 0:
 				return clierror.Invalid(fmt.Errorf("--older-than must be a positive duration such as 720h, got %s", olderThan))
-			case all == (olderThan > 0):
-				return clierror.InvalidWithHint(errors.New("give exactly one of --older-than and --all"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
+			case given != 1:
+				return clierror.InvalidWithHint(errors.New("give exactly one of --older-than, --all and --damaged"), fmt.Sprintf("See '%s --help' for usage.", c.CommandPath()))
 			}
-			cutoff := time.Now().Add(-olderThan)
-			if all {
+			// Every prune removes the entries that fail their checks;
+			// --damaged removes only those (no chart is older than this).
+			cutoff := time.Time{}
+			switch {
+			case all:
 				cutoff = time.Now().Add(time.Hour)
+			case olderThan > 0:
+				cutoff = time.Now().Add(-olderThan)
 			}
 			store, err := openStore(false)
 			if err != nil {
@@ -135,10 +146,14 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 				p.Printf("Removed %s-%s (%s)\n", e.Chart, e.Version, shortDigest(e.ManifestDigest))
 			}
 			for _, b := range removed.Bad {
-				p.Printf("Removed the entry of %s, which failed its checks (%s)\n", shortDigest(b.Digest), b.Reason)
+				p.Printf("Removed the damaged entry %s, which failed its checks (%s)\n", shortDigest(b.Digest), b.Reason)
 			}
-			n := len(removed.Entries)
-			p.Printf("Pruned %d %s, %s freed\n", n, plural(n, "chart", "charts"), units.Bytes(freed))
+			n, bad := len(removed.Entries), len(removed.Bad)
+			if bad > 0 {
+				p.Printf("Pruned %d %s and %d damaged %s, %s freed\n", n, plural(n, "chart", "charts"), bad, plural(bad, "entry", "entries"), units.Bytes(freed))
+			} else {
+				p.Printf("Pruned %d %s, %s freed\n", n, plural(n, "chart", "charts"), units.Bytes(freed))
+			}
 			if err != nil {
 				return err
 			}
@@ -147,5 +162,6 @@ func newCachePruneCommand(streams genericiooptions.IOStreams, invocation string)
 	}
 	c.Flags().DurationVar(&olderThan, "older-than", 0, "Remove charts last used longer ago than this (e.g. 720h).")
 	c.Flags().BoolVar(&all, "all", false, "Remove every cached chart.")
+	c.Flags().BoolVar(&damaged, "damaged", false, "Remove only the entries that fail their checks (every prune removes them too).")
 	return c
 }

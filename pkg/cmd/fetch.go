@@ -395,6 +395,7 @@ func (o *FetchOptions) prepare(ctx context.Context) (*session, *fetch.Fetcher, e
 	f := &fetch.Fetcher{
 		Validator:                 component.NewValidator(),
 		RequireProvenance:         provenance,
+		As:                        impersonation(o.KubeFlags),
 		Secrets:                   credentials.NewCachedReader(s.secrets),
 		RegistryTLS:               global,
 		SystemNamespace:           o.SystemNamespace,
@@ -494,4 +495,37 @@ func readFlagFiles(flag string, paths []string, parse func(data []byte, from str
 		out = append(out, fetch.KeyData{Data: data, From: from})
 	}
 	return out, nil
+}
+
+// impersonation is the run's --as and --as-group (or Helm's
+// HELM_KUBEASUSER and HELM_KUBEASGROUPS, which set them), as kubectl flags
+// for a hint: " --as jane --as-group devs", or "".
+func impersonation(kube *genericclioptions.ConfigFlags) string {
+	out := ""
+	if kube == nil {
+		return out
+	}
+	if kube.Impersonate != nil && *kube.Impersonate != "" {
+		out += " --as " + shellQuote(*kube.Impersonate)
+	}
+	if kube.ImpersonateGroup != nil {
+		for _, g := range *kube.ImpersonateGroup {
+			out += " --as-group " + shellQuote(g)
+		}
+	}
+	return out
+}
+
+// shellQuote quotes s for a shell when it holds anything but the
+// characters of user and group names.
+func shellQuote(s string) string {
+	plain := func(r rune) bool {
+		return strings.ContainsRune("-_.:@", r) || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+	}
+	for _, r := range s {
+		if !plain(r) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }

@@ -101,7 +101,7 @@ func (o *LoginOptions) resolve(ctx context.Context, withCredentials bool) (*fetc
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Policy: set, Warn: warn, DryRun: true}
+	f := &fetch.Fetcher{Validator: component.NewValidator(), Secrets: s.secrets, SystemNamespace: o.SystemNamespace, AllowUnbound: o.AllowUnboundSecrets, Policy: set, Warn: warn, DryRun: true, As: impersonation(o.KubeFlags)}
 	d := f.Decide(c)
 	if d.Invalid != nil {
 		return nil, d.Invalid

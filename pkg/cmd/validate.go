@@ -39,7 +39,8 @@ kubeconfig's (read from the file only): validate checks every namespace a
 repository holds, while fetch -f accepts another namespace than -n's only
 with -A. Names and namespaces are checked as Kubernetes checks them. Exit
 codes: 0 every Component is valid; 2 at least one is not (one line per
-problem). In text output, each valid Component the registry policy holds to
+problem, FILE:LINE: NAMESPACE/NAME: FIELD: MESSAGE, the line counted in the
+file). In text output, each valid Component the registry policy holds to
 a signature or to provenance gets a line saying what it requires.`
 
 // NewValidateCommand returns validate.
@@ -129,12 +130,16 @@ func (o *ValidateOptions) Run() error {
 func (o *ValidateOptions) print(problems []fetch.Problem) error {
 	switch o.Output {
 	case OutputJSON, OutputYAML:
-		// A list of {"file", "component", "field", "message"}, [] when all are valid.
+		// A list of {"file", "line", "component", "field", "message"}, [] when all are valid.
 		return printStructured(o.Out, o.Output, problems)
 	}
 	pr := termsafe.NewPrinter(o.Out)
 	for _, p := range problems {
-		pr.Printf("%s: %s: %s: %s\n", p.File, p.Component, p.Field, p.Message)
+		at := p.File
+		if p.Line > 0 {
+			at = fmt.Sprintf("%s:%d", p.File, p.Line)
+		}
+		pr.Printf("%s: %s: %s: %s\n", at, p.Component, p.Field, p.Message)
 	}
 	return pr.Err()
 }

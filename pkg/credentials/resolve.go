@@ -96,6 +96,10 @@ type Request struct {
 	// whatever namespace it is in (only AllowUnbound lets it use an
 	// unbound one): a file's namespace unlocks nothing.
 	FromFile bool
+	// As is the impersonation of the run, as kubectl flags (" --as jane
+	// --as-group devs"), carried into the hints that suggest a kubectl
+	// command, so that they check the identity the run used.
+	As string
 }
 
 // Resolve finds the Secret named by the request, decodes the credential for
@@ -195,7 +199,7 @@ func ResolveBound(ctx context.Context, r SecretReader, ns, name string, host pla
 // lookup rule needed that permission, and which permissions the whole lookup needs.
 func forbidden(req Request, ns string, twoNamespaces bool) error {
 	name := ns + "/" + req.SecretName
-	can := fmt.Sprintf("kubectl auth can-i get secret/%s -n %s", req.SecretName, ns)
+	can := fmt.Sprintf("kubectl auth can-i get secret/%s -n %s%s", req.SecretName, ns, req.As)
 	switch {
 	case !twoNamespaces:
 		return clierror.WithHint(
@@ -204,7 +208,7 @@ func forbidden(req Request, ns string, twoNamespaces bool) error {
 	case ns == req.ComponentNamespace:
 		return clierror.WithHint(
 			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in namespace %q, which is searched first because it is the Component's namespace; a Forbidden there stops the search, so that a Secret you cannot read there never goes unnoticed", name, ns),
-			fmt.Sprintf("a Component with a secretRef needs \"get\" on secrets in its own namespace %q (%s), and in the system namespace %q when the Secret lives there; see the README's RBAC section", ns, can, req.SystemNamespace))
+			fmt.Sprintf("a Component with a secretRef needs \"get\" on secrets in its own namespace %q (%s), and in the system namespace %q when the Secret lives there; see https://github.com/ocisrc/ocisrc/blob/main/docs/security.md#rbac", ns, can, req.SystemNamespace))
 	default:
 		return clierror.WithHint(
 			fmt.Errorf("reading secret %q: forbidden: your identity cannot get secrets in the system namespace %q, which is searched because the Component's namespace %q has no secret %q", name, ns, req.ComponentNamespace, req.SecretName),

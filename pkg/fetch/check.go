@@ -28,6 +28,7 @@ func (f *Fetcher) Check(c component.Component) []Problem {
 	problem := func(field, msg string) Problem {
 		p := at
 		p.Field = field
+		p.Line = c.LineOf(field)
 		p.Message = strings.TrimPrefix(strings.TrimPrefix(msg, field), " ")
 		return p
 	}
@@ -36,6 +37,7 @@ func (f *Fetcher) Check(c component.Component) []Problem {
 		if se == nil {
 			return []Problem{problem("spec.source", d.Invalid.Error())}
 		}
+		// Every problem of the source, each with its own field and line.
 		var out []Problem
 		for i, msg := range se.Problems {
 			field := "spec.source"

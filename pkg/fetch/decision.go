@@ -75,7 +75,15 @@ func (f *Fetcher) Decide(c component.Component) *Decision {
 	if err != nil {
 		var se *component.SourceError
 		if errors.As(err, &se) {
-			d.Invalid = clierror.WithReason(clierror.InvalidWithHint(fmt.Errorf("invalid %s %q: %w", c.Resource, c.Key(), err), fixHint(c)), ReasonInvalidSource)
+			field := "spec.source"
+			if len(se.Fields) > 0 {
+				field = se.Fields[0]
+			}
+			what := fmt.Sprintf("%s %q", c.Resource, c.Key())
+			if at := c.At(field); at != "" {
+				what += " (" + at + ")"
+			}
+			d.Invalid = clierror.WithReason(clierror.InvalidWithHint(fmt.Errorf("invalid %s: %w", what, err), fixHint(c, field)), ReasonInvalidSource)
 			d.invalidSource = se
 		} else {
 			d.Invalid = err
@@ -95,9 +103,13 @@ func (f *Fetcher) Decide(c component.Component) *Decision {
 	return d
 }
 
-// fixHint says where to fix a Component: its file, or the cluster object.
-func fixHint(c component.Component) string {
+// fixHint says where to fix a Component: its file (and the line of
+// field), or the cluster object.
+func fixHint(c component.Component, field string) string {
 	if c.File != "" {
+		if n := c.LineOf(field); n > 0 {
+			return fmt.Sprintf("fix the Component in %s (line %d)", strings.TrimSpace(c.File), n)
+		}
 		return fmt.Sprintf("fix the Component in %s", strings.TrimSpace(c.File))
 	}
 	return fmt.Sprintf("fix the Component (kubectl edit %s %s -n %s)", c.Resource, c.Name, c.Namespace)

@@ -140,6 +140,9 @@ type Fetcher struct {
 	// like keys, they add to the registry policy's.
 	Identities    []trust.Identity
 	NotationCerts []KeyData
+	// As is the run's impersonation as kubectl flags (" --as jane"), for
+	// hints that suggest a kubectl command.
+	As string
 	// RequireProvenance (--require-provenance) requires every chart of the
 	// run to have SLSA provenance from this source.
 	RequireProvenance *ProvenanceFlag
@@ -289,6 +292,7 @@ func (f *Fetcher) resolve(ctx context.Context, d *Decision) (*Resolution, error)
 			// unbound Secret.
 			AllowUnbound: f.AllowUnbound || (d.Settings.AllowUnboundSystemSecrets && c.File == ""),
 			FromFile:     c.File != "",
+			As:           f.As,
 		}
 		f.preconnect(r)
 		if err := f.loadCredentials(ctx, r); err != nil {

@@ -555,7 +555,7 @@ type UnprovenError struct {
 func (e *UnprovenError) Reason() string { return ReasonNoProvenance }
 
 func (e *UnprovenError) Error() string {
-	return fmt.Sprintf("refused: %s (%s) has no provenance attestation that meets the requirement: %s", e.Ref, e.Digest, strings.Join(e.Reasons, "; "))
+	return fmt.Sprintf("refused: %s has no provenance attestation that meets the requirement: %s", withDigest(e.Ref, e.Digest), strings.Join(e.Reasons, "; "))
 }
 
 func unproven(ref chartref.Reference, digest string, reasons []string) error {
@@ -576,7 +576,16 @@ type UnsignedError struct {
 func (e *UnsignedError) Reason() string { return ReasonUnsigned }
 
 func (e *UnsignedError) Error() string {
-	return fmt.Sprintf("refused: %s (%s) has no valid signature (required by %s): %s", e.Ref, e.Digest, strings.Join(e.Why, ", "), strings.Join(e.Reasons, "; "))
+	return fmt.Sprintf("refused: %s has no valid signature (required by %s): %s", withDigest(e.Ref, e.Digest), strings.Join(e.Why, ", "), strings.Join(e.Reasons, "; "))
+}
+
+// withDigest is a reference and the digest it was pulled at, the digest once:
+// oci://…:1.2.3 (sha256:…), or oci://…@sha256:… when the reference names it.
+func withDigest(ref, digest string) string {
+	if digest == "" || strings.HasSuffix(ref, "@"+digest) {
+		return ref
+	}
+	return ref + " (" + digest + ")"
 }
 
 func unsigned(ref chartref.Reference, digest string, req *requirement, reasons []string) error {
@@ -801,8 +810,8 @@ func (f *Fetcher) trusted(ctx context.Context, r *Resolution, pinned chartref.Re
 			what = "provenance attestation that meets what is required now"
 		}
 		return nil, clierror.InvalidWithHint(
-			fmt.Errorf("refused: --offline: the cached chart %s (%s) has no stored %s (%s), and it cannot be fetched offline",
-				r.Ref.String(), digest, what, strings.Join(req.sources(), ", ")),
+			fmt.Errorf("refused: --offline: the cached chart %s has no stored %s (%s), and it cannot be fetched offline",
+				withDigest(r.Ref.String(), digest), what, strings.Join(req.sources(), ", ")),
 			"run once without --offline to verify it at the registry")
 	}
 	var refusal error

@@ -34,7 +34,12 @@ func describeConnection(what string, host place.Host, err error) error {
 		return clierror.WithHint(fmt.Errorf("%s: the registry %s refused the client certificate", what, host),
 			"check that the client certificate (tls.crt in the Secret, --registry-cert-file, or certFile in the policy) is issued by a CA the registry trusts")
 	case errors.As(err, &certErr) || errors.As(err, &recordErr):
-		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %s", what, host, termsafe.Escape(msg)),
+		// TLS's own words, without the library's ("failed to perform …").
+		cause := recordErr.Error()
+		if certErr != nil {
+			cause = certErr.Error()
+		}
+		return clierror.WithHint(fmt.Errorf("%s: TLS connection to %s failed: %s", what, host, termsafe.Escape(cause)),
 			"pass --registry-ca-file with the registry's CA; --registry-insecure-skip-tls-verify turns verification off (not recommended)")
 	}
 	return nil

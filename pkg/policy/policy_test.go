@@ -415,13 +415,18 @@ func FuzzMatchedIsDialled(f *testing.F) {
 	})
 }
 
-// TestREADMEExamples: every RegistryPolicy in the README decodes (the
-// certificates elided there replaced by a real one). The air-gap example is
-// the platform's ConfigMap, so it must pass as one.
-func TestREADMEExamples(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
+// TestDocumentedExamples: every RegistryPolicy in the README and docs/
+// decodes (the certificates and keys elided there replaced by real ones).
+// The air-gap example is the platform's ConfigMap, so it must pass as one.
+func TestDocumentedExamples(t *testing.T) {
+	var readme []byte
+	pages, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range append([]string{"../../README.md"}, pages...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readme = append(readme, b...)
 	}
 	ca, _ := selfSigned(t, "readme")
 	cosignKey, err := testsign.NewCosignKey()
@@ -468,11 +473,11 @@ func TestREADMEExamples(t *testing.T) {
 			src = cmSrc
 		}
 		if _, err := Decode([]byte(doc), src); err != nil {
-			t.Errorf("README example %d: %v\n%s", n, err, doc)
+			t.Errorf("documented example %d: %v\n%s", n, err, doc)
 		}
 	}
-	if n < 3 {
-		t.Errorf("found %d RegistryPolicy examples in the README, want 3", n)
+	if n < 5 {
+		t.Errorf("found %d RegistryPolicy examples in the README and docs/, want 5", n)
 	}
 }
 

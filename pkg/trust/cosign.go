@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -81,6 +82,9 @@ func ParsePublicKey(data []byte, from string) (Key, error) {
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
+		if curve := ecCurveName(block.Bytes); curve != "" {
+			return Key{}, fmt.Errorf("%s is an ECDSA key on %s, a curve cosign does not sign with: expected P-256, P-384 or P-521 (or RSA, or Ed25519)", from, curve)
+		}
 		return Key{}, fmt.Errorf("%s is not a PKIX public key", from)
 	}
 	switch k := pub.(type) {
@@ -488,4 +492,30 @@ func dssePAE(payloadType string, payload []byte) []byte {
 	fmt.Fprintf(&b, "DSSEv1 %d %s %d ", len(payloadType), payloadType, len(payload))
 	b.Write(payload)
 	return b.Bytes()
+}
+
+// ecCurveName names the curve of a PKIX EC public key Go cannot parse
+// ("secp256k1", or its OID), "" when der is not an EC key.
+func ecCurveName(der []byte) string {
+	var spki struct {
+		Algorithm struct {
+			Algorithm  asn1.ObjectIdentifier
+			Parameters asn1.RawValue `asn1:"optional"`
+		}
+		Key asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil || !spki.Algorithm.Algorithm.Equal(asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}) {
+		return ""
+	}
+	var curve asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err != nil {
+		return "an unnamed curve"
+	}
+	switch {
+	case curve.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 10}):
+		return "secp256k1"
+	case curve.Equal(asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}):
+		return "brainpoolP256r1"
+	}
+	return "the curve " + curve.String()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,26 @@ func TestPublicTrustedRootOfflineEmptyCache(t *testing.T) {
 	}
 	if _, statErr := os.Stat(filepath.Join(dir, "tuf-repo-cdn.sigstore.dev", "trusted_root.json")); statErr == nil {
 		t.Error("a trusted root appeared in the cache")
+	}
+}
+
+// TestIdentityExampleMatchesGitHub: the example --verify-identity's error
+// gives matches a real GitHub Actions identity, anchored as it is checked.
+func TestIdentityExampleMatchesGitHub(t *testing.T) {
+	_, err := ParseIdentity("no-equals-sign")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	_, example, ok := strings.Cut(err.Error(), "for example ")
+	if !ok {
+		t.Fatalf("no example in %q", err)
+	}
+	id, err := ParseIdentity(example)
+	if err != nil {
+		t.Fatalf("the example does not parse: %v", err)
+	}
+	re := regexp.MustCompile(anchor(strings.ReplaceAll(id.SubjectRegExp, "ORG/REPO", "example/charts")))
+	if s := "https://github.com/example/charts/.github/workflows/release.yml@refs/heads/main"; !re.MatchString(s) || id.Issuer != "https://token.actions.githubusercontent.com" {
+		t.Errorf("the example %q does not match %s", example, s)
 	}
 }

@@ -381,10 +381,10 @@ func TestCacheListAndPrune(t *testing.T) {
 	}
 	r = runFace(t, "ocisrc", nil, "cache", "prune")
 	wantCode(t, r, 2)
-	wantStderr(t, r, "Error: give exactly one of --older-than and --all")
+	wantStderr(t, r, "Error: give exactly one of --older-than, --all and --damaged")
 	r = runFace(t, "ocisrc", nil, "cache", "prune", "--all", "--older-than", "1h")
 	wantCode(t, r, 2)
-	wantStderr(t, r, "Error: give exactly one of --older-than and --all")
+	wantStderr(t, r, "Error: give exactly one of --older-than, --all and --damaged")
 	r = runFace(t, "ocisrc", nil, "cache", "prune", "--older-than", "-5h")
 	wantCode(t, r, 2)
 	wantStderr(t, r, "Error: --older-than must be a positive duration such as 720h, got -5h0m0s")

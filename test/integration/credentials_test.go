@@ -445,6 +445,17 @@ func TestDocumentedRBAC(t *testing.T) {
 		wantStderr(t, r, `cannot get secrets in namespace "rbac-team", which is searched first because it is the Component's namespace`,
 			`needs "get" on secrets in its own namespace "rbac-team"`, `and in the system namespace "deployment-system" when the Secret lives there`)
 	})
+	t.Run("the hint checks the identity the run used", func(t *testing.T) {
+		newHome(t)
+		r := kubectl(t, "app", "-n", ns, "--as", user, "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "kubectl auth can-i get secret/rbac-shared -n "+ns+" --as "+user+")")
+		// Helm's face: --kube-as-user reaches ocisrc as HELM_KUBEASUSER.
+		r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": ns, "KUBECONFIG": stack.Cluster.Kubeconfig, "HELM_KUBEASUSER": user},
+			"fetch", "app", "--registry-ca-file", stack.Secure.CAFile)
+		wantCode(t, r, 1)
+		wantStderr(t, r, "--as "+user+")")
+	})
 	t.Run("the documented Role", func(t *testing.T) {
 		newHome(t)
 		if err := stack.Cluster.Grant(ctx, ns, user, "", []string{"secrets"}, []string{"get"}); err != nil {

@@ -207,6 +207,25 @@ func TestProvenance(t *testing.T) {
 	attest(p, repo, "slsaprovenance1", good, true)
 	add(tc{name: "keyed, legacy .att (statement v0.1)", chart: p, keyed: true, accept: true, oracle: true})
 
+	// Another key: a second pair, imported as the first.
+	k2, err := testsign.NewCosignKeyOf("p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv2 := filepath.Join(dir, "stranger.pem")
+	if err := os.WriteFile(priv2, k2.PrivatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prefix2 := filepath.Join(dir, "stranger")
+	signerCLI(t, h, "cosign", "import-key-pair", "--key", priv2, "--output-key-prefix", prefix2, "--yes")
+	for _, legacy := range []bool{false, true} {
+		name := map[bool]string{false: "stranger-bundle", true: "stranger-legacy"}[legacy]
+		p, repo := chart(name)
+		signerCLI(t, h, "cosign", "attest", "--key", prefix2+".key", "--tlog-upload=false", "--use-signing-config=false",
+			"--new-bundle-format="+fmt.Sprint(!legacy), "--type", "slsaprovenance1", "--predicate", good, "--yes", stack.Open.Host+"/"+repo+"@"+p.Digest)
+		add(tc{name: "another key, " + name, chart: p, keyed: true, want: "signed by an untrusted key", oracle: true})
+	}
+
 	p, repo = chart("other-repo")
 	attest(p, repo, "slsaprovenance1", predicate("other-repo", slsaPredicate(ghBuilder, "https://github.com/example/fork", "refs/heads/main")), false)
 	add(tc{name: "another repository", chart: p, keyed: true, want: `built from another source: "https://github.com/example/fork@refs/heads/main", expected ` + chartsRepo, oracle: true})
@@ -342,6 +361,18 @@ func TestProvenance(t *testing.T) {
 		if v := decodeProvenance(t, r).Results[0].Verified; len(v) != 1 || v[0].Source != chartsRepo+"@refs/heads/main" || v[0].Builder != ghBuilder {
 			t.Errorf("verified %+v", v)
 		}
+	})
+
+	t.Run("a refusal at one of several places is a refusal", func(t *testing.T) {
+		// The mirror cannot be reached; the origin serves the chart
+		// without provenance: refused (exit 2), not "every place failed".
+		none := byName["no attestation"]
+		pinned := *none
+		pinned.Ref = none.Ref + "@" + none.Digest
+		withMirror := writePolicy(t, strings.Replace(keyedPolicy, "  verify:\n", "  mirrors:\n  - location: 127.0.0.1:1/provenance\n  verify:\n", 1))
+		r := fetchVerified(t, &pinned, "--registry-policy", withMirror)
+		wantCode(t, r, 2)
+		wantStderr(t, r, "has no provenance attestation that meets the requirement", "no attestation found")
 	})
 
 	t.Run("--require-provenance narrows the policy's source", func(t *testing.T) {

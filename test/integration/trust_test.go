@@ -235,7 +235,7 @@ func TestVerifyTagMovedAfterSigning(t *testing.T) {
 	}
 	r = kubectl(t, "moving", "-n", nsA, "--registry-ca-file", stack.Open.CAFile, "--registry-policy", pol)
 	wantCode(t, r, 2)
-	wantStderr(t, r, "("+moved.Digest+") has no valid signature (required by registry policy file", "): cosign: no signature found")
+	wantStderr(t, r, "@"+moved.Digest+" has no valid signature (required by registry policy file", "): cosign: no signature found")
 }
 
 // TestVerifyKeysFromSecrets: keys the platform team keeps in Secrets of the

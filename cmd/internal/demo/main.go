@@ -88,8 +88,10 @@ func run(binary string, keep bool) error {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Symlink(bin, filepath.Join(pluginDir, "kubectl-component_pull")); err != nil {
-		return err
+	for _, name := range []string{"kubectl-component_pull", "ocisrc"} {
+		if err := os.Symlink(bin, filepath.Join(pluginDir, name)); err != nil {
+			return err
+		}
 	}
 	// The registry's CA comes from the registry policy: the local file at its
 	// default place trusts it for this registry only (in addition to the
@@ -157,7 +159,29 @@ func run(binary string, keep bool) error {
 	fmt.Printf("    registry requests: %d\n", len(stack.Secure.Requests()))
 
 	if keep {
-		step("Everything is running; KUBECONFIG=%s. Ctrl-C to stop.", c.Kubeconfig)
+		// The environment to try the README's steps in another shell.
+		envFile := filepath.Join(dir, "env.sh")
+		lines := []string{
+			"export KUBECONFIG=" + c.Kubeconfig,
+			"export PATH=" + pluginDir + ":$PATH",
+			"export OCISRC_REGISTRY_POLICY=" + policyFile,
+			"export HELM_CACHE_HOME=" + home.Env["HELM_CACHE_HOME"],
+			"export HELM_CONFIG_HOME=" + home.Env["HELM_CONFIG_HOME"],
+			"export HELM_DATA_HOME=" + home.Env["HELM_DATA_HOME"],
+			"export REGISTRY=" + stack.Secure.Host,
+			"export REGISTRY_CA=" + stack.Secure.CAFile,
+			"export REGISTRY_USER=" + testenv.RegistryUser,
+		}
+		if err := os.WriteFile(envFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+		step("Everything stays running (KEEP=1). In another shell:")
+		fmt.Printf("    source %s\n", envFile)
+		fmt.Println(indent(strings.Join(lines, "\n")))
+		fmt.Printf("    kubectl component-pull app -n team-a      # the Component seeded above\n")
+		fmt.Printf("    ocisrc policy explain oci://%s/charts/app:1.2.3 --cluster-registry-policy=false\n", stack.Secure.Host)
+		fmt.Printf("    (the registry's password is %q; the policy file %s trusts its CA)\n", testenv.RegistryPassword, policyFile)
+		fmt.Println("    Ctrl-C here stops everything and removes it.")
 		<-ctx.Done()
 	}
 	if errors.Is(ctx.Err(), context.Canceled) && !keep {

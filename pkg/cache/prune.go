@@ -77,9 +77,6 @@ func (s *ChartStore) List() (Inventory, error) {
 		if t == nil {
 			t = []string{}
 		}
-		if t == nil {
-			t = []string{}
-		}
 		inv.Entries = append(inv.Entries, Listed{Entry: *e, Path: s.display(path.Join(dir, e.FileName())), LastUsed: used.UTC(), Tags: t, UnverifiedFields: unverifiedFields})
 	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].LastUsed.After(inv.Entries[j].LastUsed) })

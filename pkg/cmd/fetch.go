@@ -118,7 +118,12 @@ it into DIR/<chart> and refuses to overwrite one.
 
 Exit codes: 0 every chart pulled; 1 a runtime failure (cluster, network,
 registry); 2 invalid input or a request refused by policy; 130 and 143
-interrupted by SIGINT and SIGTERM (nothing is written).`
+interrupted by SIGINT and SIGTERM (nothing is written).
+
+Documentation: https://github.com/ocisrc/ocisrc/tree/main/docs (commands.md,
+output.md for -o and the failure reasons, policy.md for --registry-policy,
+verifying.md for --verify-*, --keyring, --notation-cert and
+--require-provenance, scale.md for bulk runs, troubleshooting.md).`
 
 const fetchExample = `  # Pull the chart of Component "app" in namespace team-a
   %[1]s app -n team-a

@@ -65,6 +65,9 @@ type Registry struct {
 	inFlight, maxInFlight int
 	// connections is how many connections clients opened.
 	connections int
+	// transport is the harness's own transport (see Transport).
+	transport     *http.Transport
+	transportCert *tls.Certificate
 }
 
 // RegistryOptions configures NewRegistry.
@@ -180,7 +183,14 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 }
 
 // Close stops the registry.
-func (r *Registry) Close() { r.server.Close() }
+func (r *Registry) Close() {
+	r.mu.Lock()
+	if r.transport != nil {
+		r.transport.CloseIdleConnections()
+	}
+	r.mu.Unlock()
+	r.server.Close()
+}
 
 // record wraps h with the access log.
 func (r *Registry) record(h http.Handler) http.Handler {

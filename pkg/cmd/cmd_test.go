@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -273,7 +274,8 @@ func TestGetterWordsAreCurrent(t *testing.T) {
 }
 
 // TestDocumentStreamedAsMarshalled: the JSON document written result by
-// result is the one json.MarshalIndent writes.
+// result, in input order whatever order they finish in, is the one
+// json.MarshalIndent writes.
 func TestDocumentStreamedAsMarshalled(t *testing.T) {
 	for _, doc := range []fetchDocument{
 		{Results: []fetch.Result{}},
@@ -282,7 +284,15 @@ func TestDocumentStreamedAsMarshalled(t *testing.T) {
 		{Results: []fetch.Result{{Component: "a/b"}}, Errors: []runError{{Reason: "Invalid", Message: "m"}}},
 	} {
 		var got, want bytes.Buffer
-		if err := printDocument(&got, OutputJSON, doc); err != nil {
+		j := &jsonStream{w: bufio.NewWriter(&got), pending: map[int]fetch.Result{}}
+		// Results arrive out of order; the last one is left for close.
+		for i := len(doc.Results) - 2; i >= 0; i-- {
+			j.add(i, doc.Results[i])
+		}
+		if n := len(doc.Results); n > 0 {
+			j.pending[n-1] = doc.Results[n-1]
+		}
+		if err := j.close(doc.Errors); err != nil {
 			t.Fatal(err)
 		}
 		if err := printStructured(&want, OutputJSON, doc); err != nil {

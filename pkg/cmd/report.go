@@ -41,8 +41,11 @@ type report struct {
 	out     *termsafe.Printer
 	errOut  *termsafe.Printer
 
-	start      time.Time
-	results    []fetch.Result
+	start   time.Time
+	results []fetch.Result
+	// json streams -o json result by result, in input order (nil for
+	// other outputs).
+	json       *jsonStream
 	total      int
 	ok, cached int
 	failed     []failedResult
@@ -56,10 +59,89 @@ type failedResult struct {
 }
 
 func newReport(o *FetchOptions, bulk bool) *report {
-	return &report{
+	r := &report{
 		output: o.Output, dryRun: o.DryRun, bulk: bulk, verbose: klog.V(1).Enabled(),
 		out: termsafe.NewPrinter(o.Out), errOut: termsafe.NewPrinter(o.ErrOut), start: time.Now(),
 	}
+	if o.Output == OutputJSON {
+		r.json = &jsonStream{w: bufio.NewWriter(o.Out), pending: map[int]fetch.Result{}}
+	}
+	return r
+}
+
+// jsonStream writes the -o json document as results come: each result as
+// soon as every earlier one (in input order) is written, so that a run
+// holds only the results that finished ahead of a slower one, not all of
+// them. The bytes are those of the whole document printed at once.
+type jsonStream struct {
+	w       *bufio.Writer
+	pending map[int]fetch.Result
+	next    int
+	written int
+	err     error
+}
+
+// add takes the result of the seq-th Component and writes what it can.
+func (j *jsonStream) add(seq int, res fetch.Result) {
+	j.pending[seq] = res
+	for {
+		res, ok := j.pending[j.next]
+		if !ok {
+			break
+		}
+		delete(j.pending, j.next)
+		j.next++
+		j.write(res)
+	}
+	if j.err == nil {
+		j.err = j.w.Flush()
+	}
+}
+
+func (j *jsonStream) write(res fetch.Result) {
+	data, err := json.MarshalIndent(res, "    ", "  ")
+	if err != nil {
+		j.err = err
+		return
+	}
+	if j.written == 0 {
+		_, _ = j.w.WriteString("{\n  \"results\": [\n    ")
+	} else {
+		_, _ = j.w.WriteString(",\n    ")
+	}
+	_, _ = j.w.Write(data)
+	j.written++
+}
+
+// close writes what is left, in input order, and the end of the document.
+func (j *jsonStream) close(errs []runError) error {
+	seqs := make([]int, 0, len(j.pending))
+	for seq := range j.pending {
+		seqs = append(seqs, seq)
+	}
+	sort.Ints(seqs)
+	for _, seq := range seqs {
+		j.write(j.pending[seq])
+	}
+	j.pending = nil
+	if j.written == 0 {
+		_, _ = j.w.WriteString("{\n  \"results\": []")
+	} else {
+		_, _ = j.w.WriteString("\n  ]")
+	}
+	if len(errs) > 0 {
+		data, err := json.MarshalIndent(errs, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		_, _ = j.w.WriteString(",\n  \"errors\": ")
+		_, _ = j.w.Write(data)
+	}
+	_, _ = j.w.WriteString("\n}\n")
+	if j.err != nil {
+		return j.err
+	}
+	return j.w.Flush()
 }
 
 func (r *report) structured() bool { return r.output == OutputJSON || r.output == OutputYAML }
@@ -87,7 +169,10 @@ func (r *report) add(fin finished) {
 			printLine(r.out, res, r.dryRun, r.output == OutputWide)
 		}
 	}
-	if r.structured() {
+	switch {
+	case r.json != nil:
+		r.json.add(fin.seq, res)
+	case r.structured():
 		for len(r.results) <= fin.seq {
 			r.results = append(r.results, fetch.Result{})
 		}
@@ -178,56 +263,25 @@ type runError struct {
 	Hint    string `json:"hint,omitempty"`
 }
 
-// printDocument prints the document as printStructured does; JSON result by
-// result, so that a run of 100,000 Components never holds its whole text.
-func printDocument(w io.Writer, output string, doc fetchDocument) error {
-	if output != OutputJSON {
-		return printStructured(w, output, doc)
-	}
-	bw := bufio.NewWriter(w)
-	if len(doc.Results) == 0 {
-		_, _ = bw.WriteString("{\n  \"results\": []")
-	} else {
-		_, _ = bw.WriteString("{\n  \"results\": [\n")
-		for i, res := range doc.Results {
-			data, err := json.MarshalIndent(res, "    ", "  ")
-			if err != nil {
-				return err
-			}
-			_, _ = bw.WriteString("    ")
-			_, _ = bw.Write(data)
-			if i < len(doc.Results)-1 {
-				_, _ = bw.WriteString(",")
-			}
-			_, _ = bw.WriteString("\n")
-		}
-		_, _ = bw.WriteString("  ]")
-	}
-	if len(doc.Errors) > 0 {
-		data, err := json.MarshalIndent(doc.Errors, "  ", "  ")
-		if err != nil {
-			return err
-		}
-		_, _ = bw.WriteString(",\n  \"errors\": ")
-		_, _ = bw.Write(data)
-	}
-	_, _ = bw.WriteString("\n}\n")
-	return bw.Flush()
-}
-
 // finish ends the run: the document for -o json|yaml (printed whatever
 // happened), the summary of a run of several Components, and the error the
 // run exits with: runErr, else the Components' failures grouped by cause.
 func (r *report) finish(runErr error, w io.Writer) error {
-	if r.structured() {
-		doc := fetchDocument{Results: r.results}
+	var errs []runError
+	if runErr != nil {
+		errs = []runError{{Reason: clierror.Reason(runErr), Message: runErr.Error(), Hint: clierror.Hint(runErr)}}
+	}
+	switch {
+	case r.json != nil:
+		if err := r.json.close(errs); err != nil {
+			return err
+		}
+	case r.structured():
+		doc := fetchDocument{Results: r.results, Errors: errs}
 		if doc.Results == nil {
 			doc.Results = []fetch.Result{}
 		}
-		if runErr != nil {
-			doc.Errors = []runError{{Reason: clierror.Reason(runErr), Message: runErr.Error(), Hint: clierror.Hint(runErr)}}
-		}
-		if err := printDocument(w, r.output, doc); err != nil {
+		if err := printStructured(w, r.output, doc); err != nil {
 			return err
 		}
 	}

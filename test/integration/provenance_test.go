@@ -500,10 +500,16 @@ func TestProvenance(t *testing.T) {
 		putComponent(t, ns, "keyed", testenv.OCISource(keyedBundle.Ref+"@"+keyedBundle.Digest, "", ""))
 		legacyChart := byName["keyed, legacy .att (statement v0.1)"]
 		putComponent(t, ns, "legacy", testenv.OCISource(legacyChart.Ref+"@"+legacyChart.Digest, "", ""))
+		// A referrer that names its predicate type, as GitHub's
+		// push-to-registry writes it (cosign's carry no such annotation).
+		putComponent(t, ns, "keyless", testenv.OCISource(keylessChart.Ref+"@"+keylessChart.Digest, "", ""))
+		// One rule trusts both signers: the builder's key and the CI identity.
+		both := keyedPolicy + "      keyless:\n        identities:\n        - {issuer: " + fmt.Sprintf("%q", ciIssuer) + ", subjectRegExp: " + fmt.Sprintf("%q", `https://git\.example\.com/platform/charts/.*`) + "}\n" + inlineRoot(root)
+		keyedPolicy := both
 		newHome(t)
 		file := filepath.Join(t.TempDir(), "charts.tar")
 		ca := []string{"--registry-ca-file", stack.Open.CAFile, "--cluster-registry-policy=false"}
-		r := runFace(t, "ocisrc", nil, append([]string{"bundle", "create", file, "--all", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-policy", keyedFile}, ca...)...)
+		r := runFace(t, "ocisrc", nil, append([]string{"bundle", "create", file, "--all", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-policy", writePolicy(t, both)}, ca...)...)
 		wantCode(t, r, 0)
 		r = runFace(t, "ocisrc", nil, append([]string{"bundle", "push", file, "--to", b.Host + "/base"}, ca...)...)
 		wantCode(t, r, 0)

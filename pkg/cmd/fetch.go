@@ -195,7 +195,7 @@ func (o *FetchOptions) bindPullFlags(fs *pflag.FlagSet, verb string) {
 	addRegistryFlags(fs, &o.Registry)
 	fs.BoolVar(&o.AllowPlainHTTPCredentials, "allow-plain-http-credentials", o.AllowPlainHTTPCredentials, "Allow sending credentials over plain HTTP to a registry (or its token service) that is not on this machine. Insecure.")
 	fs.BoolVar(&o.AllowUnboundSecrets, "allow-unbound-secrets", o.AllowUnboundSecrets, "Use Secrets from the system namespace that are bound to no registry (prints a warning): any Component could send their credentials to a host of its choosing. Insecure.")
-	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (for example 30s, 5m).")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up on the whole run after this long (for example 30s, 5m); raise it for runs of many Components.")
 	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, verb+" every Component matching this label selector (e.g. -l team=a,tier!=test).")
 	fs.BoolVar(&o.All, "all", o.All, verb+" every Component in the namespace (with -A, in every namespace).")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all or --selector, look in every namespace; with -f, take each Component's metadata.namespace from its file (without -A a file naming another namespace than -n's is refused).")
@@ -282,6 +282,12 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 	defer cancel()
 	rep := newReport(o, len(o.Names) != 1)
 	_, err := o.run(ctx, o.Output == OutputText && !o.DryRun, rep.add)
+	if err != nil && rep.bulk && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The run's own deadline, not a slow answer: say so, with how far it got.
+		err = clierror.WithReason(clierror.WithHint(
+			fmt.Errorf("the run did not finish within --timeout (%s): %d %s had finished (%w)", o.Timeout, rep.total, plural(rep.total, "Component", "Components"), err),
+			"--timeout bounds the whole run: raise it for a run of many Components (docs/scale.md)"), "Timeout")
+	}
 	return rep.finish(err, o.Out)
 }
 

@@ -328,3 +328,37 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// TestRunOutlivesTimeout: --timeout bounds the whole run; a run that
+// outlives it while still listing says so, with how far it got, prints its
+// document, and exits 1.
+func TestRunOutlivesTimeout(t *testing.T) {
+	reg, charts := bulkCharts(t, 6)
+	ns := "outlived"
+	for i, p := range charts {
+		putComponent(t, ns, fmt.Sprintf("app-%d", i), testenv.OCISource(p.Ref, "", ""))
+	}
+	// Every chart layer takes a second: one pull at a time and pages of one
+	// Component keep the listing waiting past the deadline.
+	reg.Hook(func(req *http.Request) {
+		if strings.Contains(req.URL.Path, "/blobs/") {
+			time.Sleep(time.Second)
+		}
+	})
+	defer reg.Hook(nil)
+	h := newHome(t)
+	r := runBinary(t, h, nil, "fetch", "--all", "-n", ns, "--kubeconfig", stack.Cluster.Kubeconfig, "--registry-ca-file", stack.Open.CAFile,
+		"--chunk-size", "1", "--concurrency", "1", "--timeout", "2s", "-o", "json")
+	wantCode(t, r, 1)
+	wantStderr(t, r, "the run did not finish within --timeout (2s): ", "Hint: --timeout bounds the whole run: raise it for a run of many Components")
+	var doc struct {
+		Results []json.RawMessage `json:"results"`
+		Errors  []struct{ Reason, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not a document: %v\n%s", err, r.stdout)
+	}
+	if len(doc.Errors) != 1 || doc.Errors[0].Reason != "Timeout" || !strings.Contains(doc.Errors[0].Message, "Components had finished") && !strings.Contains(doc.Errors[0].Message, "Component had finished") {
+		t.Errorf("errors %+v: want one Timeout that says how far the run got", doc.Errors)
+	}
+}

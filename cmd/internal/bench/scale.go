@@ -194,7 +194,9 @@ func (b *bench) scaleRun(h *testenv.Home, kubeconfig string, l scaleLayout, temp
 		return r, err
 	}
 	report := filepath.Join(b.dir, fmt.Sprintf("rss-%d", time.Now().UnixNano()))
-	cmd := exec.Command(self, measureArg, report, b.ocisrc, "fetch", "-l", "scale="+l.label, "-A", "--registry-ca-file", b.stack.Secure.CAFile, "-o", "json", "-v=6")
+	cmd := exec.Command(self, measureArg, report, b.ocisrc, "fetch", "-l", "scale="+l.label, "-A", "--registry-ca-file", b.stack.Secure.CAFile, "-o", "json", "-v=6",
+		// --timeout bounds the whole run: a run of 100,000 outlives the default 5m over a slow network.
+		"--timeout", "60m")
 	cmd.Env = h.Environ(map[string]string{"KUBECONFIG": kubeconfig, "KUBECACHEDIR": filepath.Join(b.dir, "kube-cache")})
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -326,7 +328,7 @@ func renderScale(results []scaleResult, loops map[string]time.Duration, rttName 
 	fmt.Fprintf(&b, "`make bench-scale`, %s, on %s. Each namespace holds its own Secret; Component i names chart i mod the charts, so every chart is\n"+
 		"named by Components in several namespaces. Rows: 10,000 Components over 1,000 charts in 100 and in 1,000 namespaces; 100,000 over\n"+
 		"10,000 charts in 1,000 namespaces; 10,000 in 1,000 namespaces that each carry 64 KiB of unknown fields under spec.source. One run\n"+
-		"each of `fetch -l … -A -o json`; cold starts with an empty cache, warm is the same run again. The registry is distribution with\n"+
+		"each of `fetch -l … -A -o json --timeout 60m`; cold starts with an empty cache, warm is the same run again. The registry is distribution with\n"+
 		"htpasswd at bcrypt's lowest cost; the registry and the API server are reached through latency proxies (RTT 0 on loopback). Registry\n"+
 		"requests from its access log, API requests from client-go's -v=6 log, bytes written from the cache's files before and after, peak\n"+
 		"RSS from getrusage. helm: `helm pull` of 100 charts in a loop with stored credentials, extrapolated.\n\n", time.Now().UTC().Format("2006-01-02"), machine())

@@ -396,8 +396,8 @@ func (b *bench) seed(ctx context.Context, m *mode, app *testenv.Pushed, refs []*
 	if err := c.PutComponent(ctx, m.ns, "app-pinned", testenv.OCISource(at(app)+"@"+app.Digest, secret, "deployment-system")); err != nil {
 		return err
 	}
-	// The same pin with a Secret of the Component's own namespace, which a
-	// warm pin does not read.
+	// The same pin with a Secret of the Component's own namespace: a warm pin
+	// reads it (to know it is the Secret the cache recorded), with no NotFound first.
 	if err := c.PutSecret(ctx, m.ns, "own-credentials", creds); err != nil {
 		return err
 	}
@@ -557,7 +557,7 @@ func (b *bench) scenarios(m *mode, runs, bulkRuns int) (*modeResult, error) {
 	}
 	add("warm pull by digest (the system namespace's shared Secret, read on every run) vs our cold pull", r.warmDigest, r.cold, "time")
 	add("the same, run as `ocisrc fetch` (no kubectl plugin dispatch)", r.warmDirect, r.coldDirect, "time")
-	add("warm pull by digest, the Secret in the Component's namespace (not read) vs our cold pull", r.warmOwn, r.cold, "time")
+	add("warm pull by digest, the Secret in the Component's namespace (read once: no NotFound first) vs our cold pull", r.warmOwn, r.cold, "time")
 	add("warm pull by tag vs our cold pull", r.warmTag, r.cold, "time")
 	add("warm pull by tag vs `helm pull` (Helm 3 never reads its cache back)", r.warmTag, r.helmPull, "time")
 
@@ -908,10 +908,10 @@ func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int, hel
 		b.WriteString(renderCriticalPath(all[0], all[1], modes[1].rtt))
 	}
 	fmt.Fprintf(&b, "\nWhat a warm digest hit still pays, on either network: process start (~25 ms: the Go runtime and client-go's\n"+
-		"init), kubectl's plugin dispatch (on this machine kubectl is a dispatcher wrapper that execs the real one: tens of ms), one TCP + TLS connection to the API server and two\n"+
+		"init), kubectl's plugin dispatch (on this machine kubectl is Google Cloud SDK's version dispatcher, which finds and execs the plugin itself: tens of ms, no network), one TCP + TLS connection to the API server and two\n"+
 		"round trips on it (the Component, and in parallel the registry policy's ConfigMap), then the Secret: the Components\n"+
-		"here use the system namespace's shared Secret, which is read on every run because its binding decides whether it may be used\n"+
-		"(the Component's namespace first, the system namespace after its NotFound: two round trips in turn). A pin whose Secret is in the Component's own namespace skips that read. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+
+		"here use the system namespace's shared Secret, read on every run (its binding decides whether it may be used, and the cache's record\n"+
+		"names the Secret it was made with): the Component's namespace first, the system namespace after its NotFound, two round trips in turn. A pin whose Secret is in the Component's own namespace reads it with no NotFound first. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+
 		"Secret is read), the first 401 and the downloads: the manifest, then the config and the chart layer in parallel, the layer\n"+
 		"streamed to a file in the cache (which is why peak memory no longer grows with the chart).\n")
 	return b.String()

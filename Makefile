@@ -84,7 +84,7 @@ bench: build tools ## Measure ocisrc against the helm CLI (v3 and v4); prints th
 	$(TEST_ENV) BENCH_BASELINE="$(BASELINE)" $(GO) run ./cmd/internal/bench --binary bin/ocisrc --out docs/benchmarks.md
 
 .PHONY: bench-scale
-bench-scale: build tools ## 10,000 Components in 100 and 1,000 namespaces, 100,000 over 10,000 charts, and 64 KiB unknown fields: cold and warm, loopback and 20 ms RTT, time and peak memory (about an hour); updates docs/benchmarks.md
+bench-scale: build tools ## 10,000 Components in 100 and 1,000 namespaces, 100,000 over 10,000 charts, and 64 KiB unknown fields: cold and warm, loopback and 20 ms RTT, time and peak memory (about 20 minutes on 2 cores); updates docs/benchmarks.md
 	$(TEST_ENV) $(GO) run ./cmd/internal/bench --scale --binary bin/ocisrc --out docs/benchmarks.md
 
 .PHONY: fuzz

@@ -88,7 +88,7 @@ func run(binary string, keep bool) error {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"kubectl-component_pull", "ocisrc"} {
+	for _, name := range []string{"kubectl-component_pull", "kubectl-ocisrc", "ocisrc"} {
 		if err := os.Symlink(bin, filepath.Join(pluginDir, name)); err != nil {
 			return err
 		}
@@ -179,7 +179,8 @@ func run(binary string, keep bool) error {
 		fmt.Printf("    source %s\n", envFile)
 		fmt.Println(indent(strings.Join(lines, "\n")))
 		fmt.Printf("    kubectl component-pull app -n team-a      # the Component seeded above\n")
-		fmt.Printf("    ocisrc policy explain oci://%s/charts/app:1.2.3 --cluster-registry-policy=false\n", stack.Secure.Host)
+		fmt.Printf("    kubectl ocisrc policy explain oci://%s/charts/app:1.2.3 --cluster-registry-policy=false\n", stack.Secure.Host)
+		fmt.Printf("    kubectl ocisrc cache list                 # what the pulls above left in Helm's cache\n")
 		fmt.Printf("    (the registry's password is %q; the policy file %s trusts its CA)\n", testenv.RegistryPassword, policyFile)
 		fmt.Println("    Ctrl-C here stops everything and removes it.")
 		<-ctx.Done()

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -236,6 +238,29 @@ func TestFailuresGroupedByCause(t *testing.T) {
 	}
 	if clierror.ExitCode(newBulkError(failed[12:], 2, "", false)) != clierror.CodeInvalid {
 		t.Error("only invalid input: want exit 2")
+	}
+}
+
+// TestCausesKeepTheirNamesNotTheirFailures: a cause keeps how many
+// Components it hit and the first ten names in order, whatever order the
+// failures come in; with -v every name.
+func TestCausesKeepTheirNamesNotTheirFailures(t *testing.T) {
+	for _, verbose := range []bool{false, true} {
+		g := newCauseGroups(verbose)
+		for _, i := range rand.Perm(1000) {
+			key := fmt.Sprintf("team-a/app-%04d", i)
+			g.add(key, &fetch.ComponentError{Component: key, Err: errors.New("the registry r answered 503")})
+		}
+		if len(g.causes) != 1 || g.causes[0].Count != 1000 || g.failed != 1000 {
+			t.Fatalf("verbose %v: causes %d, count %d, failed %d", verbose, len(g.causes), g.causes[0].Count, g.failed)
+		}
+		names := g.causes[0].Components
+		if want := map[bool]int{false: causeLimit, true: 1000}[verbose]; len(names) != want || !sort.StringsAreSorted(names) || names[0] != "team-a/app-0000" {
+			t.Errorf("verbose %v: kept %d names (want %d, sorted, from app-0000): %v", verbose, len(names), want, names[:min(len(names), 12)])
+		}
+		if hit := g.bulkError(1000, "").hit(g.causes[0]); !verbose && !strings.HasSuffix(hit, "team-a/app-0009 and 990 more (-v lists them all)") {
+			t.Errorf("hit: %s", hit)
+		}
 	}
 }
 

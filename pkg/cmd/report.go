@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,7 +49,10 @@ type report struct {
 	json       *jsonStream
 	total      int
 	ok, cached int
-	failed     []failedResult
+	// failed groups the failures by cause as they come; first is the
+	// first failure (a run of one Component returns it as it is).
+	failed     *causeGroups
+	first      error
 	downloaded int64
 }
 
@@ -151,7 +155,10 @@ func (r *report) add(fin finished) {
 	r.total++
 	res := fin.res
 	if fin.err != nil {
-		r.failed = append(r.failed, failedResult{key: res.Component, err: fin.err})
+		if r.failed == nil {
+			r.failed, r.first = newCauseGroups(r.verbose), fin.err
+		}
+		r.failed.add(res.Component, fin.err)
 		res.Reason, res.Hint, res.ExitCode = clierror.Reason(fin.err), clierror.Hint(fin.err), clierror.ExitCode(fin.err)
 		if r.bulk && !r.structured() {
 			r.errOut.Printf("%s  failed\n", res.Component)
@@ -292,16 +299,16 @@ func (r *report) finish(runErr error, w io.Writer) error {
 		return runErr
 	}
 	summary := r.summary()
-	if len(r.failed) == 0 {
+	if r.failed == nil {
 		if r.bulk && r.total > 0 {
 			r.errOut.Printf("%s\n", summary)
 		}
 		return nil
 	}
-	if !r.bulk && len(r.failed) == 1 {
-		return r.failed[0].err
+	if !r.bulk && r.failed.failed == 1 {
+		return r.first
 	}
-	return newBulkError(r.failed, r.total, summary, r.verbose)
+	return r.failed.bulkError(r.total, summary)
 }
 
 // summary is the run's last line:
@@ -313,8 +320,8 @@ func (r *report) summary() string {
 	} else {
 		parts = append(parts, fmt.Sprintf("%d pulled (%d from the cache)", r.ok, r.cached))
 	}
-	if n := len(r.failed); n > 0 {
-		parts = append(parts, fmt.Sprintf(", %d failed", n))
+	if r.failed != nil {
+		parts = append(parts, fmt.Sprintf(", %d failed", r.failed.failed))
 	}
 	parts = append(parts, "; ")
 	if !r.dryRun {
@@ -339,8 +346,11 @@ type BulkError struct {
 type FailureCause struct {
 	// Message is the cause's message: the first Component's, with its
 	// namespace written <namespace> when the Components are in several.
-	Message    string
-	Hint       []string
+	Message string
+	Hint    []string
+	// Count is how many Components it hit; Components names them in
+	// order, the first ten (all with -v).
+	Count      int
 	Components []string
 }
 
@@ -348,44 +358,78 @@ type FailureCause struct {
 const causeLimit = 10
 
 func newBulkError(failed []failedResult, total int, summary string, verbose bool) *BulkError {
-	e := &BulkError{Failed: len(failed), Total: total, Summary: summary, code: clierror.CodeInvalid, verbose: verbose}
-	index := map[string]int{}
-	originals := map[int]string{}
+	g := newCauseGroups(verbose)
 	for _, f := range failed {
-		if clierror.ExitCode(f.err) != clierror.CodeInvalid {
-			e.code = clierror.CodeRuntime
-		}
-		inner := f.err
-		var ce *fetch.ComponentError
-		if errors.As(f.err, &ce) {
-			inner = ce.Err
-		}
-		msg := strings.Join(terminalLines(inner), "\n")
-		hint := clierror.HintLines(f.err)
-		ns, _, _ := strings.Cut(f.key, "/")
-		gmsg, ghint := generalize(msg, f.key, ns), make([]string, len(hint))
-		for i, h := range hint {
-			ghint[i] = generalize(h, f.key, ns)
-		}
-		key := gmsg + "\x00" + strings.Join(ghint, "\n")
-		i, ok := index[key]
-		if !ok {
-			i = len(e.Causes)
-			index[key] = i
-			originals[i] = msg
-			e.Causes = append(e.Causes, FailureCause{Message: msg, Hint: hint})
-		} else if originals[i] != msg {
-			// The same cause in another namespace: say it once, generally.
-			e.Causes[i].Message, e.Causes[i].Hint = gmsg, ghint
-		}
-		e.Causes[i].Components = append(e.Causes[i].Components, f.key)
+		g.add(f.key, f.err)
 	}
-	// The largest cause first; the Components of each by name.
-	for _, c := range e.Causes {
-		sort.Strings(c.Components)
+	return g.bulkError(total, summary)
+}
+
+// causeGroups groups a run's failures by cause as they come, keeping of
+// each cause its message, its hint, how many Components it hit and the
+// names to show (the first ten by name; all with -v), so that a run of
+// 100,000 failing Components holds its causes, not its failures.
+type causeGroups struct {
+	verbose bool
+	failed  int
+	code    int
+	index   map[string]int
+	// originals are each cause's first message, before generalizing.
+	originals []string
+	causes    []FailureCause
+}
+
+func newCauseGroups(verbose bool) *causeGroups {
+	return &causeGroups{verbose: verbose, code: clierror.CodeInvalid, index: map[string]int{}}
+}
+
+// add takes one Component's failure.
+func (g *causeGroups) add(key string, err error) {
+	g.failed++
+	if clierror.ExitCode(err) != clierror.CodeInvalid {
+		g.code = clierror.CodeRuntime
 	}
+	inner := err
+	var ce *fetch.ComponentError
+	if errors.As(err, &ce) {
+		inner = ce.Err
+	}
+	msg := strings.Join(terminalLines(inner), "\n")
+	hint := clierror.HintLines(err)
+	ns, _, _ := strings.Cut(key, "/")
+	gmsg, ghint := generalize(msg, key, ns), make([]string, len(hint))
+	for i, h := range hint {
+		ghint[i] = generalize(h, key, ns)
+	}
+	k := gmsg + "\x00" + strings.Join(ghint, "\n")
+	i, ok := g.index[k]
+	if !ok {
+		i = len(g.causes)
+		g.index[k] = i
+		g.originals = append(g.originals, msg)
+		g.causes = append(g.causes, FailureCause{Message: msg, Hint: hint})
+	} else if g.originals[i] != msg {
+		// The same cause in another namespace: say it once, generally.
+		g.causes[i].Message, g.causes[i].Hint = gmsg, ghint
+	}
+	c := &g.causes[i]
+	c.Count++
+	// The names in order; beyond the ten shown, only with -v.
+	at := sort.SearchStrings(c.Components, key)
+	if !g.verbose && at >= causeLimit {
+		return
+	}
+	c.Components = slices.Insert(c.Components, at, key)
+	if !g.verbose && len(c.Components) > causeLimit {
+		c.Components = c.Components[:causeLimit]
+	}
+}
+
+// bulkError is the run's error: the largest cause first.
+func (g *causeGroups) bulkError(total int, summary string) *BulkError {
+	e := &BulkError{Failed: g.failed, Total: total, Summary: summary, code: g.code, verbose: g.verbose, Causes: slices.Clone(g.causes)}
 	sort.SliceStable(e.Causes, func(i, j int) bool {
-		if a, b := len(e.Causes[i].Components), len(e.Causes[j].Components); a != b {
+		if a, b := e.Causes[i].Count, e.Causes[j].Count; a != b {
 			return a > b
 		}
 		return e.Causes[i].Message < e.Causes[j].Message
@@ -431,12 +475,14 @@ func (e *BulkError) TerminalLines() []string {
 // or all of them with -v.
 func (e *BulkError) hit(c FailureCause) string {
 	names := c.Components
-	more := ""
 	if !e.verbose && len(names) > causeLimit {
-		more = fmt.Sprintf(" and %d more (-v lists them all)", len(names)-causeLimit)
 		names = names[:causeLimit]
 	}
-	return fmt.Sprintf("%d %s: %s%s", len(c.Components), plural(len(c.Components), "Component", "Components"), strings.Join(names, ", "), more)
+	more := ""
+	if n := c.Count - len(names); n > 0 {
+		more = fmt.Sprintf(" and %d more (-v lists them all)", n)
+	}
+	return fmt.Sprintf("%d %s: %s%s", c.Count, plural(c.Count, "Component", "Components"), strings.Join(names, ", "), more)
 }
 
 // print writes the error as printError does, each cause's hint under it,

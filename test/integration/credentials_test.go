@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -438,6 +441,8 @@ func TestDocumentedRBAC(t *testing.T) {
 	if err := stack.Cluster.Grant(ctx, nsSys, user, "", []string{"secrets"}, []string{"get"}); err != nil {
 		t.Fatal(err)
 	}
+	// canI is the kubectl auth can-i command the hint prints.
+	var canI []string
 	t.Run("secrets readable only in the system namespace", func(t *testing.T) {
 		newHome(t)
 		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", ns, "--registry-ca-file", stack.Secure.CAFile)
@@ -450,6 +455,15 @@ func TestDocumentedRBAC(t *testing.T) {
 		r := kubectl(t, "app", "-n", ns, "--as", user, "--registry-ca-file", stack.Secure.CAFile)
 		wantCode(t, r, 1)
 		wantStderr(t, r, "kubectl auth can-i get secret/rbac-shared -n "+ns+" --as "+user+")")
+		// The hint's command, run as printed by the real kubectl (as the
+		// admin who may impersonate), says no.
+		canI = regexp.MustCompile(`\(kubectl (auth can-i [^)]*)\)`).FindStringSubmatch(r.stderr)
+		if canI == nil {
+			t.Fatalf("no kubectl auth can-i command in the hint:\n%s", r.stderr)
+		}
+		if out, code := kubectlCLI(t, canI[1]); code != 1 || out != "no" {
+			t.Errorf("kubectl %s: %q, exit %d; want no, exit 1", canI[1], out, code)
+		}
 		// Helm's face: --kube-as-user reaches ocisrc as HELM_KUBEASUSER.
 		r = runFace(t, "ocisrc", map[string]string{"HELM_PLUGIN_NAME": "ocisrc", "HELM_NAMESPACE": ns, "KUBECONFIG": stack.Cluster.Kubeconfig, "HELM_KUBEASUSER": user},
 			"fetch", "app", "--registry-ca-file", stack.Secure.CAFile)
@@ -463,7 +477,32 @@ func TestDocumentedRBAC(t *testing.T) {
 		}
 		r := runFace(t, "kubectl-component_pull", nil, "--kubeconfig", kubeconfig, "app", "-n", ns, "--registry-ca-file", stack.Secure.CAFile)
 		wantCode(t, r, 0)
+		// The hint's command now says yes: it checked what was missing.
+		if canI == nil {
+			t.Fatal("the hint's command was not found")
+		}
+		if out, code := kubectlCLI(t, canI[1]); code != 0 || out != "yes" {
+			t.Errorf("kubectl %s: %q, exit %d; want yes, exit 0", canI[1], out, code)
+		}
 	})
+}
+
+// kubectlCLI runs the real kubectl with the admin's kubeconfig: its
+// trimmed stdout and exit code.
+func kubectlCLI(t *testing.T, args string) (string, int) {
+	t.Helper()
+	c := exec.Command("kubectl", append(strings.Fields(args), "--kubeconfig", stack.Cluster.Kubeconfig)...)
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return strings.TrimSpace(out.String()), ee.ExitCode()
+	case err != nil:
+		t.Fatalf("kubectl %s: %v (the integration tests run the real kubectl from PATH)", args, err)
+	}
+	return strings.TrimSpace(out.String()), 0
 }
 
 func TestLoginLogout(t *testing.T) {

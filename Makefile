@@ -11,7 +11,7 @@ GO ?= go
 
 # Test tools, each built once from its pinned module under tools/ and cached
 # outside the checkout (tools/build.sh); .tools/ holds links to them.
-TOOLS := kube-apiserver etcd helm3 helm4 krew golangci-lint cosign notation
+TOOLS := kube-apiserver kubectl etcd helm3 helm4 krew golangci-lint cosign notation
 TOOLS_DIR := $(CURDIR)/.tools
 # What the tests find the tools by (internal/testenv).
 TEST_ENV := KUBEBUILDER_ASSETS=$(TOOLS_DIR)/envtest \
@@ -41,12 +41,12 @@ tools: control-plane ## Build (once) and link the pinned test tools, and Wine fo
 	done
 	@d=$$(tools/wine.sh); ln -sfn "$$d" $(TOOLS_DIR)/wine
 
-# The demo needs only the control plane (and kubectl on PATH): a newcomer's
-# first command builds nothing else.
+# The demo needs only the control plane and kubectl: a newcomer's first
+# command builds nothing else.
 .PHONY: control-plane
 control-plane:
 	@mkdir -p $(TOOLS_DIR)/envtest
-	@for t in kube-apiserver etcd; do \
+	@for t in kube-apiserver etcd kubectl; do \
 		d=$$(tools/build.sh $$t); ln -sfn "$$d" $(TOOLS_DIR)/$$t; \
 	done
 	@ln -sfn $(TOOLS_DIR)/kube-apiserver/kube-apiserver $(TOOLS_DIR)/envtest/kube-apiserver

@@ -2,11 +2,12 @@
 # Builds one test tool from its pinned module under tools/NAME and prints the
 # directory that holds its binaries.
 #
-#   tools/build.sh NAME      NAME: kube-apiserver etcd helm3 helm4 krew golangci-lint cosign notation
+#   tools/build.sh NAME      NAME: kube-apiserver kubectl etcd helm3 helm4 krew golangci-lint cosign notation
 #
 # Each tool is built once and kept in a cache outside the checkout, keyed by its
-# version and by the hash of its go.mod, go.sum and this script, so a fresh clone
-# (CI) reuses what an earlier run built:
+# version and by the hash of its go.mod, go.sum and how this script builds it
+# (packages, linker flags, Go version), so a fresh clone (CI) reuses what an
+# earlier run built, and adding a tool here rebuilds no other:
 #
 #   ${OCISRC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ocisrc/tools}/NAME-VERSION-KEY/
 #
@@ -26,6 +27,9 @@ case $name in
 kube-apiserver)
 	module=k8s.io/kubernetes
 	targets=(k8s.io/kubernetes/cmd/kube-apiserver=kube-apiserver) ;;
+kubectl)
+	module=k8s.io/kubernetes
+	targets=(k8s.io/kubernetes/cmd/kubectl=kubectl) ;;
 etcd)
 	module=go.etcd.io/etcd/server/v3
 	targets=(go.etcd.io/etcd/server/v3=etcd) ;;
@@ -54,7 +58,7 @@ esac
 cd "$moddir"
 version=$(go list -m -f '{{.Version}}' "$module")
 case $name in
-kube-apiserver)
+kube-apiserver | kubectl)
 	minor=${version#v1.}; minor=${minor%%.*}
 	ldflags=(-X "k8s.io/component-base/version.gitVersion=$version"
 		-X k8s.io/component-base/version.gitMajor=1
@@ -68,7 +72,7 @@ cosign) ldflags=(-X "sigs.k8s.io/release-utils/version.gitVersion=$version" -X s
 notation) ldflags=(-X github.com/notaryproject/notation/internal/version.BuildMetadata=) ;;
 esac
 
-key=$(cat go.mod go.sum "$here/build.sh" | sha256sum | cut -c1-12)
+key=$( { cat go.mod go.sum; printf '%s\n' "$name" "${targets[@]}" "${ldflags[@]}" "$(go env GOVERSION)"; } | sha256sum | cut -c1-12)
 out=$cache/$name-$version-$key
 if [ -f "$out/.complete" ]; then
 	echo "$out"

@@ -81,3 +81,24 @@ func ToolPath(name, bin string) (string, error) {
 	}
 	return p, nil
 }
+
+// UseKubectl puts the pinned kubectl (tools/kubectl) first on this
+// process's PATH, so that every "kubectl" the tests, the benchmarks and the
+// demo run, and every plugin they start, is that one; its directory is
+// returned.
+func UseKubectl() (string, error) {
+	dir, err := ToolDir("kubectl")
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kubectl")); err != nil {
+		return "", fmt.Errorf("testenv: tool kubectl has no binary kubectl in %s", dir)
+	}
+	if err := os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
+		return "", err
+	}
+	if p, err := exec.LookPath("kubectl"); err != nil || p != filepath.Join(dir, "kubectl") {
+		return "", fmt.Errorf("testenv: kubectl on PATH is %q, not the pinned %s (%v)", p, filepath.Join(dir, "kubectl"), err)
+	}
+	return dir, nil
+}

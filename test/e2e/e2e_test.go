@@ -69,6 +69,9 @@ func runMain(m *testing.M) int {
 		}
 	}
 
+	if _, err := testenv.UseKubectl(); err != nil {
+		return fail(err)
+	}
 	if stack, err = testenv.StartStack(filepath.Join(dir, "stack")); err != nil {
 		return fail(err)
 	}

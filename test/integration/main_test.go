@@ -59,6 +59,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if _, err := testenv.UseKubectl(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
+	}
 	stack, err = testenv.StartStack(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: %v\n", err)

@@ -1,6 +1,7 @@
 // Builds kube-apiserver for the integration tests (envtest's KUBEBUILDER_ASSETS).
 // The replace block pins every k8s.io staging module k8s.io/kubernetes requires
-// at v0.0.0 to its published release; regenerate it with tools/gen-k8s-replaces.sh.
+// at v0.0.0 to its published release (the same block in tools/kube-apiserver and
+// tools/kubectl; when moving Kubernetes, set each to the new release's version).
 module github.com/ocisrc/ocisrc/tools/kube-apiserver
 
 go 1.26.0

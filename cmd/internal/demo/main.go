@@ -48,6 +48,12 @@ func run(binary string, keep bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The pinned kubectl (tools/kubectl), first on PATH: the demo needs no
+	// kubectl of the machine's.
+	kubectlDir, err := testenv.UseKubectl()
+	if err != nil {
+		return err
+	}
 	step("Starting a local registry (TLS, htpasswd) and a local control plane (kube-apiserver + etcd)")
 	stack, err := testenv.StartStack(filepath.Join(dir, "stack"))
 	if err != nil {
@@ -163,7 +169,7 @@ func run(binary string, keep bool) error {
 		envFile := filepath.Join(dir, "env.sh")
 		lines := []string{
 			"export KUBECONFIG=" + c.Kubeconfig,
-			"export PATH=" + pluginDir + ":$PATH",
+			"export PATH=" + pluginDir + ":" + kubectlDir + ":$PATH",
 			"export OCISRC_REGISTRY_POLICY=" + policyFile,
 			"export HELM_CACHE_HOME=" + home.Env["HELM_CACHE_HOME"],
 			"export HELM_CONFIG_HOME=" + home.Env["HELM_CONFIG_HOME"],

@@ -97,8 +97,12 @@ func UseKubectl() (string, error) {
 	if err := os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
 		return "", err
 	}
-	if p, err := exec.LookPath("kubectl"); err != nil || p != filepath.Join(dir, "kubectl") {
-		return "", fmt.Errorf("testenv: kubectl on PATH is %q, not the pinned %s (%v)", p, filepath.Join(dir, "kubectl"), err)
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		return "", fmt.Errorf("testenv: the pinned kubectl is not found on PATH: %w", err)
+	}
+	if p != filepath.Join(dir, "kubectl") {
+		return "", fmt.Errorf("testenv: kubectl on PATH is %q, not the pinned %s", p, filepath.Join(dir, "kubectl"))
 	}
 	return dir, nil
 }

@@ -115,15 +115,9 @@ func VerifyAttestation(a Attestation, s Signers, digest string) (Attested, error
 	if json.Unmarshal(a.Envelope, &env) != nil {
 		return Attested{}, fail(ErrMalformed, "the .att layer is not a DSSE envelope")
 	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	payload, err := env.statement()
 	if err != nil {
-		return Attested{}, fail(ErrMalformed, "the DSSE payload is not base64")
-	}
-	if env.PayloadType != InTotoPayloadType {
-		return Attested{}, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
-	}
-	if len(env.Signatures) == 0 {
-		return Attested{}, &Failure{Kind: ErrUnsigned}
+		return Attested{}, err
 	}
 	if a.Certificate != "" {
 		if len(s.Keyless) == 0 {
@@ -145,18 +139,39 @@ func VerifyAttestation(a Attestation, s Signers, digest string) (Attested, error
 		}
 		return verifyKeylessAttestation(sb, s.Keyless, raw, payload)
 	}
-	if len(s.Keys) == 0 {
+	return verifyKeyedAttestation(&env, payload, s.Keys, raw)
+}
+
+// statement is the envelope's payload when it is a signed in-toto statement.
+func (env *dsseEnvelope) statement() ([]byte, error) {
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, fail(ErrMalformed, "the DSSE payload is not base64")
+	}
+	if env.PayloadType != InTotoPayloadType {
+		return nil, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
+	}
+	if len(env.Signatures) == 0 {
+		return nil, &Failure{Kind: ErrUnsigned}
+	}
+	return payload, nil
+}
+
+// verifyKeyedAttestation verifies the envelope's signatures over payload
+// with the trusted keys.
+func verifyKeyedAttestation(env *dsseEnvelope, payload []byte, keys []Key, digest []byte) (Attested, error) {
+	if len(keys) == 0 {
 		return Attested{}, fail(ErrUntrustedKey, "a keyed attestation, and no key is trusted")
 	}
 	pae := dssePAE(env.PayloadType, payload)
 	for _, sig := range env.Signatures {
-		b, err := base64.StdEncoding.DecodeString(sig.Sig)
+		raw, err := base64.StdEncoding.DecodeString(sig.Sig)
 		if err != nil {
 			continue
 		}
-		for _, k := range s.Keys {
-			if k.verify(pae, b) {
-				return attestedBy(payload, k, raw)
+		for _, k := range keys {
+			if k.verify(pae, raw) {
+				return attestedBy(payload, k, digest)
 			}
 		}
 	}
@@ -227,15 +242,9 @@ func verifyAttestationBundle(data []byte, s Signers, digest []byte) (Attested, e
 	if env == nil {
 		return Attested{}, fail(ErrMalformed, "the bundle holds no DSSE envelope: a signature, not an attestation")
 	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	payload, err := env.statement()
 	if err != nil {
-		return Attested{}, fail(ErrMalformed, "the DSSE payload is not base64")
-	}
-	if env.PayloadType != InTotoPayloadType {
-		return Attested{}, fail(ErrMalformed, "the DSSE payload type is %s", strconv.QuoteToASCII(env.PayloadType))
-	}
-	if len(env.Signatures) == 0 {
-		return Attested{}, &Failure{Kind: ErrUnsigned}
+		return Attested{}, err
 	}
 	if b.keyless() {
 		if len(s.Keyless) == 0 {
@@ -247,22 +256,7 @@ func verifyAttestationBundle(data []byte, s Signers, digest []byte) (Attested, e
 		}
 		return verifyKeylessAttestation(&sb, s.Keyless, digest, payload)
 	}
-	if len(s.Keys) == 0 {
-		return Attested{}, fail(ErrUntrustedKey, "a keyed attestation, and no key is trusted")
-	}
-	pae := dssePAE(env.PayloadType, payload)
-	for _, sig := range env.Signatures {
-		raw, err := base64.StdEncoding.DecodeString(sig.Sig)
-		if err != nil {
-			continue
-		}
-		for _, k := range s.Keys {
-			if k.verify(pae, raw) {
-				return attestedBy(payload, k, digest)
-			}
-		}
-	}
-	return Attested{}, &Failure{Kind: ErrUntrustedKey}
+	return verifyKeyedAttestation(env, payload, s.Keys, digest)
 }
 
 // verifyKeylessAttestation verifies a keyless DSSE entity with sigstore-go

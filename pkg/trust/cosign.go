@@ -318,13 +318,7 @@ type bundle struct {
 		Certificate          *json.RawMessage `json:"certificate"`
 		X509CertificateChain *json.RawMessage `json:"x509CertificateChain"`
 	} `json:"verificationMaterial"`
-	DSSEEnvelope *struct {
-		Payload     string `json:"payload"`
-		PayloadType string `json:"payloadType"`
-		Signatures  []struct {
-			Sig string `json:"sig"`
-		} `json:"signatures"`
-	} `json:"dsseEnvelope"`
+	DSSEEnvelope     *dsseEnvelope `json:"dsseEnvelope"`
 	MessageSignature *struct {
 		MessageDigest struct {
 			Algorithm string `json:"algorithm"`

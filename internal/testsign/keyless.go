@@ -282,43 +282,43 @@ func (s *Sigstore) SignLegacy(subject, issuer, name, digest string, o LegacyOpti
 	if !ok {
 		return nil, nil, fmt.Errorf("unexpected signature content %T", content)
 	}
-	vc, err := entity.VerificationContent()
+	ann, err := s.legacyAnnotations(entity, base64.StdEncoding.EncodeToString(ms.Signature()), o)
 	if err != nil {
 		return nil, nil, err
 	}
-	ann := map[string]string{
-		"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(ms.Signature()),
-		"dev.sigstore.cosign/certificate":    string(pemCert(vc.Certificate().Raw)),
-		"dev.sigstore.cosign/chain":          o.Chain,
+	return payload, ann, nil
+}
+
+// legacyAnnotations are the layer annotations cosign v2 writes for a
+// keyless entity: the signature (empty on attestations, whose signature is
+// in the envelope), the certificate, the chain (o.Chain, else the
+// instance's) and, unless o.NoBundle, the Rekor bundle.
+func (s *Sigstore) legacyAnnotations(entity *ca.TestEntity, signature string, o LegacyOptions) (map[string]string, error) {
+	vc, err := entity.VerificationContent()
+	if err != nil {
+		return nil, err
 	}
-	if o.Chain == "" {
-		ann["dev.sigstore.cosign/chain"] = s.ChainPEM()
+	chain := o.Chain
+	if chain == "" {
+		chain = s.ChainPEM()
+	}
+	ann := map[string]string{
+		"dev.cosignproject.cosign/signature": signature,
+		"dev.sigstore.cosign/certificate":    string(pemCert(vc.Certificate().Raw)),
+		"dev.sigstore.cosign/chain":          chain,
 	}
 	if !o.NoBundle {
 		entries, err := entity.TlogEntries()
 		if err != nil || len(entries) == 0 {
-			return nil, nil, fmt.Errorf("no Rekor entry: %w", err)
+			return nil, fmt.Errorf("no Rekor entry: %w", err)
 		}
-		tle, err := s.logEntry(entries[0].TransparencyLogEntry())
+		rb, err := s.rekorAnnotation(entries[0].TransparencyLogEntry())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		rb := map[string]any{
-			"SignedEntryTimestamp": base64.StdEncoding.EncodeToString(tle.InclusionPromise.SignedEntryTimestamp),
-			"Payload": map[string]any{
-				"body":           base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
-				"integratedTime": tle.IntegratedTime,
-				"logIndex":       tle.LogIndex,
-				"logID":          hex.EncodeToString(tle.LogId.KeyId),
-			},
-		}
-		data, err := json.Marshal(rb)
-		if err != nil {
-			return nil, nil, err
-		}
-		ann["dev.sigstore.cosign/bundle"] = string(data)
+		ann["dev.sigstore.cosign/bundle"] = rb
 	}
-	return payload, ann, nil
+	return ann, nil
 }
 
 // ChainPEM is the instance's Fulcio CA chain (intermediates, then root), PEM.
@@ -368,27 +368,9 @@ func (s *Sigstore) AttestLegacy(subject, issuer string, statement []byte, o Lega
 	if err != nil {
 		return nil, nil, err
 	}
-	vc, err := entity.VerificationContent()
+	ann, err := s.legacyAnnotations(entity, "", o)
 	if err != nil {
 		return nil, nil, err
-	}
-	// cosign writes the signature annotation empty on attestations: the
-	// signature is in the envelope.
-	ann := map[string]string{
-		"dev.cosignproject.cosign/signature": "",
-		"dev.sigstore.cosign/certificate":    string(pemCert(vc.Certificate().Raw)),
-		"dev.sigstore.cosign/chain":          s.ChainPEM(),
-	}
-	if !o.NoBundle {
-		entries, err := entity.TlogEntries()
-		if err != nil || len(entries) == 0 {
-			return nil, nil, fmt.Errorf("no Rekor entry: %w", err)
-		}
-		rb, err := s.rekorAnnotation(entries[0].TransparencyLogEntry())
-		if err != nil {
-			return nil, nil, err
-		}
-		ann["dev.sigstore.cosign/bundle"] = rb
 	}
 	return envelope, ann, nil
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds one test tool from its pinned module under tools/NAME and prints the
-# directory that holds its binaries.
+# Builds one test tool from its pinned module under tools/NAME (kube-apiserver
+# and kubectl: tools/kubernetes) and prints the directory that holds its
+# binaries.
 #
 #   tools/build.sh NAME      NAME: kube-apiserver kubectl etcd helm3 helm4 krew golangci-lint cosign notation
 #
@@ -17,7 +18,8 @@ set -euo pipefail
 name=${1:?usage: tools/build.sh NAME}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 moddir=$here/$name
-[ -f "$moddir/go.mod" ] || { echo "tools/build.sh: no module tools/$name" >&2; exit 2; }
+case $name in kube-apiserver | kubectl) moddir=$here/kubernetes ;; esac # one module, one release
+[ -f "$moddir/go.mod" ] || { echo "tools/build.sh: no module for $name" >&2; exit 2; }
 cache=${OCISRC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ocisrc/tools}
 
 # What to build: "package=binary" pairs, the module whose version names the

@@ -82,18 +82,16 @@ func ToolPath(name, bin string) (string, error) {
 	return p, nil
 }
 
-// UseKubectl puts the pinned kubectl (tools/kubectl) first on this
+// UseKubectl puts the pinned kubectl (tools/kubernetes) first on this
 // process's PATH, so that every "kubectl" the tests, the benchmarks and the
 // demo run, and every plugin they start, is that one; its directory is
 // returned.
 func UseKubectl() (string, error) {
-	dir, err := ToolDir("kubectl")
+	pinned, err := ToolPath("kubectl", "kubectl")
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "kubectl")); err != nil {
-		return "", fmt.Errorf("testenv: tool kubectl has no binary kubectl in %s", dir)
-	}
+	dir := filepath.Dir(pinned)
 	if err := os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
 		return "", err
 	}
@@ -101,8 +99,8 @@ func UseKubectl() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("testenv: the pinned kubectl is not found on PATH: %w", err)
 	}
-	if p != filepath.Join(dir, "kubectl") {
-		return "", fmt.Errorf("testenv: kubectl on PATH is %q, not the pinned %s", p, filepath.Join(dir, "kubectl"))
+	if p != pinned {
+		return "", fmt.Errorf("testenv: kubectl on PATH is %q, not the pinned %s", p, pinned)
 	}
 	return dir, nil
 }

@@ -500,7 +500,7 @@ func kubectlCLI(t *testing.T, args string) (string, int) {
 	case errors.As(err, &ee):
 		return strings.TrimSpace(out.String()), ee.ExitCode()
 	case err != nil:
-		t.Fatalf("kubectl %s: %v (the integration tests run the pinned kubectl, tools/kubectl)", args, err)
+		t.Fatalf("kubectl %s: %v (the integration tests run the pinned kubectl, tools/kubernetes)", args, err)
 	}
 	return strings.TrimSpace(out.String()), 0
 }

@@ -911,7 +911,7 @@ func render(modes []*mode, all []*modeResult, e *extras, runs, bulkRuns int, hel
 		b.WriteString(renderCriticalPath(all[0], all[1], modes[1].rtt))
 	}
 	fmt.Fprintf(&b, "\nWhat a warm digest hit still pays, on either network: process start (~25 ms: the Go runtime and client-go's\n"+
-		"init), kubectl's plugin dispatch (the pinned kubectl, tools/kubectl, finds the plugin on PATH and execs it: its own start-up, no network), one TCP + TLS connection to the API server and two\n"+
+		"init), kubectl's plugin dispatch (the pinned kubectl, tools/kubernetes, finds the plugin on PATH and execs it: its own start-up, no network), one TCP + TLS connection to the API server and two\n"+
 		"round trips on it (the Component, and in parallel the registry policy's ConfigMap), then the Secret: the Components\n"+
 		"here use the system namespace's shared Secret, read on every run (its binding decides whether it may be used, and the cache's record\n"+
 		"names the Secret it was made with): the Component's namespace first, the system namespace after its NotFound, two round trips in turn. A pin whose Secret is in the Component's own namespace reads it with no NotFound first. A cold pull adds the Secret, a TCP + TLS connection to the registry (opened while the\n"+

@@ -48,7 +48,7 @@ func run(binary string, keep bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// The pinned kubectl (tools/kubectl), first on PATH: the demo needs no
+	// The pinned kubectl (tools/kubernetes), first on PATH: the demo needs no
 	// kubectl of the machine's.
 	kubectlDir, err := testenv.UseKubectl()
 	if err != nil {

@@ -100,6 +100,16 @@ func (v *Verify) attests() bool { return v != nil && v.Provenance != nil }
 // whose builder and source match, signed by one of its keys or keyless
 // identities.
 type ProvenanceVerify struct {
+	ProvenanceClaims
+	// Keys, SecretRef and Keyless are who may sign the attestation, as
+	// for cosign signatures.
+	Keys      []string       `json:"keys,omitempty"`
+	SecretRef *SecretRef     `json:"secretRef,omitempty"`
+	Keyless   *KeylessVerify `json:"keyless,omitempty"`
+}
+
+// ProvenanceClaims are what a provenance attestation's statement must say.
+type ProvenanceClaims struct {
 	// PredicateType is https://slsa.dev/provenance/v1 (the default) or
 	// https://slsa.dev/provenance/v0.2.
 	PredicateType string `json:"predicateType,omitempty"`
@@ -113,15 +123,10 @@ type ProvenanceVerify struct {
 	// SourceRef or SourceRefRegExp is the source ref (any when neither).
 	SourceRef       string `json:"sourceRef,omitempty"`
 	SourceRefRegExp string `json:"sourceRefRegExp,omitempty"`
-	// Keys, SecretRef and Keyless are who may sign the attestation, as
-	// for cosign signatures.
-	Keys      []string       `json:"keys,omitempty"`
-	SecretRef *SecretRef     `json:"secretRef,omitempty"`
-	Keyless   *KeylessVerify `json:"keyless,omitempty"`
 }
 
 // Requirement is what the attestation's statement must say.
-func (p *ProvenanceVerify) Requirement() attestation.Requirement {
+func (p ProvenanceClaims) Requirement() attestation.Requirement {
 	return attestation.Requirement{
 		PredicateType: p.PredicateType,
 		Builder:       attestation.Match{Exact: p.BuilderID, RegExp: p.BuilderIDRegExp},
@@ -325,8 +330,8 @@ func checkShape(v any, t reflect.Type, path string) *shapeError {
 		}
 		fields := map[string]reflect.StructField{}
 		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
+		// Fields of embedded structs count as the struct's, as encoding/json has them.
+		for _, f := range reflect.VisibleFields(t) {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "" || name == "-" {
 				continue

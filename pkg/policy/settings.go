@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/ocisrc/ocisrc/pkg/attestation"
 	"github.com/ocisrc/ocisrc/pkg/place"
 	"github.com/ocisrc/ocisrc/pkg/trust"
 )
@@ -72,13 +71,9 @@ type VerifySettings struct {
 // ProvenanceSource is one document's provenance requirement: what the
 // attestation must say, and who may sign it.
 type ProvenanceSource struct {
-	PredicateType          string `json:"predicateType"`
-	BuilderID              string `json:"builderID,omitempty"`
-	BuilderIDRegExp        string `json:"builderIDRegExp,omitempty"`
-	SourceRepository       string `json:"sourceRepository,omitempty"`
-	SourceRepositoryRegExp string `json:"sourceRepositoryRegExp,omitempty"`
-	SourceRef              string `json:"sourceRef,omitempty"`
-	SourceRefRegExp        string `json:"sourceRefRegExp,omitempty"`
+	// ProvenanceClaims are the document's, with the predicate type it
+	// defaults to written out.
+	ProvenanceClaims
 	// Keys are PEM public keys in the document.
 	Keys []KeySource `json:"keys,omitempty"`
 	// Secret names a Secret of the system namespace: every *.pub key.
@@ -86,16 +81,6 @@ type ProvenanceSource struct {
 	// Keyless are keyless signers with their trusted root.
 	Keyless *KeylessSource `json:"keyless,omitempty"`
 	From    string         `json:"from"`
-}
-
-// Requirement is what the attestation's statement must say.
-func (p ProvenanceSource) Requirement() attestation.Requirement {
-	return attestation.Requirement{
-		PredicateType: p.PredicateType,
-		Builder:       attestation.Match{Exact: p.BuilderID, RegExp: p.BuilderIDRegExp},
-		Repository:    attestation.Match{Exact: p.SourceRepository, RegExp: p.SourceRepositoryRegExp},
-		Ref:           attestation.Match{Exact: p.SourceRef, RegExp: p.SourceRefRegExp},
-	}
 }
 
 // NotationSource is one document's Notation requirement.
@@ -364,13 +349,8 @@ func keylessSource(k *KeylessVerify, from string, file []byte) KeylessSource {
 func (l *Loaded) addProvenance(v *VerifySettings, li, i int) {
 	p := l.Doc.Registries[i].Verify.Provenance
 	v.Rules += "p" + strconv.Itoa(li) + ":" + strconv.Itoa(i) + ";"
-	ps := ProvenanceSource{
-		PredicateType: p.Requirement().Type(),
-		BuilderID:     p.BuilderID, BuilderIDRegExp: p.BuilderIDRegExp,
-		SourceRepository: p.SourceRepository, SourceRepositoryRegExp: p.SourceRepositoryRegExp,
-		SourceRef: p.SourceRef, SourceRefRegExp: p.SourceRefRegExp,
-		From: l.at(i),
-	}
+	ps := ProvenanceSource{ProvenanceClaims: p.ProvenanceClaims, From: l.at(i)}
+	ps.PredicateType = p.Requirement().Type()
 	for _, k := range p.Keys {
 		ps.Keys = append(ps.Keys, KeySource{From: l.Source.String(), Data: []byte(k)})
 	}

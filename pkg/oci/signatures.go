@@ -52,22 +52,13 @@ func (p *Puller) CosignSignatures(ctx context.Context, ref chartref.Reference, d
 	if err != nil {
 		return nil, err
 	}
-	tag := cosignTag(dgst)
-	desc, rc, err := repo.FetchReference(ctx, tag)
-	if errors.Is(err, errdef.ErrNotFound) {
+	m, err := cosignTagged(ctx, repo, cosignTag(dgst), "cosign signatures", ref, a)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
 		done()
 		return nil, nil
-	}
-	if err != nil {
-		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures (tag "+tag+") of", err)
-	}
-	manifest, err := readAll(rc, desc, maxSignatureManifest)
-	if err != nil {
-		return nil, describeSignatureError(ctx, ref, a, "reading the cosign signatures of", err)
-	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		return nil, fmt.Errorf("reading the cosign signatures of %q: the manifest tagged %s is not valid JSON", ref.String(), tag)
 	}
 	var out []trust.SimpleSigning
 	for _, l := range m.Layers {
@@ -89,6 +80,27 @@ func (p *Puller) CosignSignatures(ctx context.Context, ref chartref.Reference, d
 	return out, nil
 }
 
+// cosignTagged reads the manifest cosign tags next to a digest (its .sig or
+// .att tag): nil when there is none.
+func cosignTagged(ctx context.Context, repo *remote.Repository, tag, what string, ref chartref.Reference, a Auth) (*ocispec.Manifest, error) {
+	desc, rc, err := repo.FetchReference(ctx, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the "+what+" (tag "+tag+") of", err)
+	}
+	manifest, err := readAll(rc, desc, maxSignatureManifest)
+	if err != nil {
+		return nil, describeSignatureError(ctx, ref, a, "reading the "+what+" of", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("reading the %s of %q: the manifest tagged %s is not valid JSON", what, ref.String(), tag)
+	}
+	return &m, nil
+}
+
 // Attestations reads the in-toto attestations of digest in ref's
 // repository: the DSSE envelopes of cosign's legacy sha256-<hex>.att tag
 // (one per layer, with a keyless one's annotations), and the Sigstore
@@ -101,21 +113,11 @@ func (p *Puller) Attestations(ctx context.Context, ref chartref.Reference, dgst 
 		return nil, err
 	}
 	var out []trust.Attestation
-	tag := strings.TrimSuffix(cosignTag(dgst), ".sig") + ".att"
-	desc, rc, err := repo.FetchReference(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
-		return nil, describeSignatureError(ctx, ref, a, "reading the cosign attestations (tag "+tag+") of", err)
-	default:
-		manifest, err := readAll(rc, desc, maxSignatureManifest)
-		if err != nil {
-			return nil, describeSignatureError(ctx, ref, a, "reading the cosign attestations of", err)
-		}
-		var m ocispec.Manifest
-		if err := json.Unmarshal(manifest, &m); err != nil {
-			return nil, fmt.Errorf("reading the cosign attestations of %q: the manifest tagged %s is not valid JSON", ref.String(), tag)
-		}
+	m, err := cosignTagged(ctx, repo, strings.TrimSuffix(cosignTag(dgst), ".sig")+".att", "cosign attestations", ref, a)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
 		for _, l := range m.Layers {
 			if len(out) == trust.MaxSignatures {
 				break
